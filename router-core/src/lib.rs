@@ -1,0 +1,34 @@
+//! The compiled form of a routec policy (the IR) and the pure decision engine
+//! that turns it, plus request facts and a state snapshot, into an explained
+//! attempt plan.
+//!
+//! **Architecture invariant:** this crate has no clock, no I/O, no async and
+//! no randomness of its own. Time and randomness come in through arguments.
+//!
+//! ```
+//! use router_core::{Price, Usd};
+//!
+//! // Claude Opus list price: $15 per million input tokens, $75 per million output.
+//! let opus = Price { input_per_mtok: Usd::from_dollars(15), output_per_mtok: Usd::from_dollars(75) };
+//! assert_eq!(opus.cost(2_000, 1_000).to_string(), "$0.105");
+//! ```
+
+mod origin;
+mod policy;
+mod provider;
+mod route;
+mod units;
+mod workload;
+
+pub use origin::Origin;
+pub use policy::{DEFAULT_MAX_ATTEMPTS, Defaults, Policy, PolicyHash};
+pub use provider::{
+    Adapter, Capabilities, Capability, DataClass, Header, KeyRef, Limits, Provider, ProviderId, SimProfile, Target,
+    TargetId, Tier,
+};
+pub use route::{
+    ChainRules, ChildEdge, CmpOp, Condition, Feature, NodeId, NodeKind, NumericFact, QualityCheck, RouteGraph,
+    RouteNode, SplitKey, Strategy, Trigger, Triggers,
+};
+pub use units::{Price, Usd, duration_ms, opt_duration_ms};
+pub use workload::{Budget, Quality, Task, Workload, WorkloadId};
