@@ -1,1 +1,50 @@
-fn main() {}
+//! `routec`: check, format, explain and serve LLM routing policies.
+//!
+//! A thin edge: argument parsing, rendering and exit codes. Everything else
+//! lives in the library crates.
+
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "the CLI is the edge that prints; libraries never do"
+)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// Exit codes shared by every subcommand.
+pub(crate) mod exit {
+    /// The command did its job and found nothing wrong.
+    pub const OK: u8 = 0;
+    /// The command ran and found problems (check errors, files that would change).
+    pub const FAILED: u8 = 1;
+    /// Bad usage or an I/O error: the command could not do its job.
+    pub const USAGE: u8 = 2;
+}
+
+#[derive(Parser)]
+#[command(name = "routec", version, about = "A policy-compiled LLM router", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check policies for errors and warnings (exit 0 clean, 1 on errors, 2 on usage or I/O errors)
+    Check(cmd::check::Args),
+    /// Rewrite policies in canonical form, keeping comments
+    Fmt(cmd::fmt::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::Check(args) => cmd::check::run(args),
+        Command::Fmt(args) => cmd::fmt::run(args),
+    };
+    ExitCode::from(code)
+}

@@ -352,6 +352,12 @@ pub enum NodeKind {
     Split {
         /// The field hashed.
         key: SplitKey,
+        /// Mixed into the hash so different splits bucket independently. Set
+        /// at lowering from the split's place in the policy (the named route,
+        /// or the workload it is written in, plus its position inside that
+        /// route), never from node ids, so a user keeps their arm when
+        /// unrelated parts of the policy change.
+        salt: String,
         /// `(weight, arm)`; weights sum to 100.
         arms: Vec<(u32, NodeId)>,
     },

@@ -1,0 +1,4 @@
+//! One module per subcommand; each exposes `Args` (clap) and `run(Args) -> u8`.
+
+pub mod check;
+pub mod fmt;
