@@ -13,12 +13,27 @@
 //! assert_eq!(opus.cost(2_000, 1_000).to_string(), "$0.105");
 //! ```
 
+mod decide;
+mod explain;
+mod facts;
 mod origin;
+mod plan;
 mod policy;
 mod provider;
 mod route;
+mod split;
+mod state;
+#[cfg(test)]
+mod testkit;
 mod units;
 mod workload;
+
+pub use decide::{DEFAULT_OUTPUT_ESTIMATE, DEFAULT_P95_PRIOR_MS, Decider, decide};
+pub use explain::{Candidate, Explain, KeySource, LatencySource, MatchBranch, Reason, Step, Verdict};
+pub use facts::{Facts, FactsError, Features, Metadata, NoMetadata, RequestFacts};
+pub use plan::{Attempt, AttemptPlan, Decision, Estimate, Refusal};
+pub use split::{BUCKETS, Split, SplitPick, split_bucket};
+pub use state::{ProviderState, StateError, StateFile, StateSnapshot, TargetState, WorkloadState, WorkloadStateFile};
 
 pub use origin::Origin;
 pub use policy::{DEFAULT_MAX_ATTEMPTS, Defaults, Policy, PolicyHash};
