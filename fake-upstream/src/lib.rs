@@ -1,0 +1,424 @@
+//! Fake LLM provider servers for tests: real HTTP on `127.0.0.1`, speaking the
+//! OpenAI chat-completions, Anthropic Messages or Gemini generateContent wire
+//! format (streaming included), with scripted behaviour.
+//!
+//! Every request to a non-control path takes the next [`Behaviour`] from the
+//! script (or [`Behaviour::Ok`] when it is empty), is counted, and is recorded
+//! so tests can check what an adapter sent. Control endpoints, for tests that
+//! run the fake as a separate process:
+//!
+//! - `POST /__fake/script` with a JSON array of behaviours replaces the script;
+//! - `POST /__fake/push` with one behaviour appends to it;
+//! - `GET /__fake/calls` answers `{"calls": n}`;
+//! - `GET /__fake/requests` answers the recorded requests;
+//! - `POST /__fake/reset` clears script, counter and records.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use fake_upstream::{Behaviour, FakeUpstream, Flavor};
+//! let fake = FakeUpstream::start(Flavor::Anthropic).await?;
+//! fake.push(Behaviour::error(529));
+//! // point the adapter at fake.base_url() …
+//! assert_eq!(fake.calls(), 0);
+//! # Ok(()) }
+//! ```
+
+mod fixtures;
+mod respond;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// Which provider's wire format the fake speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Flavor {
+    /// OpenAI chat completions (`POST …/chat/completions`).
+    OpenAi,
+    /// Anthropic Messages (`POST /v1/messages`).
+    Anthropic,
+    /// Gemini (`POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`).
+    Gemini,
+}
+
+impl Flavor {
+    /// Parses `openai`, `anthropic` or `gemini`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "openai" => Some(Self::OpenAi),
+            "anthropic" => Some(Self::Anthropic),
+            "gemini" => Some(Self::Gemini),
+            _ => None,
+        }
+    }
+
+    /// The fixture directory name under `providers/testdata/`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Self::OpenAi => "openai",
+            Self::Anthropic => "anthropic",
+            Self::Gemini => "gemini",
+        }
+    }
+}
+
+/// What the fake does with one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Behaviour {
+    /// A successful text answer (streamed if the request asked for a stream).
+    Ok,
+    /// A successful answer that calls a tool.
+    ToolCall,
+    /// A successful answer in JSON mode.
+    Json,
+    /// An error status with a body in this flavor's error shape.
+    Error {
+        /// HTTP status.
+        status: u16,
+        /// `Retry-After` header value (seconds or an HTTP date).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<String>,
+        /// `retry-after-ms` header value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<String>,
+    },
+    /// A named fixture file from this flavor's testdata directory, served
+    /// with `status`; `{{api_key}}` in it is replaced by the key the request carried.
+    Fixture {
+        /// File name, e.g. `error_400_prompt_too_long.json`.
+        name: String,
+        /// HTTP status.
+        status: u16,
+        /// `Retry-After` header value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after: Option<String>,
+    },
+    /// Any status, content type and body: garbage, truncated JSON, another provider's error shape.
+    Raw {
+        /// HTTP status.
+        status: u16,
+        /// `Content-Type` header.
+        content_type: String,
+        /// The body.
+        body: String,
+    },
+    /// Accept the request and never answer.
+    Hang,
+    /// The successful answer, `chunk_bytes` at a time every `interval_ms`.
+    Trickle {
+        /// Bytes per chunk.
+        chunk_bytes: usize,
+        /// Pause between chunks.
+        interval_ms: u64,
+    },
+    /// Send the headers and the first `bytes` of the successful answer, then stall forever.
+    StallAfter {
+        /// Bytes sent before stalling.
+        bytes: usize,
+    },
+    /// The successful stream cut in the middle of an event: ended cleanly
+    /// (`abort: false`) or by breaking the connection (`abort: true`).
+    CutStream {
+        /// Break the connection instead of ending the body.
+        #[serde(default)]
+        abort: bool,
+    },
+    /// A 200 JSON body of `bytes` bytes, sent chunked (no length up front).
+    Huge {
+        /// Body size.
+        bytes: usize,
+    },
+}
+
+impl Behaviour {
+    /// An error status with this flavor's error body and no retry hint.
+    pub fn error(status: u16) -> Self {
+        Self::Error {
+            status,
+            retry_after: None,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A 429 with `Retry-After: <value>`.
+    pub fn rate_limited(retry_after: &str) -> Self {
+        Self::Error {
+            status: 429,
+            retry_after: Some(retry_after.to_owned()),
+            retry_after_ms: None,
+        }
+    }
+
+    /// A named fixture served with `status`.
+    pub fn fixture(name: &str, status: u16) -> Self {
+        Self::Fixture {
+            name: name.to_owned(),
+            status,
+            retry_after: None,
+        }
+    }
+
+    /// A raw body.
+    pub fn raw(status: u16, content_type: &str, body: &str) -> Self {
+        Self::Raw {
+            status,
+            content_type: content_type.to_owned(),
+            body: body.to_owned(),
+        }
+    }
+}
+
+/// One request the fake received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path and query, e.g. `/v1beta/models/m:streamGenerateContent?alt=sse`.
+    pub path_and_query: String,
+    /// Headers, names lowercased, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The body as text (lossy UTF-8).
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// The first value of a header.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as JSON (`Null` if it is not JSON).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    script: VecDeque<Behaviour>,
+    calls: u64,
+    requests: Vec<RecordedRequest>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    flavor: Flavor,
+    inner: Mutex<Inner>,
+}
+
+impl Shared {
+    /// The lock, even if a panicking test poisoned it: the data stays usable.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// A running fake server; stops accepting connections when dropped.
+#[derive(Debug)]
+pub struct FakeUpstream {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl FakeUpstream {
+    /// Starts a fake on `127.0.0.1` with an OS-chosen port. The socket is
+    /// bound before this returns, so requests can be sent at once.
+    ///
+    /// # Errors
+    /// When the socket cannot be bound.
+    pub async fn start(flavor: Flavor) -> std::io::Result<Self> {
+        Self::bind(flavor, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts a fake on `addr`.
+    ///
+    /// # Errors
+    /// When the socket cannot be bound.
+    pub async fn bind(flavor: Flavor, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            flavor,
+            inner: Mutex::new(Inner::default()),
+        });
+        let app = router(Arc::clone(&shared));
+        let task = tokio::spawn(async move {
+            // Serving only ends on an accept error, which leaves nothing to do.
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(Self { addr, shared, task })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL an adapter of this flavor should be configured with:
+    /// `http://addr/v1` (OpenAI), `http://addr` (Anthropic), `http://addr/v1beta` (Gemini).
+    pub fn base_url(&self) -> String {
+        match self.shared.flavor {
+            Flavor::OpenAi => format!("http://{}/v1", self.addr),
+            Flavor::Anthropic => format!("http://{}", self.addr),
+            Flavor::Gemini => format!("http://{}/v1beta", self.addr),
+        }
+    }
+
+    /// Appends one behaviour to the script.
+    pub fn push(&self, behaviour: Behaviour) {
+        self.shared.lock().script.push_back(behaviour);
+    }
+
+    /// Replaces the script.
+    pub fn script(&self, behaviours: Vec<Behaviour>) {
+        self.shared.lock().script = behaviours.into();
+    }
+
+    /// Requests received so far (control endpoints excluded).
+    pub fn calls(&self) -> u64 {
+        self.shared.lock().calls
+    }
+
+    /// The requests received so far.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// The most recent request.
+    pub fn last_request(&self) -> Option<RecordedRequest> {
+        self.shared.lock().requests.last().cloned()
+    }
+}
+
+impl Drop for FakeUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The text of a fixture under `providers/testdata/<flavor>/<name>`.
+pub fn fixture(flavor: Flavor, name: &str) -> Option<&'static str> {
+    fixtures::FIXTURES
+        .iter()
+        .find(|(dir, file, _)| *dir == flavor.dir() && *file == name)
+        .map(|(_, _, text)| *text)
+}
+
+/// The names of every fixture of a flavor.
+pub fn fixture_names(flavor: Flavor) -> impl Iterator<Item = &'static str> {
+    fixtures::FIXTURES
+        .iter()
+        .filter(move |(dir, _, _)| *dir == flavor.dir())
+        .map(|(_, name, _)| *name)
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/__fake/script", post(set_script))
+        .route("/__fake/push", post(push_one))
+        .route("/__fake/calls", get(calls))
+        .route("/__fake/requests", get(requests))
+        .route("/__fake/reset", post(reset))
+        .fallback(upstream)
+        .with_state(shared)
+}
+
+async fn set_script(State(shared): State<Arc<Shared>>, axum::Json(script): axum::Json<Vec<Behaviour>>) -> StatusCode {
+    shared.lock().script = script.into();
+    StatusCode::NO_CONTENT
+}
+
+async fn push_one(State(shared): State<Arc<Shared>>, axum::Json(one): axum::Json<Behaviour>) -> StatusCode {
+    shared.lock().script.push_back(one);
+    StatusCode::NO_CONTENT
+}
+
+async fn calls(State(shared): State<Arc<Shared>>) -> axum::Json<serde_json::Value> {
+    axum::Json(serde_json::json!({"calls": shared.lock().calls}))
+}
+
+async fn requests(State(shared): State<Arc<Shared>>) -> axum::Json<Vec<RecordedRequest>> {
+    axum::Json(shared.lock().requests.clone())
+}
+
+async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
+    *shared.lock() = Inner::default();
+    StatusCode::NO_CONTENT
+}
+
+/// Requests are bodies of a few kilobytes; the cap only guards the fake.
+const MAX_REQUEST_BODY: usize = 64 * 1024 * 1024;
+
+async fn upstream(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
+        Ok(b) => b,
+        Err(_) => return StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+    };
+    let recorded = RecordedRequest {
+        method: parts.method.to_string(),
+        path_and_query: parts.uri.path_and_query().map(|p| p.to_string()).unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&body).into_owned(),
+    };
+    let behaviour = {
+        let mut inner = shared.lock();
+        inner.calls += 1;
+        inner.requests.push(recorded.clone());
+        inner.script.pop_front().unwrap_or(Behaviour::Ok)
+    };
+    respond::respond(shared.flavor, &recorded, behaviour).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_testdata_file_is_in_the_fixture_table() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../providers/testdata");
+        for flavor in [Flavor::OpenAi, Flavor::Anthropic, Flavor::Gemini] {
+            let mut on_disk: Vec<String> = std::fs::read_dir(root.join(flavor.dir()))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            on_disk.sort();
+            let mut listed: Vec<String> = fixture_names(flavor).map(str::to_owned).collect();
+            listed.sort();
+            assert_eq!(on_disk, listed, "{flavor:?}: add new files to src/fixtures.rs");
+        }
+    }
+
+    #[test]
+    fn behaviours_have_a_stable_json_form() {
+        let json = serde_json::to_value(Behaviour::rate_limited("7")).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "error", "status": 429, "retry_after": "7"})
+        );
+        let back: Behaviour = serde_json::from_value(serde_json::json!({"kind": "hang"})).unwrap();
+        assert_eq!(back, Behaviour::Hang);
+    }
+}

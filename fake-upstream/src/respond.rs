@@ -1,0 +1,303 @@
+//! Turning a behaviour into an HTTP response in a provider's wire format.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::json;
+
+use crate::{Behaviour, Flavor, RecordedRequest, fixture};
+
+pub(crate) async fn respond(flavor: Flavor, req: &RecordedRequest, behaviour: Behaviour) -> Response {
+    let stream = wants_stream(flavor, req);
+    match behaviour {
+        Behaviour::Ok => success(flavor, Answer::Text, stream),
+        Behaviour::ToolCall => success(flavor, Answer::Tool, stream),
+        Behaviour::Json => success(flavor, Answer::Json, stream),
+        Behaviour::Error {
+            status,
+            retry_after,
+            retry_after_ms,
+        } => {
+            let mut response = with_body(status, "application/json", error_body(flavor, status).to_string());
+            set_header(&mut response, "retry-after", retry_after.as_deref());
+            set_header(&mut response, "retry-after-ms", retry_after_ms.as_deref());
+            tag(flavor, response)
+        }
+        Behaviour::Fixture {
+            name,
+            status,
+            retry_after,
+        } => {
+            let Some(text) = fixture(flavor, &name) else {
+                return with_body(500, "text/plain", format!("fake-upstream: no fixture `{name}`"));
+            };
+            let text = text.replace("{{api_key}}", &presented_key(req));
+            let content_type = if name.ends_with(".sse") {
+                "text/event-stream"
+            } else {
+                "application/json"
+            };
+            let mut response = with_body(status, content_type, text);
+            set_header(&mut response, "retry-after", retry_after.as_deref());
+            tag(flavor, response)
+        }
+        Behaviour::Raw {
+            status,
+            content_type,
+            body,
+        } => with_body(status, &content_type, body),
+        Behaviour::Hang => {
+            std::future::pending::<()>().await;
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Behaviour::Trickle {
+            chunk_bytes,
+            interval_ms,
+        } => {
+            let (content_type, text) = success_text(flavor, Answer::Text, stream);
+            let chunks: Vec<Bytes> = text
+                .as_bytes()
+                .chunks(chunk_bytes.max(1))
+                .map(Bytes::copy_from_slice)
+                .collect();
+            let interval = Duration::from_millis(interval_ms);
+            let body = futures::stream::iter(chunks).then(move |chunk| async move {
+                tokio::time::sleep(interval).await;
+                Ok::<_, Infallible>(chunk)
+            });
+            streamed(flavor, content_type, Body::from_stream(body))
+        }
+        Behaviour::StallAfter { bytes } => {
+            let (content_type, text) = success_text(flavor, Answer::Text, stream);
+            let head = Bytes::copy_from_slice(&text.as_bytes()[..bytes.min(text.len())]);
+            let body = futures::stream::iter([Ok::<_, Infallible>(head)]).chain(futures::stream::pending());
+            streamed(flavor, content_type, Body::from_stream(body))
+        }
+        Behaviour::CutStream { abort } => {
+            let (content_type, text) = success_text(flavor, Answer::Text, true);
+            let head = Bytes::copy_from_slice(&text.as_bytes()[..cut_point(text)]);
+            let body = futures::stream::iter([Ok::<_, std::io::Error>(head)]);
+            let body = if abort {
+                Body::from_stream(body.chain(futures::stream::iter([Err(std::io::Error::other("cut"))])))
+            } else {
+                Body::from_stream(body)
+            };
+            streamed(flavor, content_type, body)
+        }
+        Behaviour::Huge { bytes } => {
+            const CHUNK: usize = 64 * 1024;
+            let pad = Bytes::from(vec![b'x'; CHUNK]);
+            let count = bytes / CHUNK;
+            let body = futures::stream::iter([Ok::<_, Infallible>(Bytes::from_static(b"{\"pad\":\""))])
+                .chain(futures::stream::iter((0..count).map(move |_| Ok(pad.clone()))))
+                .chain(futures::stream::iter([Ok(Bytes::from_static(b"\"}"))]));
+            streamed(flavor, "application/json", Body::from_stream(body))
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Answer {
+    Text,
+    Tool,
+    Json,
+}
+
+fn wants_stream(flavor: Flavor, req: &RecordedRequest) -> bool {
+    match flavor {
+        Flavor::Gemini => req.path_and_query.contains(":streamGenerateContent"),
+        Flavor::OpenAi | Flavor::Anthropic => {
+            req.json().get("stream").and_then(serde_json::Value::as_bool) == Some(true)
+        }
+    }
+}
+
+/// The fixture for a successful answer: content type and text.
+fn success_text(flavor: Flavor, answer: Answer, stream: bool) -> (&'static str, &'static str) {
+    let name = match (flavor, answer, stream) {
+        (Flavor::OpenAi, Answer::Text, false) => "chat_ok.json",
+        (Flavor::OpenAi, Answer::Tool, false) => "chat_tool_call.json",
+        (Flavor::OpenAi, Answer::Json, false) => "chat_json.json",
+        (Flavor::OpenAi, Answer::Text | Answer::Json, true) => "stream_ok.sse",
+        (Flavor::OpenAi, Answer::Tool, true) => "stream_tool_call.sse",
+        (Flavor::Anthropic, Answer::Text, false) => "messages_ok.json",
+        (Flavor::Anthropic, Answer::Tool, false) => "messages_tool_use.json",
+        (Flavor::Anthropic, Answer::Json, false) => "messages_json_tool.json",
+        (Flavor::Anthropic, Answer::Text | Answer::Json, true) => "stream_ok.sse",
+        (Flavor::Anthropic, Answer::Tool, true) => "stream_tool_use.sse",
+        (Flavor::Gemini, Answer::Text, false) => "generate_ok.json",
+        (Flavor::Gemini, Answer::Tool, false) => "generate_function_call.json",
+        (Flavor::Gemini, Answer::Json, false) => "generate_json.json",
+        (Flavor::Gemini, Answer::Text | Answer::Json, true) => "stream_ok.sse",
+        (Flavor::Gemini, Answer::Tool, true) => "stream_function_call.sse",
+    };
+    let content_type = if stream {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    (content_type, fixture(flavor, name).unwrap_or_default())
+}
+
+fn success(flavor: Flavor, answer: Answer, stream: bool) -> Response {
+    let (content_type, text) = success_text(flavor, answer, stream);
+    if stream {
+        // One chunk per event, as real servers flush them.
+        let events: Vec<Result<Bytes, Infallible>> = text
+            .split_inclusive("\n\n")
+            .map(|e| Ok(Bytes::copy_from_slice(e.as_bytes())))
+            .collect();
+        streamed(flavor, content_type, Body::from_stream(futures::stream::iter(events)))
+    } else {
+        tag(flavor, with_body(200, content_type, text.to_owned()))
+    }
+}
+
+/// A cut inside the second half's first `data:` line, so the body ends mid-event.
+fn cut_point(text: &str) -> usize {
+    let half = text.len() / 2;
+    match text[half..].find("data:") {
+        Some(pos) => (half + pos + 12).min(text.len().saturating_sub(1)),
+        None => half,
+    }
+}
+
+/// An error body in the flavor's shape, with the type names its docs list.
+fn error_body(flavor: Flavor, status: u16) -> serde_json::Value {
+    match flavor {
+        Flavor::OpenAi => {
+            let (kind, code, message) = match status {
+                400 => ("invalid_request_error", None, "Invalid request."),
+                401 => (
+                    "invalid_request_error",
+                    Some("invalid_api_key"),
+                    "Incorrect API key provided.",
+                ),
+                403 => (
+                    "invalid_request_error",
+                    Some("unsupported_country_region_territory"),
+                    "Country, region, or territory not supported.",
+                ),
+                404 => (
+                    "invalid_request_error",
+                    Some("model_not_found"),
+                    "The model does not exist or you do not have access to it.",
+                ),
+                429 => (
+                    "requests",
+                    Some("rate_limit_exceeded"),
+                    "Rate limit reached for requests.",
+                ),
+                503 => (
+                    "server_error",
+                    None,
+                    "The engine is currently overloaded, please try again later.",
+                ),
+                _ => (
+                    "server_error",
+                    None,
+                    "The server had an error while processing your request.",
+                ),
+            };
+            json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
+        }
+        Flavor::Anthropic => {
+            let (kind, message) = match status {
+                400 => (
+                    "invalid_request_error",
+                    "There was an issue with the format or content of your request.",
+                ),
+                401 => ("authentication_error", "invalid x-api-key"),
+                403 => (
+                    "permission_error",
+                    "Your API key does not have permission to use the specified resource.",
+                ),
+                404 => ("not_found_error", "The requested resource was not found."),
+                413 => (
+                    "request_too_large",
+                    "Request exceeds the maximum allowed number of bytes.",
+                ),
+                429 => ("rate_limit_error", "Your account has hit a rate limit."),
+                529 => ("overloaded_error", "Overloaded"),
+                _ => (
+                    "api_error",
+                    "An unexpected error has occurred internal to Anthropic's systems.",
+                ),
+            };
+            json!({"type": "error", "error": {"type": kind, "message": message}, "request_id": "req_fake"})
+        }
+        Flavor::Gemini => {
+            let (state, message) = match status {
+                400 => ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+                401 => ("UNAUTHENTICATED", "Request had invalid authentication credentials."),
+                403 => ("PERMISSION_DENIED", "The caller does not have permission."),
+                404 => ("NOT_FOUND", "Requested entity was not found."),
+                429 => ("RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."),
+                500 => ("INTERNAL", "An internal error has occurred."),
+                503 => ("UNAVAILABLE", "The model is overloaded. Please try again later."),
+                504 => ("DEADLINE_EXCEEDED", "The request timed out."),
+                _ => ("UNKNOWN", "Unknown error."),
+            };
+            json!({"error": {"code": status, "message": message, "status": state}})
+        }
+    }
+}
+
+/// The key a request presented, in whichever header its flavor uses.
+fn presented_key(req: &RecordedRequest) -> String {
+    if let Some(auth) = req.header("authorization") {
+        return auth.strip_prefix("Bearer ").unwrap_or(auth).to_owned();
+    }
+    req.header("x-api-key")
+        .or_else(|| req.header("x-goog-api-key"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn with_body(status: u16, content_type: &str, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, body).into_response();
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    response
+}
+
+fn streamed(flavor: Flavor, content_type: &str, body: Body) -> Response {
+    let mut response = Response::new(body);
+    if let Ok(value) = HeaderValue::from_str(content_type) {
+        response.headers_mut().insert(header::CONTENT_TYPE, value);
+    }
+    if content_type == "text/event-stream" {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    tag(flavor, response)
+}
+
+fn set_header(response: &mut Response, name: &'static str, value: Option<&str>) {
+    if let Some(v) = value.and_then(|v| HeaderValue::from_str(v).ok()) {
+        response.headers_mut().insert(name, v);
+    }
+}
+
+/// The request-id header OpenAI and Anthropic send (Gemini sends none).
+fn tag(flavor: Flavor, mut response: Response) -> Response {
+    let name = match flavor {
+        Flavor::OpenAi => Some("x-request-id"),
+        Flavor::Anthropic => Some("request-id"),
+        Flavor::Gemini => None,
+    };
+    if let Some(name) = name {
+        response
+            .headers_mut()
+            .insert(name, HeaderValue::from_static("req_fake_0001"));
+    }
+    response
+}

@@ -1,0 +1,410 @@
+//! HTTP plumbing shared by the OpenAI, Anthropic and Gemini adapters: one
+//! pooled client per provider, the three timeouts, capped body reads, error
+//! responses turned into classified errors, and SSE bodies turned into
+//! normalised event streams.
+//!
+//! Timeouts are applied here with `tokio::time::timeout` around each await
+//! rather than reqwest's whole-request timeout, because the runtime needs to
+//! know *which* one fired: a slow first byte and a stalled stream are
+//! different signals about a provider's health.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::{Bytes, BytesMut};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::config::{ConfigError, Timeouts};
+use crate::error::{ErrorClass, MAX_QUOTED_BYTES, ProviderError, TimeoutKind, parse_retry_after};
+use crate::provider::EventStream;
+use crate::secret::ApiKey;
+use crate::sse::{SseEvent, SseParser};
+use crate::types::StreamEvent;
+
+/// Error bodies are parsed for their class and message only; a megabyte is
+/// far more than any real one.
+const MAX_ERROR_BODY: usize = 1 << 20;
+
+/// Who is calling, for building errors that never contain the key.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    pub name: Arc<str>,
+    pub key: ApiKey,
+}
+
+impl Ctx {
+    /// An error whose message is redacted of the key first.
+    pub(crate) fn err(&self, class: ErrorClass, message: &str) -> ProviderError {
+        ProviderError::new(&self.name, class, self.key.redact(message))
+    }
+}
+
+/// What a provider's error body says, as read by its adapter.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ErrorReading {
+    pub class: ErrorClass,
+    pub message: String,
+    /// A retry hint found in the body (Gemini's `RetryInfo`).
+    pub retry_after: Option<Duration>,
+}
+
+/// Reads an error body into a class; `status_class` is what the status alone says.
+pub(crate) type ErrorDialect = fn(status_class: ErrorClass, body: &[u8]) -> ErrorReading;
+
+/// One provider's HTTP client and its limits.
+#[derive(Debug)]
+pub(crate) struct Transport {
+    pub ctx: Ctx,
+    client: reqwest::Client,
+    timeouts: Timeouts,
+    max_body: usize,
+    dialect: ErrorDialect,
+}
+
+impl Transport {
+    pub(crate) fn new(
+        ctx: Ctx,
+        timeouts: Timeouts,
+        max_body: usize,
+        headers: &[(String, String)],
+        dialect: ErrorDialect,
+    ) -> Result<Self, ConfigError> {
+        let mut default_headers = HeaderMap::new();
+        for (name, value) in headers {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ConfigError::InvalidHeader { name: name.clone() })?;
+            let value = HeaderValue::from_str(value).map_err(|_| ConfigError::InvalidHeader { name: name.clone() })?;
+            default_headers.insert(header, value);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .default_headers(default_headers)
+            .build()
+            .map_err(|e| ConfigError::HttpClient {
+                reason: ctx.key.redact(&error_chain(&e)).into_owned(),
+            })?;
+        Ok(Self {
+            ctx,
+            client,
+            timeouts,
+            max_body,
+            dialect,
+        })
+    }
+
+    /// POSTs `body` as JSON and returns the response once its headers
+    /// arrived with a 2xx status; anything else becomes a classified error.
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        auth: &[(&'static str, String)],
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let mut builder = self
+            .client
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body);
+        for (name, value) in auth {
+            let mut value = HeaderValue::from_str(value)
+                .map_err(|_| self.ctx.err(ErrorClass::Auth, "api key is not a valid header value"))?;
+            value.set_sensitive(true);
+            builder = builder.header(*name, value);
+        }
+        let response = match tokio::time::timeout(self.timeouts.first_byte, builder.send()).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return Err(self.send_error(&e)),
+            Err(_) => {
+                return Err(self.ctx.err(
+                    ErrorClass::Timeout(TimeoutKind::FirstByte),
+                    &format!("no response headers within {:?}", self.timeouts.first_byte),
+                ));
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        Err(self.status_error(response).await)
+    }
+
+    /// Runs `call` under the total timeout, if one is configured. For streams
+    /// it bounds the wait for the response headers only: a stream's length
+    /// is the caller's to bound, and the idle timeout catches a stall.
+    pub(crate) async fn with_total<T>(
+        &self,
+        call: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        match self.timeouts.total {
+            None => call.await,
+            Some(limit) => tokio::time::timeout(limit, call).await.unwrap_or_else(|_| {
+                Err(self.ctx.err(
+                    ErrorClass::Timeout(TimeoutKind::Total),
+                    &format!("call took longer than {limit:?}"),
+                ))
+            }),
+        }
+    }
+
+    /// Reads a whole body with the idle timeout between chunks and the size cap.
+    pub(crate) async fn read_body(&self, mut response: reqwest::Response, cap: usize) -> Result<Bytes, ProviderError> {
+        if let Some(len) = response.content_length()
+            && len > cap as u64
+        {
+            return Err(self.too_large(cap));
+        }
+        let mut buf = BytesMut::new();
+        loop {
+            match tokio::time::timeout(self.timeouts.idle, response.chunk()).await {
+                Ok(Ok(Some(chunk))) => {
+                    if buf.len() + chunk.len() > cap {
+                        return Err(self.too_large(cap));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+                Ok(Ok(None)) => return Ok(buf.freeze()),
+                Ok(Err(e)) => return Err(self.body_error(&e)),
+                Err(_) => return Err(self.idle_timeout()),
+            }
+        }
+    }
+
+    /// Reads a successful JSON body; a non-JSON content type is a malformed response.
+    pub(crate) async fn read_json_body(&self, response: reqwest::Response) -> Result<Bytes, ProviderError> {
+        let content_type = content_type(&response);
+        let body = self.read_body(response, self.max_body).await?;
+        if let Some(ct) = content_type
+            && !ct.contains("json")
+        {
+            return Err(self.ctx.err(
+                ErrorClass::MalformedResponse,
+                &format!("expected a json body, got `{ct}`: {}", body_text(&body)),
+            ));
+        }
+        Ok(body)
+    }
+
+    /// Turns an SSE response into normalised events through `decoder`.
+    pub(crate) fn event_stream<D: StreamDecoder>(
+        self: &Arc<Self>,
+        response: reqwest::Response,
+        decoder: D,
+    ) -> Result<EventStream, ProviderError> {
+        if let Some(ct) = content_type(&response)
+            && !ct.contains("text/event-stream")
+        {
+            return Err(self.ctx.err(
+                ErrorClass::MalformedResponse,
+                &format!("expected an event stream, got `{ct}`"),
+            ));
+        }
+        let state = StreamState {
+            transport: Arc::clone(self),
+            response,
+            parser: SseParser::new(self.max_body),
+            decoder,
+            sse_events: Vec::new(),
+            pending: VecDeque::new(),
+            finished: false,
+        };
+        Ok(Box::pin(futures::stream::unfold(state, StreamState::next)))
+    }
+
+    async fn status_error(&self, response: reqwest::Response) -> ProviderError {
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let header_retry = parse_retry_after(
+            header_str(headers, "retry-after-ms"),
+            header_str(headers, "retry-after"),
+            SystemTime::now(),
+        );
+        let status_class = ErrorClass::from_status(status);
+        // If the error body itself cannot be read, the status still classifies it.
+        let body = self.read_body(response, MAX_ERROR_BODY).await.unwrap_or_default();
+        let reading = (self.dialect)(status_class, &body);
+        self.ctx
+            .err(reading.class, &reading.message)
+            .with_status(status)
+            .with_retry_after(header_retry.or(reading.retry_after))
+    }
+
+    fn send_error(&self, e: &reqwest::Error) -> ProviderError {
+        let class = if e.is_timeout() && e.is_connect() {
+            ErrorClass::Timeout(TimeoutKind::Connect)
+        } else if e.is_timeout() {
+            ErrorClass::Timeout(TimeoutKind::FirstByte)
+        } else {
+            ErrorClass::Connection
+        };
+        self.ctx.err(class, &error_chain(e))
+    }
+
+    fn body_error(&self, e: &reqwest::Error) -> ProviderError {
+        self.ctx.err(
+            ErrorClass::Connection,
+            &format!("response body broke off: {}", error_chain(e)),
+        )
+    }
+
+    fn too_large(&self, cap: usize) -> ProviderError {
+        self.ctx.err(
+            ErrorClass::MalformedResponse,
+            &format!("response body larger than {cap} bytes"),
+        )
+    }
+
+    fn idle_timeout(&self) -> ProviderError {
+        self.ctx.err(
+            ErrorClass::Timeout(TimeoutKind::Idle),
+            &format!("no bytes for {:?}", self.timeouts.idle),
+        )
+    }
+}
+
+/// Turns one provider's SSE events into normalised events.
+pub(crate) trait StreamDecoder: Send + 'static {
+    /// Handles one SSE event, appending what it means to `out`.
+    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError>;
+
+    /// Whether the provider's terminal event has been seen (reading stops there).
+    fn is_done(&self) -> bool;
+
+    /// Called at a clean end of body before the terminal event: the last
+    /// chance to finish (Gemini has no terminal event), else an error.
+    fn on_eof(&mut self, ctx: &Ctx, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError>;
+}
+
+struct StreamState<D> {
+    transport: Arc<Transport>,
+    response: reqwest::Response,
+    parser: SseParser,
+    decoder: D,
+    sse_events: Vec<SseEvent>,
+    pending: VecDeque<Result<StreamEvent, ProviderError>>,
+    finished: bool,
+}
+
+impl<D: StreamDecoder> StreamState<D> {
+    async fn next(mut self) -> Option<(Result<StreamEvent, ProviderError>, Self)> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                if item.is_err() {
+                    // One error ends the stream; nothing after it is trustworthy.
+                    self.pending.clear();
+                    self.finished = true;
+                }
+                return Some((item, self));
+            }
+            if self.finished {
+                return None;
+            }
+            self.fill().await;
+        }
+    }
+
+    /// Reads until at least one item is pending or the stream is finished.
+    async fn fill(&mut self) {
+        let ctx = &self.transport.ctx;
+        let mut out = Vec::new();
+        let chunk = match tokio::time::timeout(self.transport.timeouts.idle, self.response.chunk()).await {
+            Ok(Ok(chunk)) => chunk,
+            Ok(Err(e)) => {
+                self.pending.push_back(Err(self.transport.body_error(&e)));
+                return;
+            }
+            Err(_) => {
+                self.pending.push_back(Err(self.transport.idle_timeout()));
+                return;
+            }
+        };
+        let Some(chunk) = chunk else {
+            let result = if self.parser.is_between_events() {
+                self.decoder.on_eof(ctx, &mut out)
+            } else {
+                Err(ctx.err(ErrorClass::MalformedResponse, "event stream ended mid-event"))
+            };
+            self.pending.extend(out.into_iter().map(Ok));
+            if let Err(e) = result {
+                self.pending.push_back(Err(e));
+            }
+            self.finished = true;
+            return;
+        };
+        if let Err(e) = self.parser.push(&chunk, &mut self.sse_events) {
+            self.pending
+                .push_back(Err(ctx.err(ErrorClass::MalformedResponse, &e.to_string())));
+            return;
+        }
+        for event in self.sse_events.drain(..) {
+            if let Err(e) = self.decoder.on_event(ctx, event, &mut out) {
+                self.pending.extend(out.drain(..).map(Ok));
+                self.pending.push_back(Err(e));
+                return;
+            }
+            if self.decoder.is_done() {
+                break;
+            }
+        }
+        self.pending.extend(out.into_iter().map(Ok));
+        if self.decoder.is_done() {
+            // Stop reading: whatever follows the terminal event is irrelevant,
+            // and dropping the response returns the connection to the pool.
+            self.finished = true;
+        }
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn content_type(response: &reqwest::Response) -> Option<String> {
+    header_str(response.headers(), "content-type").map(str::to_ascii_lowercase)
+}
+
+/// The error and its sources, without the URL (Gemini's used to carry the key;
+/// none of ours do, but a URL in an error is one refactor away from a leak).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut current: Option<&dyn std::error::Error> = Some(e);
+    let mut first = true;
+    while let Some(err) = current {
+        let part = if first {
+            // reqwest prints "error sending request for url (…)"; drop the URL.
+            let s = err.to_string();
+            match s.find(" for url (") {
+                Some(pos) => s[..pos].to_owned(),
+                None => s,
+            }
+        } else {
+            err.to_string()
+        };
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+        first = false;
+        current = err.source();
+    }
+    text
+}
+
+/// Joins a base URL and a path with exactly one slash.
+pub(crate) fn join_url(base: &str, path: &str) -> String {
+    format!("{}/{}", base.trim_end_matches('/'), path.trim_start_matches('/'))
+}
+
+/// The text of a body for an error message when it has no recognised shape.
+/// Truncated before decoding, so a 16 MiB body never becomes a 16 MiB message.
+pub(crate) fn body_text(body: &[u8]) -> String {
+    let head = &body[..body.len().min(MAX_QUOTED_BYTES)];
+    let text = String::from_utf8_lossy(head);
+    if text.trim().is_empty() {
+        "empty body".to_owned()
+    } else if head.len() < body.len() {
+        format!("{text}… ({} bytes)", body.len())
+    } else {
+        text.into_owned()
+    }
+}
