@@ -769,3 +769,7 @@ fn refusal(ex: &Explain, halted: bool) -> Refusal {
 #[cfg(test)]
 #[path = "decide_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "decide_props.rs"]
+mod props;

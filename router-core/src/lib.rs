@@ -14,12 +14,14 @@
 //! ```
 
 mod decide;
+mod draw;
 mod explain;
 mod facts;
 mod origin;
 mod plan;
 mod policy;
 mod provider;
+mod render;
 mod route;
 mod split;
 mod state;
@@ -29,9 +31,14 @@ mod units;
 mod workload;
 
 pub use decide::{DEFAULT_OUTPUT_ESTIMATE, DEFAULT_P95_PRIOR_MS, Decider, decide};
+pub use draw::{DrawFormat, condition_text, draw};
 pub use explain::{Candidate, Explain, KeySource, LatencySource, MatchBranch, Reason, Step, Verdict};
 pub use facts::{Facts, FactsError, Features, Metadata, NoMetadata, RequestFacts};
 pub use plan::{Attempt, AttemptPlan, Decision, Estimate, Refusal};
+pub use render::{
+    AttemptReport, CallReport, CandidateReport, EstimateReport, RefusalReport, Report, node_text, reason_text,
+    render_text, step_text,
+};
 pub use split::{BUCKETS, Split, SplitPick, split_bucket};
 pub use state::{ProviderState, StateError, StateFile, StateSnapshot, TargetState, WorkloadState, WorkloadStateFile};
 
