@@ -1,0 +1,3 @@
+//! Budget reserve+commit per store (filled in below).
+
+fn main() {}

@@ -1,0 +1,379 @@
+//! A small Prometheus registry for the router's own metrics.
+//!
+//! Why our own and not the `prometheus` or `metrics` crates: the set of
+//! metrics is fixed and small, the text format is a page of code, and a
+//! typed method per metric (`metrics.attempt(workload, target, outcome)`)
+//! keeps label sets consistent and makes it hard to put anything but a
+//! policy name into a label. Label values are only ever workload, target
+//! and limit names from the policy, outcome keywords and error classes:
+//! **never an API key, header or request content.**
+//!
+//! Exposed series:
+//! - `routec_requests_total{workload}`
+//! - `routec_attempts_total{workload,target,outcome}`
+//! - `routec_fallbacks_total{workload}`
+//! - `routec_errors_total{class}`
+//! - `routec_tokens_total{workload,direction}`
+//! - `routec_cost_usd_total{workload}` (exact: counted in nano-dollars)
+//! - `routec_budget_remaining{workload,limit}` (tokens, or dollars)
+//! - `routec_budget_alerts_total{workload,limit}`
+//! - `routec_latency_seconds{workload,target}` histogram
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use router_core::Usd;
+
+use crate::budget::period::LimitKind;
+use crate::health::AttemptOutcome;
+
+/// Upper bounds of the latency histogram's buckets, in milliseconds.
+pub const LATENCY_BUCKETS_MS: [u64; 12] = [
+    25, 50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 120_000,
+];
+
+/// Which way tokens went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// Prompt tokens sent.
+    Input,
+    /// Completion tokens received.
+    Output,
+}
+
+impl Direction {
+    const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Input => "input",
+            Direction::Output => "output",
+        }
+    }
+}
+
+/// How a value is printed.
+#[derive(Clone, Copy, Debug)]
+enum Scale {
+    /// As is.
+    Unit,
+    /// Nano-units printed as units with nine decimals (exact dollars).
+    Nano,
+}
+
+fn render_value(v: u64, scale: Scale) -> String {
+    match scale {
+        Scale::Unit => v.to_string(),
+        Scale::Nano => format!("{}.{:09}", v / 1_000_000_000, v % 1_000_000_000),
+    }
+}
+
+type Labels = Vec<String>;
+
+#[derive(Debug)]
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: &'static str,
+    labels: &'static [&'static str],
+    values: BTreeMap<Labels, (u64, Scale)>,
+}
+
+impl Family {
+    const fn new(name: &'static str, help: &'static str, kind: &'static str, labels: &'static [&'static str]) -> Self {
+        Family {
+            name,
+            help,
+            kind,
+            labels,
+            values: BTreeMap::new(),
+        }
+    }
+
+    fn add(&mut self, labels: Labels, by: u64, scale: Scale) {
+        let e = self.values.entry(labels).or_insert((0, scale));
+        e.0 = e.0.saturating_add(by);
+    }
+
+    fn set(&mut self, labels: Labels, v: u64, scale: Scale) {
+        self.values.insert(labels, (v, scale));
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
+        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+        for (labels, (v, scale)) in &self.values {
+            let _ = writeln!(
+                out,
+                "{}{} {}",
+                self.name,
+                label_text(self.labels, labels, None),
+                render_value(*v, *scale)
+            );
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct Histo {
+    buckets: [u64; LATENCY_BUCKETS_MS.len()],
+    count: u64,
+    sum_us: u64,
+}
+
+fn label_text(names: &[&str], values: &[String], le: Option<&str>) -> String {
+    let mut parts: Vec<String> = names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
+        .collect();
+    if let Some(le) = le {
+        parts.push(format!("le=\"{le}\""));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{{{}}}", parts.join(","))
+    }
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[derive(Debug)]
+struct Registry {
+    requests: Family,
+    attempts: Family,
+    fallbacks: Family,
+    errors: Family,
+    tokens: Family,
+    cost: Family,
+    budget_remaining: Family,
+    budget_alerts: Family,
+    latency: BTreeMap<Labels, Histo>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry {
+            requests: Family::new(
+                "routec_requests_total",
+                "Calls received, per workload.",
+                "counter",
+                &["workload"],
+            ),
+            attempts: Family::new(
+                "routec_attempts_total",
+                "Upstream attempts, per workload, target and outcome.",
+                "counter",
+                &["workload", "target", "outcome"],
+            ),
+            fallbacks: Family::new(
+                "routec_fallbacks_total",
+                "Times a call moved on to its next candidate.",
+                "counter",
+                &["workload"],
+            ),
+            errors: Family::new(
+                "routec_errors_total",
+                "Calls that failed, per error class.",
+                "counter",
+                &["class"],
+            ),
+            tokens: Family::new(
+                "routec_tokens_total",
+                "Tokens used, per workload and direction.",
+                "counter",
+                &["workload", "direction"],
+            ),
+            cost: Family::new(
+                "routec_cost_usd_total",
+                "Dollars spent, per workload.",
+                "counter",
+                &["workload"],
+            ),
+            budget_remaining: Family::new(
+                "routec_budget_remaining",
+                "What a workload may still reserve this period (tokens, or dollars).",
+                "gauge",
+                &["workload", "limit"],
+            ),
+            budget_alerts: Family::new(
+                "routec_budget_alerts_total",
+                "Budget alerts fired (once per limit and period).",
+                "counter",
+                &["workload", "limit"],
+            ),
+            latency: BTreeMap::new(),
+        }
+    }
+}
+
+/// The router's metrics. Cheap to clone; clones share one registry.
+#[derive(Clone, Debug, Default)]
+pub struct Metrics {
+    inner: Arc<Mutex<Registry>>,
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn reg(&self) -> MutexGuard<'_, Registry> {
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A call arrived for `workload`.
+    pub fn request(&self, workload: &str) {
+        self.reg().requests.add(vec![workload.to_owned()], 1, Scale::Unit);
+    }
+
+    /// An attempt at `target` (written `provider/model`) ended so.
+    pub fn attempt(&self, workload: &str, target: &str, outcome: AttemptOutcome) {
+        let labels = vec![workload.to_owned(), target.to_owned(), outcome.as_str().to_owned()];
+        self.reg().attempts.add(labels, 1, Scale::Unit);
+    }
+
+    /// A call of `workload` fell through to its next candidate.
+    pub fn fallback(&self, workload: &str) {
+        self.reg().fallbacks.add(vec![workload.to_owned()], 1, Scale::Unit);
+    }
+
+    /// A call failed with an error of `class` (a stable error code such as
+    /// `budget_halted` or `fallback_exhausted`).
+    pub fn error(&self, class: &str) {
+        self.reg().errors.add(vec![class.to_owned()], 1, Scale::Unit);
+    }
+
+    /// `n` tokens went `direction` for `workload`.
+    pub fn tokens(&self, workload: &str, direction: Direction, n: u64) {
+        let labels = vec![workload.to_owned(), direction.as_str().to_owned()];
+        self.reg().tokens.add(labels, n, Scale::Unit);
+    }
+
+    /// `workload` spent `usd`.
+    pub fn cost(&self, workload: &str, usd: Usd) {
+        self.reg().cost.add(vec![workload.to_owned()], usd.nanos(), Scale::Nano);
+    }
+
+    /// What `workload` may still reserve on `limit` (tokens, or nano-dollars).
+    pub fn budget_remaining(&self, workload: &str, limit: LimitKind, remaining: u64) {
+        let scale = if limit.is_usd() { Scale::Nano } else { Scale::Unit };
+        let labels = vec![workload.to_owned(), limit.as_str().to_owned()];
+        self.reg().budget_remaining.set(labels, remaining, scale);
+    }
+
+    /// The alert of `workload`'s `limit` fired.
+    pub fn budget_alert(&self, workload: &str, limit: LimitKind) {
+        let labels = vec![workload.to_owned(), limit.as_str().to_owned()];
+        self.reg().budget_alerts.add(labels, 1, Scale::Unit);
+    }
+
+    /// An attempt at `target` for `workload` took `elapsed`.
+    pub fn latency(&self, workload: &str, target: &str, elapsed: Duration) {
+        let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let mut reg = self.reg();
+        let h = reg
+            .latency
+            .entry(vec![workload.to_owned(), target.to_owned()])
+            .or_default();
+        if let Some(i) = LATENCY_BUCKETS_MS.iter().position(|b| ms <= *b) {
+            h.buckets[i] += 1;
+        }
+        h.count += 1;
+        h.sum_us = h.sum_us.saturating_add(us);
+    }
+
+    /// The registry in Prometheus text exposition format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let reg = self.reg();
+        let mut out = String::new();
+        for f in [
+            &reg.requests,
+            &reg.attempts,
+            &reg.fallbacks,
+            &reg.errors,
+            &reg.tokens,
+            &reg.cost,
+            &reg.budget_remaining,
+            &reg.budget_alerts,
+        ] {
+            f.render(&mut out);
+        }
+        let name = "routec_latency_seconds";
+        let _ = writeln!(out, "# HELP {name} Attempt latency, per workload and target.");
+        let _ = writeln!(out, "# TYPE {name} histogram");
+        let names = ["workload", "target"];
+        for (labels, h) in &reg.latency {
+            let mut cum = 0;
+            for (b, n) in LATENCY_BUCKETS_MS.iter().zip(h.buckets) {
+                cum += n;
+                let le = render_value(*b * 1_000_000, Scale::Nano);
+                let le = le.trim_end_matches('0').trim_end_matches('.');
+                let _ = writeln!(out, "{name}_bucket{} {cum}", label_text(&names, labels, Some(le)));
+            }
+            let _ = writeln!(
+                out,
+                "{name}_bucket{} {}",
+                label_text(&names, labels, Some("+Inf")),
+                h.count
+            );
+            let sum = format!("{}.{:06}", h.sum_us / 1_000_000, h.sum_us % 1_000_000);
+            let _ = writeln!(out, "{name}_sum{} {sum}", label_text(&names, labels, None));
+            let _ = writeln!(out, "{name}_count{} {}", label_text(&names, labels, None), h.count);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_prometheus_text() {
+        let m = Metrics::new();
+        m.request("content_summary");
+        m.request("content_summary");
+        m.attempt(
+            "content_summary",
+            "cerebras/llama",
+            AttemptOutcome::RateLimited { retry_after: None },
+        );
+        m.cost("content_summary", Usd::from_nanos(1_500_000_001));
+        m.tokens("content_summary", Direction::Output, 42);
+        m.budget_remaining("content_summary", LimitKind::UsdPerDay, 250_000_000);
+        m.budget_remaining("content_summary", LimitKind::TokensPerDay, 900);
+        m.latency("content_summary", "cerebras/llama", Duration::from_millis(420));
+        m.latency("content_summary", "cerebras/llama", Duration::from_secs(500));
+        let text = m.render();
+        for line in [
+            "# TYPE routec_requests_total counter",
+            "routec_requests_total{workload=\"content_summary\"} 2",
+            "routec_attempts_total{workload=\"content_summary\",target=\"cerebras/llama\",outcome=\"rate_limited\"} 1",
+            "routec_cost_usd_total{workload=\"content_summary\"} 1.500000001",
+            "routec_tokens_total{workload=\"content_summary\",direction=\"output\"} 42",
+            "routec_budget_remaining{workload=\"content_summary\",limit=\"usd_per_day\"} 0.250000000",
+            "routec_budget_remaining{workload=\"content_summary\",limit=\"tokens_per_day\"} 900",
+            "routec_latency_seconds_bucket{workload=\"content_summary\",target=\"cerebras/llama\",le=\"0.25\"} 0",
+            "routec_latency_seconds_bucket{workload=\"content_summary\",target=\"cerebras/llama\",le=\"0.5\"} 1",
+            "routec_latency_seconds_bucket{workload=\"content_summary\",target=\"cerebras/llama\",le=\"120\"} 1",
+            "routec_latency_seconds_bucket{workload=\"content_summary\",target=\"cerebras/llama\",le=\"+Inf\"} 2",
+            "routec_latency_seconds_sum{workload=\"content_summary\",target=\"cerebras/llama\"} 500.420000",
+            "routec_latency_seconds_count{workload=\"content_summary\",target=\"cerebras/llama\"} 2",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let m = Metrics::new();
+        m.error("a\"b\\c\nd");
+        assert!(m.render().contains(r#"routec_errors_total{class="a\"b\\c\nd"} 1"#));
+    }
+}
