@@ -1,0 +1,244 @@
+//! Policy text and where it came from: [`SourceFile`], the [`SourceMap`] that
+//! gives every file of a policy its own range of one offset space, and
+//! [`Loc`], the miette `SourceCode` every diagnostic carries.
+//!
+//! One offset space for all files is what lets a single diagnostic label
+//! spans in several files (a PII path that crosses from `workloads.route` to
+//! `providers.route`): a label is just a range, and the map knows which file
+//! it falls in.
+
+use std::sync::Arc;
+
+use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
+use router_core::Origin;
+
+/// The largest policy file accepted, in bytes. Real policies are a few
+/// kilobytes; the limit keeps a stray log file from eating memory.
+pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
+
+/// One `.route` file: a name (its path, as shown in diagnostics) and its text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceFile {
+    name: String,
+    text: Arc<str>,
+}
+
+impl SourceFile {
+    /// A source file named `name` (usually its path) holding `text`.
+    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
+        SourceFile {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
+    /// The file's name as given.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file's text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+}
+
+/// A byte range in the policy's single offset space (see [`SourceMap`]).
+///
+/// Spans never take part in equality: two trees that differ only in where
+/// things are written compare equal, which is what lets the formatter's
+/// round-trip be tested with `==`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Span {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+}
+
+impl Span {
+    pub(crate) const fn new(start: usize, end: usize) -> Self {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both.
+    pub(crate) fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+
+    pub(crate) fn len(self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+}
+
+impl PartialEq for Span {
+    fn eq(&self, _: &Span) -> bool {
+        true
+    }
+}
+
+impl From<Span> for SourceSpan {
+    fn from(s: Span) -> SourceSpan {
+        SourceSpan::new(s.start.into(), s.len())
+    }
+}
+
+#[derive(Debug)]
+struct Entry {
+    file: SourceFile,
+    base: usize,
+}
+
+/// Every file of one policy, each at its own base offset.
+#[derive(Debug, Default)]
+pub(crate) struct SourceMap {
+    entries: Vec<Entry>,
+}
+
+/// Bytes left between two files so that a span at the very end of one file
+/// is never read as the start of the next.
+const GAP: usize = 1;
+
+impl SourceMap {
+    pub(crate) fn new(files: &[SourceFile]) -> Self {
+        let mut entries = Vec::with_capacity(files.len());
+        let mut base = 0;
+        for file in files {
+            entries.push(Entry {
+                file: file.clone(),
+                base,
+            });
+            base += file.text.len() + GAP;
+        }
+        SourceMap { entries }
+    }
+
+    /// Number of files.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The `i`th file's base offset, name and text.
+    pub(crate) fn file(&self, i: usize) -> Option<(usize, &SourceFile)> {
+        self.entries.get(i).map(|e| (e.base, &e.file))
+    }
+
+    pub(crate) fn names(&self) -> Vec<String> {
+        self.entries.iter().map(|e| e.file.name.clone()).collect()
+    }
+
+    /// The index of the file holding global offset `offset`.
+    pub(crate) fn file_index(&self, offset: usize) -> usize {
+        self.entries.partition_point(|e| e.base <= offset).saturating_sub(1)
+    }
+
+    /// A global span as an IR origin (file index and file-local offsets).
+    pub(crate) fn origin(&self, span: Span) -> Origin {
+        let file = self.file_index(span.start);
+        let base = self.entries.get(file).map_or(0, |e| e.base);
+        let local = |o: usize| u32::try_from(o.saturating_sub(base)).unwrap_or(u32::MAX);
+        Origin::new(
+            u32::try_from(file).unwrap_or(u32::MAX),
+            local(span.start),
+            local(span.end),
+        )
+    }
+
+    /// An IR origin back as a global span.
+    pub(crate) fn span(&self, origin: Origin) -> Span {
+        let base = self.entries.get(origin.file as usize).map_or(0, |e| e.base);
+        Span::new(base + origin.start as usize, base + origin.end as usize)
+    }
+
+    /// The text of a global span (empty when it crosses files).
+    pub(crate) fn text(&self, span: Span) -> &str {
+        let i = self.file_index(span.start);
+        let Some(e) = self.entries.get(i) else {
+            return "";
+        };
+        e.file
+            .text
+            .get(span.start.saturating_sub(e.base)..span.end.saturating_sub(e.base))
+            .unwrap_or("")
+    }
+
+    /// File name, 1-based line and 1-based column (in characters) of a
+    /// global offset.
+    pub(crate) fn line_col(&self, offset: usize) -> (String, usize, usize) {
+        let i = self.file_index(offset);
+        let Some(e) = self.entries.get(i) else {
+            return (String::new(), 1, 1);
+        };
+        let local = offset.saturating_sub(e.base).min(e.file.text.len());
+        let before = e.file.text.get(..local).unwrap_or("");
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+        let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
+        (e.file.name.clone(), line, col)
+    }
+}
+
+impl SourceCode for SourceMap {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let i = self.file_index(span.offset());
+        let e = self.entries.get(i).ok_or(MietteError::OutOfBounds)?;
+        let local_start = span.offset().checked_sub(e.base).ok_or(MietteError::OutOfBounds)?;
+        if local_start + span.len() > e.file.text.len() {
+            // The span runs past this file: it crosses into the next one.
+            return Err(MietteError::OutOfBounds);
+        }
+        let local = SourceSpan::new(local_start.into(), span.len());
+        let text: &'a str = &e.file.text;
+        let contents = text.read_span(&local, context_lines_before, context_lines_after)?;
+        let rebased = SourceSpan::new((contents.span().offset() + e.base).into(), contents.span().len());
+        Ok(Box::new(MietteSpanContents::new_named(
+            e.file.name.clone(),
+            contents.data(),
+            rebased,
+            contents.line(),
+            contents.column(),
+            contents.line_count(),
+        )))
+    }
+}
+
+/// Where a diagnostic points: its primary span and the policy's sources, so
+/// any label of the diagnostic, in any file, can be rendered.
+#[derive(Clone, Debug)]
+pub(crate) struct Loc {
+    pub(crate) span: Span,
+    pub(crate) src: Arc<SourceMap>,
+}
+
+impl SourceCode for Loc {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        self.src.read_span(span, context_lines_before, context_lines_after)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_map_to_the_file_they_fall_in() {
+        let map = SourceMap::new(&[SourceFile::new("a.route", "abc\ndef"), SourceFile::new("b.route", "xyz")]);
+        assert_eq!(map.file_index(0), 0);
+        assert_eq!(map.file_index(7), 0);
+        assert_eq!(map.file_index(8), 1);
+        assert_eq!(map.origin(Span::new(9, 10)), Origin::new(1, 1, 2));
+        assert_eq!(map.text(Span::new(9, 10)), "y");
+        assert_eq!(map.line_col(5), ("a.route".to_string(), 2, 2));
+        let contents = map.read_span(&SourceSpan::new(9.into(), 1), 0, 0).unwrap();
+        assert_eq!(contents.name(), Some("b.route"));
+        assert_eq!(contents.span().offset(), 9);
+    }
+}

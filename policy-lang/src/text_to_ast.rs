@@ -1,0 +1,1284 @@
+//! Text to syntax tree: the pre-scan splits each file into items, pest parses
+//! each item, and a walk over pest's pairs builds the [`Ast`].
+//!
+//! The walk never unwraps: [`Kids`] hands out a parent's children by rule and
+//! returns an internal-error diagnostic when the tree is not shaped as the
+//! grammar promises. Literal problems (a bad number, an unknown escape) are
+//! collected and the walk goes on, so one item can report several.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pest::Parser as _;
+use pest::iterators::Pair;
+use router_core::{Capability, CmpOp, DataClass, Feature, NumericFact, Quality, Strategy, Tier, Trigger};
+
+use crate::ast::*;
+use crate::code::Code;
+use crate::diagnostic::Diag;
+use crate::errors::{
+    BadLiteralError, FileTooLargeError, NestingTooDeepError, ParseError, SyntaxError, UnclosedError,
+    UnexpectedCloserError, UnknownEscapeError,
+};
+use crate::expected;
+use crate::literal;
+use crate::prescan::{self, DelimError, ItemScan, MAX_DEPTH};
+use crate::report::CheckReport;
+use crate::source::{MAX_FILE_BYTES, SourceFile, SourceMap, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "grammar.pest"]
+pub(crate) struct PolicyParser;
+
+/// Parses every file of a policy. All files are parsed even when one fails,
+/// so the report has every syntax error.
+pub(crate) fn parse_files(files: &[SourceFile]) -> Result<Ast, CheckReport> {
+    let src = Arc::new(SourceMap::new(files));
+    let mut report = CheckReport::new();
+    let mut out = Vec::with_capacity(files.len());
+    let mut strings = Vec::new();
+    let mut names = Vec::new();
+    for i in 0..src.len() {
+        let Some((base, file)) = src.file(i) else {
+            continue;
+        };
+        let mut b = Builder {
+            src: &src,
+            base,
+            errors: Vec::new(),
+            strings: Vec::new(),
+            names: Vec::new(),
+        };
+        let items = b.file(file);
+        for e in b.errors {
+            report.parse_error(e);
+        }
+        strings.extend(b.strings);
+        names.extend(b.names);
+        out.push(items);
+    }
+    if report.passed() {
+        Ok(Ast {
+            src,
+            files: out,
+            strings,
+            names,
+        })
+    } else {
+        report.sort();
+        Err(report)
+    }
+}
+
+/// A walk over one file.
+struct Builder<'s> {
+    src: &'s Arc<SourceMap>,
+    /// The file's base offset in the policy's offset space.
+    base: usize,
+    errors: Vec<ParseError>,
+    strings: Vec<Str>,
+    names: Vec<Ident>,
+}
+
+/// The tree was not shaped as the grammar promises: a bug, reported as a
+/// diagnostic rather than a panic.
+struct Internal {
+    span: Span,
+    what: String,
+}
+
+type R<T> = Result<T, Internal>;
+
+fn is_punct(rule: Rule) -> bool {
+    matches!(
+        rule,
+        Rule::open_brace
+            | Rule::close_brace
+            | Rule::open_bracket
+            | Rule::close_bracket
+            | Rule::open_paren
+            | Rule::close_paren
+            | Rule::equals
+            | Rule::arrow
+            | Rule::colon
+            | Rule::slash
+            | Rule::EOI
+    )
+}
+
+/// A parent's children, punctuation skipped, handed out by rule.
+struct Kids<'i> {
+    pairs: std::iter::Peekable<std::vec::IntoIter<Pair<'i, Rule>>>,
+    parent: Rule,
+    span: Span,
+}
+
+impl<'i> Kids<'i> {
+    fn next(&mut self) -> R<Pair<'i, Rule>> {
+        self.pairs.next().ok_or_else(|| Internal {
+            span: self.span,
+            what: format!("`{:?}` ended early", self.parent),
+        })
+    }
+
+    fn expect(&mut self, rule: Rule) -> R<Pair<'i, Rule>> {
+        let p = self.next()?;
+        if p.as_rule() == rule {
+            Ok(p)
+        } else {
+            Err(Internal {
+                span: self.span,
+                what: format!("`{:?}` held `{:?}` where `{:?}` belongs", self.parent, p.as_rule(), rule),
+            })
+        }
+    }
+
+    fn peek(&mut self) -> Option<Rule> {
+        self.pairs.peek().map(Pair::as_rule)
+    }
+
+    fn opt(&mut self, rule: Rule) -> Option<Pair<'i, Rule>> {
+        if self.peek() == Some(rule) { self.pairs.next() } else { None }
+    }
+
+    fn rest(self) -> impl Iterator<Item = Pair<'i, Rule>> {
+        self.pairs
+    }
+}
+
+impl<'s> Builder<'s> {
+    fn span(&self, p: &Pair<'_, Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(self.base + s.start(), self.base + s.end())
+    }
+
+    fn kids<'i>(&self, p: Pair<'i, Rule>) -> Kids<'i> {
+        let span = self.span(&p);
+        let parent = p.as_rule();
+        let pairs: Vec<_> = p.into_inner().filter(|k| !is_punct(k.as_rule())).collect();
+        Kids {
+            pairs: pairs.into_iter().peekable(),
+            parent,
+            span,
+        }
+    }
+
+    fn internal<T>(&self, p: &Pair<'_, Rule>) -> R<T> {
+        Err(Internal {
+            span: self.span(p),
+            what: format!("unexpected `{:?}`", p.as_rule()),
+        })
+    }
+
+    fn bad_literal(&mut self, span: Span, literal: &str, problem: String, help: &str) {
+        let diag = Diag::at(Code::R0009, problem, self.src, span, "").help(help);
+        self.errors.push(
+            BadLiteralError {
+                literal: literal.to_string(),
+                diag,
+            }
+            .into(),
+        );
+    }
+
+    // ---------------------------------------------------------------- files
+
+    fn file(&mut self, file: &SourceFile) -> Vec<Item> {
+        let text = file.text();
+        if text.len() > MAX_FILE_BYTES {
+            let size = text.len() as u64;
+            let diag = Diag::bare(
+                Code::R0003,
+                format!(
+                    "file `{}` is {} bytes, over the {} MiB limit",
+                    file.name(),
+                    size,
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+            )
+            .help("a policy is a few kilobytes of text; split it into several files or check that this is the file you meant");
+            self.errors.push(
+                FileTooLargeError {
+                    file: file.name().to_string(),
+                    size,
+                    diag,
+                }
+                .into(),
+            );
+            return Vec::new();
+        }
+        let mut items = Vec::new();
+        for scan in prescan::scan(text) {
+            if !scan.errors.is_empty() {
+                self.delimiter_errors(text, &scan);
+                continue;
+            }
+            let Some(chunk) = scan.chunk else { continue };
+            let Some(chunk_text) = text.get(chunk.start..chunk.end) else {
+                continue;
+            };
+            let file_base = self.base;
+            self.base = file_base + chunk.start;
+            match PolicyParser::parse(Rule::item_only, chunk_text) {
+                Ok(mut pairs) => {
+                    let item = pairs
+                        .next()
+                        .map(|p| self.kids(p))
+                        .ok_or(Internal {
+                            span: Span::new(self.base, self.base + chunk_text.len()),
+                            what: "no item".to_string(),
+                        })
+                        .and_then(|mut k| k.next())
+                        .and_then(|p| self.item(p));
+                    match item {
+                        Ok(item) => items.push(item),
+                        Err(e) => self.internal_error(e),
+                    }
+                }
+                Err(e) => {
+                    self.base = file_base;
+                    self.syntax_error(text, chunk.start, &e, &scan);
+                }
+            }
+            self.base = file_base;
+        }
+        items
+    }
+
+    fn internal_error(&mut self, e: Internal) {
+        let diag = Diag::at(
+            Code::R0005,
+            format!("internal error: the parser built an unexpected tree ({})", e.what),
+            self.src,
+            e.span,
+            "while reading this",
+        )
+        .help("this is a bug in routec, not in your policy; please report it with this file");
+        self.errors.push(
+            SyntaxError {
+                expected: Vec::new(),
+                found: String::new(),
+                diag,
+            }
+            .into(),
+        );
+    }
+
+    /// The token at file-local `at`, as shown after "found".
+    fn found(text: &str, at: usize) -> (String, usize) {
+        let rest = text.get(at..).unwrap_or("");
+        let Some(c) = rest.chars().next() else {
+            return ("end of file".to_string(), 0);
+        };
+        let is_word = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | '$' | '%');
+        let len = if c == '"' {
+            rest[1..].find(['"', '\n']).map_or(rest.len(), |e| e + 2)
+        } else if is_word(c) {
+            rest.find(|c: char| !is_word(c)).unwrap_or(rest.len())
+        } else {
+            c.len_utf8()
+        };
+        let token = &rest[..len.min(rest.len())];
+        let shown: String = token.chars().take(24).collect();
+        let ellipsis = if shown.len() < token.len() { "…" } else { "" };
+        (format!("`{shown}{ellipsis}`"), len)
+    }
+
+    fn syntax_error(&mut self, text: &str, chunk_start: usize, e: &pest::error::Error<Rule>, scan: &ItemScan) {
+        let pos = match e.location {
+            pest::error::InputLocation::Pos(p) => p,
+            pest::error::InputLocation::Span((p, _)) => p,
+        };
+        let mut at = chunk_start + pos;
+        // Point at the next token, not at the whitespace before it.
+        let bytes = text.as_bytes();
+        loop {
+            while at < bytes.len() && bytes[at].is_ascii_whitespace() {
+                at += 1;
+            }
+            if bytes.get(at) == Some(&b'#') {
+                while at < bytes.len() && bytes[at] != b'\n' {
+                    at += 1;
+                }
+                continue;
+            }
+            break;
+        }
+        let (found, len) = Self::found(text, at);
+        let span = Span::new(self.base + at, self.base + at + len);
+        let context = scan.enclosing(at).map(str::to_string);
+        let (message, expected, help) = match &e.variant {
+            pest::error::ErrorVariant::ParsingError { positives, negatives } => {
+                let groups = expected::groups(positives);
+                let phrases = expected::phrase_all(&groups);
+                let word = found.trim_matches('`');
+                let keywords = expected::keywords_of(&groups);
+                let suggestion = crate::names::did_you_mean(word, keywords.iter().copied());
+                let help = if negatives.contains(&Rule::keyword) || (positives.contains(&Rule::name) && is_keyword(word))
+                {
+                    Some(format!("`{word}` is a keyword and cannot be used as a name"))
+                } else {
+                    suggestion.map(|s| format!("did you mean `{s}`?"))
+                };
+                let message = format!("expected {}, found {found}", expected::join_or(&phrases));
+                (message, phrases, help)
+            }
+            pest::error::ErrorVariant::CustomError { message } => {
+                // Pest's own stack and call limits; the pre-scan should make
+                // them unreachable.
+                let diag = Diag::at(
+                    Code::R0008,
+                    format!("this item is too deeply nested to parse ({message})"),
+                    self.src,
+                    span,
+                    "",
+                )
+                .help(format!("nest at most {MAX_DEPTH} levels deep; name inner routes with `route NAME = …`"));
+                self.errors.push(NestingTooDeepError { limit: MAX_DEPTH, diag }.into());
+                return;
+            }
+        };
+        let label = match &context {
+            Some(c) => format!("not valid here, in {c}"),
+            None => "not valid here".to_string(),
+        };
+        let diag = Diag::at(Code::R0005, message, self.src, span, label).maybe_help(help);
+        self.errors.push(SyntaxError { expected, found, diag }.into());
+    }
+
+    fn delimiter_errors(&mut self, text: &str, scan: &ItemScan) {
+        let b = self.base;
+        for e in &scan.errors {
+            let err: ParseError = match e {
+                DelimError::Unclosed {
+                    open,
+                    open_at,
+                    what,
+                    end_at,
+                    cut_by,
+                } => {
+                    let close = prescan::closer(*open) as char;
+                    let (span, label) = match cut_by {
+                        Some(kw) => (
+                            Span::new(b + end_at, b + end_at + kw.len()),
+                            format!("`{kw}` starts a new item here"),
+                        ),
+                        None => (Span::new(b + end_at, b + end_at), format!("expected `{close}` here")),
+                    };
+                    let diag = Diag::at(
+                        Code::R0006,
+                        format!("expected `{close}` to close {what}"),
+                        self.src,
+                        span,
+                        label,
+                    )
+                    .label(Span::new(b + open_at, b + open_at + 1), "opened here")
+                    .help(format!("add `{close}` where {what} should end"));
+                    UnclosedError {
+                        delimiter: close,
+                        what: what.clone(),
+                        diag,
+                    }
+                    .into()
+                }
+                DelimError::UnclosedString { open_at, end_at } => {
+                    let diag = Diag::at(
+                        Code::R0006,
+                        "expected `\"` to close the string",
+                        self.src,
+                        Span::new(b + end_at, b + end_at),
+                        "the line ends here",
+                    )
+                    .label(Span::new(b + open_at, b + open_at + 1), "opened here")
+                    .help("strings end on the line they start; write a newline inside one as `\\n`");
+                    UnclosedError {
+                        delimiter: '"',
+                        what: "the string".to_string(),
+                        diag,
+                    }
+                    .into()
+                }
+                DelimError::UnexpectedCloser { close, at, expected } => {
+                    let close = *close as char;
+                    let span = Span::new(b + at, b + at + 1);
+                    let diag = match expected {
+                        Some((want, open_at, what)) => Diag::at(
+                            Code::R0010,
+                            format!("unexpected `{close}`: expected `{}` to close {what} first", *want as char),
+                            self.src,
+                            span,
+                            "this does not match",
+                        )
+                        .label(Span::new(b + open_at, b + open_at + 1), "opened here")
+                        .help(format!("close {what} with `{}` before this `{close}`", *want as char)),
+                        None => Diag::at(
+                            Code::R0010,
+                            format!("unexpected `{close}`: nothing is open here"),
+                            self.src,
+                            span,
+                            "nothing to close",
+                        )
+                        .help(format!("remove this `{close}`, or add the opening bracket it belongs to")),
+                    };
+                    UnexpectedCloserError { delimiter: close, diag }.into()
+                }
+                DelimError::TooDeep { at } => {
+                    let diag = Diag::at(
+                        Code::R0008,
+                        format!("brackets nest more than {MAX_DEPTH} levels deep"),
+                        self.src,
+                        Span::new(b + at, b + at + 1),
+                        format!("level {} starts here", MAX_DEPTH + 1),
+                    )
+                    .help("name inner routes with `route NAME = …` and refer to them by name");
+                    NestingTooDeepError { limit: MAX_DEPTH, diag }.into()
+                }
+            };
+            self.errors.push(err);
+        }
+        let _ = text;
+    }
+
+    // ---------------------------------------------------------------- items
+
+    fn item(&mut self, p: Pair<'_, Rule>) -> R<Item> {
+        match p.as_rule() {
+            Rule::provider => self.provider(p).map(Item::Provider),
+            Rule::workload => self.workload(p).map(Item::Workload),
+            Rule::route_decl => self.route_decl(p).map(Item::Route),
+            Rule::defaults => self.defaults(p).map(Item::Defaults),
+            _ => self.internal(&p),
+        }
+    }
+
+    fn name(&mut self, p: Pair<'_, Rule>) -> Ident {
+        let id = Ident {
+            name: p.as_str().to_string(),
+            span: self.span(&p),
+        };
+        id
+    }
+
+    fn def_name(&mut self, p: Pair<'_, Rule>) -> Ident {
+        let id = self.name(p);
+        self.names.push(id.clone());
+        id
+    }
+
+    fn prop<T>(&self, kind: T, key: &Pair<'_, Rule>, whole: Span) -> Prop<T> {
+        Prop {
+            kind,
+            key: self.span(key),
+            span: whole,
+        }
+    }
+
+    fn provider(&mut self, p: Pair<'_, Rule>) -> R<ProviderDecl> {
+        let span = self.span(&p);
+        let mut k = self.kids(p);
+        k.expect(Rule::kw_provider)?;
+        let name = self.def_name(k.expect(Rule::name)?);
+        let mut props = Vec::new();
+        for prop in k.rest() {
+            props.push(self.provider_prop(prop)?);
+        }
+        Ok(ProviderDecl { name, props, span })
+    }
+
+    fn provider_prop(&mut self, p: Pair<'_, Rule>) -> R<Prop<ProviderProp>> {
+        let whole = self.span(&p);
+        let rule = p.as_rule();
+        if rule == Rule::model {
+            let key = p.clone().into_inner().next().map(|k| self.span(&k)).unwrap_or(whole);
+            let model = self.model(p)?;
+            return Ok(Prop {
+                kind: ProviderProp::Model(model),
+                key,
+                span: whole,
+            });
+        }
+        let mut k = self.kids(p);
+        let key = k.next()?;
+        let kind = match rule {
+            Rule::p_adapter => ProviderProp::Adapter(self.name(k.expect(Rule::name)?)),
+            Rule::p_base_url => ProviderProp::BaseUrl(self.string(k.expect(Rule::string)?)?),
+            Rule::p_command => {
+                let mut args = Vec::new();
+                for s in k.rest() {
+                    args.push(self.string(s)?);
+                }
+                ProviderProp::Command(args)
+            }
+            Rule::p_key => {
+                let v = k.next()?;
+                match v.as_rule() {
+                    Rule::key_env => {
+                        let mut e = self.kids(v);
+                        e.expect(Rule::k_env)?;
+                        ProviderProp::Key(KeySpec::Env(self.string(e.expect(Rule::string)?)?))
+                    }
+                    Rule::string => ProviderProp::Key(KeySpec::Literal(self.string(v)?)),
+                    _ => return self.internal(&v),
+                }
+            }
+            Rule::p_tier => ProviderProp::Tier(self.word(k.expect(Rule::tier)?, |s| match s {
+                "free" => Some(Tier::Free),
+                "subscription" => Some(Tier::Subscription),
+                "paid" => Some(Tier::Paid),
+                _ => None,
+            })?),
+            Rule::p_jurisdiction => ProviderProp::Jurisdiction(self.name(k.expect(Rule::name)?)),
+            Rule::p_data => ProviderProp::Data(self.data_class(k.expect(Rule::data_class)?)?),
+            Rule::p_trains => ProviderProp::TrainsOnInputs(self.yes_no(k.expect(Rule::yes_no)?)?),
+            Rule::p_stores => ProviderProp::StoresInputs(self.yes_no(k.expect(Rule::yes_no)?)?),
+            Rule::p_no_store => {
+                k.expect(Rule::k_header)?;
+                ProviderProp::NoStore(self.header_kv(k.expect(Rule::header_kv)?)?)
+            }
+            Rule::p_header => ProviderProp::Header(self.header_kv(k.expect(Rule::header_kv)?)?),
+            Rule::p_limits => {
+                let mut limits = Vec::new();
+                for l in k.rest() {
+                    let mut lk = self.kids(l);
+                    let which = lk.next()?;
+                    let kind = match which.as_rule() {
+                        Rule::k_rpm => LimitKind::Rpm,
+                        Rule::k_tpm => LimitKind::Tpm,
+                        Rule::k_concurrency => LimitKind::Concurrency,
+                        _ => return self.internal(&which),
+                    };
+                    let kind = Lit {
+                        value: kind,
+                        text: which.as_str().to_string(),
+                        span: self.span(&which),
+                    };
+                    limits.push((kind, self.count(lk.expect(Rule::number)?)));
+                }
+                ProviderProp::Limits(limits)
+            }
+            Rule::p_timeout => ProviderProp::Timeout(self.duration(k.expect(Rule::duration)?)),
+            Rule::p_simulate => ProviderProp::Simulate(self.simulate(k)?),
+            _ => return self.internal(&key),
+        };
+        Ok(self.prop(kind, &key, whole))
+    }
+
+    fn simulate(&mut self, k: Kids<'_>) -> R<Vec<SimItem>> {
+        let mut items = Vec::new();
+        for item in k.rest() {
+            let mut ik = self.kids(item);
+            let inner = ik.next()?;
+            let rule = inner.as_rule();
+            let mut k2 = self.kids(inner);
+            k2.next()?;
+            items.push(match rule {
+                Rule::sim_latency => {
+                    let p50 = self.duration(k2.expect(Rule::duration)?);
+                    let p95 = match k2.opt(Rule::k_p95) {
+                        Some(_) => Some(self.duration(k2.expect(Rule::duration)?)),
+                        None => None,
+                    };
+                    SimItem::Latency { p50, p95 }
+                }
+                Rule::sim_errors => SimItem::Errors(self.percent(k2.expect(Rule::percent)?)),
+                Rule::sim_rate_limits => SimItem::RateLimits(self.percent(k2.expect(Rule::percent)?)),
+                _ => {
+                    return Err(Internal {
+                        span: Span::new(self.base, self.base),
+                        what: "simulate".to_string(),
+                    });
+                }
+            });
+        }
+        Ok(items)
+    }
+
+    fn model(&mut self, p: Pair<'_, Rule>) -> R<ModelDecl> {
+        let span = self.span(&p);
+        let mut k = self.kids(p);
+        k.expect(Rule::k_model)?;
+        let name = self.def_name(k.expect(Rule::model_name)?);
+        let mut props = Vec::new();
+        for prop in k.rest() {
+            let whole = self.span(&prop);
+            let rule = prop.as_rule();
+            let mut pk = self.kids(prop);
+            let key = pk.next()?;
+            let kind = match rule {
+                Rule::m_id => ModelProp::Id(self.string(pk.expect(Rule::string)?)?),
+                Rule::m_version => ModelProp::Version(self.string(pk.expect(Rule::string)?)?),
+                Rule::m_price => {
+                    let v = pk.next()?;
+                    match v.as_rule() {
+                        Rule::price_free => ModelProp::Price(PriceAst::Free),
+                        Rule::price_in => {
+                            let input = self.money(self.kids(v).expect(Rule::money)?);
+                            let out = pk.expect(Rule::price_out)?;
+                            let output = self.money(self.kids(out).expect(Rule::money)?);
+                            ModelProp::Price(PriceAst::PerMillion { input, output })
+                        }
+                        _ => return self.internal(&v),
+                    }
+                }
+                Rule::m_context => ModelProp::Context(self.count(pk.expect(Rule::number)?)),
+                Rule::m_max_output => ModelProp::MaxOutput(self.count(pk.expect(Rule::number)?)),
+                Rule::m_supports => ModelProp::Supports(self.capabilities(pk)?),
+                Rule::p_simulate => ModelProp::Simulate(self.simulate(pk)?),
+                _ => return self.internal(&key),
+            };
+            props.push(self.prop(kind, &key, whole));
+        }
+        Ok(ModelDecl { name, props, span })
+    }
+
+    fn workload(&mut self, p: Pair<'_, Rule>) -> R<WorkloadDecl> {
+        let span = self.span(&p);
+        let mut k = self.kids(p);
+        k.expect(Rule::kw_workload)?;
+        let name = self.def_name(k.expect(Rule::name)?);
+        let mut props = Vec::new();
+        for prop in k.rest() {
+            let whole = self.span(&prop);
+            let rule = prop.as_rule();
+            let mut pk = self.kids(prop);
+            let key = pk.next()?;
+            let kind = match rule {
+                Rule::w_task => WorkloadProp::Task(self.name(pk.expect(Rule::name)?)),
+                Rule::w_quality => WorkloadProp::Quality(self.word(pk.expect(Rule::quality)?, |s| match s {
+                    "low" => Some(Quality::Low),
+                    "medium" => Some(Quality::Medium),
+                    "high" => Some(Quality::High),
+                    _ => None,
+                })?),
+                Rule::w_data => WorkloadProp::Data(self.data_class(pk.expect(Rule::data_class)?)?),
+                Rule::w_max_tokens => WorkloadProp::MaxTokens(self.count(pk.expect(Rule::number)?)),
+                Rule::w_latency => WorkloadProp::Latency(self.duration(pk.expect(Rule::duration)?)),
+                Rule::w_max_cost => WorkloadProp::MaxCost(self.money(pk.expect(Rule::money)?)),
+                Rule::w_requires => WorkloadProp::Requires(self.capabilities(pk)?),
+                Rule::w_budget => {
+                    let mut limits = Vec::new();
+                    let mut alert = None;
+                    while let Some(rule) = pk.peek() {
+                        match rule {
+                            Rule::budget_limit => {
+                                let l = pk.next()?;
+                                limits.push(self.budget_limit(l)?);
+                            }
+                            Rule::k_alert => {
+                                pk.next()?;
+                                alert = Some(self.percent(pk.expect(Rule::percent)?));
+                            }
+                            _ => {
+                                let other = pk.next()?;
+                                return self.internal(&other);
+                            }
+                        }
+                    }
+                    WorkloadProp::Budget { limits, alert }
+                }
+                Rule::w_max_attempts => WorkloadProp::MaxAttempts(self.count(pk.expect(Rule::number)?)),
+                Rule::w_idempotent => WorkloadProp::Idempotent(match pk.opt(Rule::duration) {
+                    Some(d) => Some(self.duration(d)),
+                    None => None,
+                }),
+                Rule::w_alias => {
+                    let mut names = Vec::new();
+                    for s in pk.rest() {
+                        names.push(self.string(s)?);
+                    }
+                    WorkloadProp::Alias(names)
+                }
+                Rule::w_route => WorkloadProp::Route(self.expr(pk.next()?)?),
+                _ => return self.internal(&key),
+            };
+            props.push(self.prop(kind, &key, whole));
+        }
+        Ok(WorkloadDecl { name, props, span })
+    }
+
+    fn budget_limit(&mut self, p: Pair<'_, Rule>) -> R<BudgetLimit> {
+        let span = self.span(&p);
+        let mut k = self.kids(p);
+        let first = k.next()?;
+        let amount = match first.as_rule() {
+            Rule::money => Amount::Usd(self.money(first)),
+            Rule::number => {
+                let n = self.count(first);
+                k.expect(Rule::k_tokens)?;
+                Amount::Tokens(n)
+            }
+            _ => return self.internal(&first),
+        };
+        let period = self.word(k.expect(Rule::period)?, |s| match s {
+            "day" => Some(Period::Day),
+            "month" => Some(Period::Month),
+            _ => None,
+        })?;
+        Ok(BudgetLimit { amount, period, span })
+    }
+
+    fn route_decl(&mut self, p: Pair<'_, Rule>) -> R<RouteDecl> {
+        let span = self.span(&p);
+        let mut k = self.kids(p);
+        k.expect(Rule::kw_route)?;
+        let name = self.def_name(k.expect(Rule::name)?);
+        let expr = self.expr(k.next()?)?;
+        Ok(RouteDecl { name, expr, span })
+    }
+
+    fn defaults(&mut self, p: Pair<'_, Rule>) -> R<DefaultsDecl> {
+        let span = self.span(&p);
+        let mut k = self.kids(p);
+        k.expect(Rule::kw_defaults)?;
+        let mut props = Vec::new();
+        for prop in k.rest() {
+            let whole = self.span(&prop);
+            let mut pk = self.kids(prop);
+            let key = pk.expect(Rule::k_max_attempts)?;
+            let n = self.count(pk.expect(Rule::number)?);
+            props.push(self.prop(DefaultsProp::MaxAttempts(n), &key, whole));
+        }
+        Ok(DefaultsDecl { props, span })
+    }
+
+    // ---------------------------------------------------------------- routes
+
+    fn expr(&mut self, p: Pair<'_, Rule>) -> R<Expr> {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        if rule == Rule::route_ref {
+            let mut k = self.kids(p);
+            let name = self.name(k.expect(Rule::name)?);
+            return Ok(Expr {
+                kind: ExprKind::Ref(name),
+                span,
+                head: span,
+            });
+        }
+        if rule == Rule::target {
+            let mut k = self.kids(p);
+            let provider = self.name(k.expect(Rule::name)?);
+            let model = self.name(k.expect(Rule::model_name)?);
+            return Ok(Expr {
+                kind: ExprKind::Target { provider, model },
+                span,
+                head: span,
+            });
+        }
+        let mut k = self.kids(p);
+        let kw = k.next()?;
+        let mut head = self.span(&kw);
+        let kind = match rule {
+            Rule::fallback | Rule::free_first => {
+                let items = self.list(k.expect(Rule::list)?)?;
+                let rules = self.rules(k.expect(Rule::rules)?)?;
+                ExprKind::Fallback {
+                    free_first: rule == Rule::free_first,
+                    items,
+                    rules,
+                }
+            }
+            Rule::split => {
+                k.expect(Rule::kw_by)?;
+                let key_pair = k.expect(Rule::split_key)?;
+                head = head.to(self.span(&key_pair));
+                let key = self.split_key(key_pair)?;
+                let arms = self.weighted(k.expect(Rule::weighted)?)?;
+                ExprKind::Split { key, arms }
+            }
+            Rule::select => {
+                let s = k.next()?;
+                head = head.to(self.span(&s));
+                let (strategy, arms) = match s.as_rule() {
+                    Rule::strategy => {
+                        let strategy = self.word(s, |w| match w {
+                            "cheapest" => Some(Strategy::Cheapest),
+                            "fastest" => Some(Strategy::Fastest),
+                            "first" => Some(Strategy::First),
+                            _ => None,
+                        })?;
+                        let items = self.list(k.expect(Rule::list)?)?;
+                        let arms = items.into_iter().map(|expr| Arm { weight: None, expr }).collect();
+                        (strategy, arms)
+                    }
+                    Rule::k_weighted => {
+                        let strategy = Lit {
+                            value: Strategy::Weighted,
+                            text: s.as_str().to_string(),
+                            span: self.span(&s),
+                        };
+                        (strategy, self.weighted(k.expect(Rule::weighted)?)?)
+                    }
+                    _ => return self.internal(&s),
+                };
+                let rules = self.rules(k.expect(Rule::rules)?)?;
+                ExprKind::Select { strategy, arms, rules }
+            }
+            Rule::escalate => {
+                let items = self.list(k.expect(Rule::list)?)?;
+                k.expect(Rule::kw_check)?;
+                let check = self.quality_check(k.expect(Rule::quality_check)?)?;
+                let rules = self.rules(k.expect(Rule::rules)?)?;
+                ExprKind::Escalate { items, check, rules }
+            }
+            Rule::match_expr => {
+                let mut arms = Vec::new();
+                for arm in k.rest() {
+                    let arm_rule = arm.as_rule();
+                    let mut ak = self.kids(arm);
+                    let kw = ak.next()?;
+                    let mut arm_head = self.span(&kw);
+                    let cond = if arm_rule == Rule::when_arm {
+                        let c = ak.expect(Rule::cond)?;
+                        arm_head = arm_head.to(self.span(&c));
+                        Some(self.cond(c)?)
+                    } else {
+                        None
+                    };
+                    let expr = self.expr(ak.next()?)?;
+                    arms.push(MatchArm {
+                        cond,
+                        expr,
+                        head: arm_head,
+                    });
+                }
+                ExprKind::Match { arms }
+            }
+            _ => return self.internal(&kw),
+        };
+        Ok(Expr { kind, span, head })
+    }
+
+    fn list(&mut self, p: Pair<'_, Rule>) -> R<Vec<Expr>> {
+        let k = self.kids(p);
+        let mut out = Vec::new();
+        for e in k.rest() {
+            out.push(self.expr(e)?);
+        }
+        Ok(out)
+    }
+
+    fn weighted(&mut self, p: Pair<'_, Rule>) -> R<Vec<Arm>> {
+        let k = self.kids(p);
+        let mut out = Vec::new();
+        for arm in k.rest() {
+            let mut ak = self.kids(arm);
+            let weight = self.count(ak.expect(Rule::number)?);
+            let expr = self.expr(ak.next()?)?;
+            out.push(Arm {
+                weight: Some(weight),
+                expr,
+            });
+        }
+        Ok(out)
+    }
+
+    fn split_key(&mut self, p: Pair<'_, Rule>) -> R<Lit<SplitKeyAst>> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let mut k = self.kids(p);
+        let inner = k.next()?;
+        let value = match inner.as_rule() {
+            Rule::k_user => SplitKeyAst::User,
+            Rule::k_request => SplitKeyAst::Request,
+            Rule::metadata_key => SplitKeyAst::Metadata(self.metadata_key(inner)?.value),
+            _ => return self.internal(&inner),
+        };
+        Ok(Lit { value, text, span })
+    }
+
+    fn metadata_key(&mut self, p: Pair<'_, Rule>) -> R<Lit<String>> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let mut k = self.kids(p);
+        k.expect(Rule::k_metadata)?;
+        let name = k.expect(Rule::meta_name)?;
+        Ok(Lit {
+            value: name.as_str().to_string(),
+            text,
+            span,
+        })
+    }
+
+    fn rules(&mut self, p: Pair<'_, Rule>) -> R<Vec<RuleItem>> {
+        let k = self.kids(p);
+        let mut out = Vec::new();
+        for r in k.rest() {
+            match r.as_rule() {
+                Rule::kw_allow_repeat => out.push(RuleItem::AllowRepeat(self.span(&r))),
+                Rule::retry_rule => {
+                    let mut rk = self.kids(r);
+                    rk.expect(Rule::kw_retry)?;
+                    out.push(RuleItem::Retry(self.count(rk.expect(Rule::number)?)));
+                }
+                Rule::on_rule => {
+                    let mut rk = self.kids(r);
+                    rk.expect(Rule::kw_on)?;
+                    let mut triggers = Vec::new();
+                    for t in rk.rest() {
+                        triggers.push(self.trigger(t)?);
+                    }
+                    out.push(RuleItem::On(triggers));
+                }
+                _ => return self.internal(&r),
+            }
+        }
+        Ok(out)
+    }
+
+    fn trigger(&mut self, p: Pair<'_, Rule>) -> R<TriggerAst> {
+        let mut k = self.kids(p);
+        let t = k.next()?;
+        let span = self.span(&t);
+        let text = t.as_str().to_string();
+        match t.as_rule() {
+            Rule::t_timeout => {
+                let mut tk = self.kids(t);
+                let kw = tk.expect(Rule::k_timeout)?;
+                let timeout = tk.opt(Rule::duration).map(|d| self.duration(d));
+                Ok(TriggerAst {
+                    trigger: Lit {
+                        value: Trigger::Timeout,
+                        text: kw.as_str().to_string(),
+                        span,
+                    },
+                    timeout,
+                })
+            }
+            Rule::t_word | Rule::t_status => {
+                let value = match text.as_str() {
+                    "rate_limited" | "429" => Trigger::RateLimited,
+                    "overloaded" | "503" | "529" => Trigger::Overloaded,
+                    "server_error" => Trigger::ServerError,
+                    "connection_error" => Trigger::ConnectionError,
+                    "context_length" => Trigger::ContextLength,
+                    _ => return self.internal(&t),
+                };
+                Ok(TriggerAst {
+                    trigger: Lit { value, text, span },
+                    timeout: None,
+                })
+            }
+            _ => self.internal(&t),
+        }
+    }
+
+    fn quality_check(&mut self, p: Pair<'_, Rule>) -> R<Lit<CheckAst>> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let mut k = self.kids(p);
+        let c = k.next()?;
+        let value = match c.as_rule() {
+            Rule::q_word => match c.as_str() {
+                "json_valid" => CheckAst::JsonValid,
+                "json_schema" => CheckAst::JsonSchema,
+                "non_empty" => CheckAst::NonEmpty,
+                _ => return self.internal(&c),
+            },
+            Rule::q_regex => {
+                let mut ck = self.kids(c);
+                ck.expect(Rule::k_regex)?;
+                CheckAst::Regex(self.string(ck.expect(Rule::string)?)?)
+            }
+            Rule::q_evaluator => {
+                let mut ck = self.kids(c);
+                ck.expect(Rule::k_evaluator)?;
+                CheckAst::Evaluator(self.name(ck.expect(Rule::name)?))
+            }
+            _ => return self.internal(&c),
+        };
+        Ok(Lit { value, text, span })
+    }
+
+    // ---------------------------------------------------------------- conditions
+
+    fn cond(&mut self, p: Pair<'_, Rule>) -> R<Cond> {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        match rule {
+            Rule::cond | Rule::cond_and => {
+                let sep = if rule == Rule::cond { Rule::kw_or } else { Rule::kw_and };
+                let mut parts = Vec::new();
+                for c in self.kids(p).rest() {
+                    if c.as_rule() != sep {
+                        parts.push(self.cond(c)?);
+                    }
+                }
+                if parts.len() == 1 {
+                    return parts.pop().ok_or(Internal {
+                        span,
+                        what: "empty condition".to_string(),
+                    });
+                }
+                let kind = if rule == Rule::cond {
+                    CondKind::Or(parts)
+                } else {
+                    CondKind::And(parts)
+                };
+                Ok(Cond { kind, span })
+            }
+            Rule::cond_not => {
+                let mut times = 0u32;
+                let mut atom = None;
+                for c in self.kids(p).rest() {
+                    if c.as_rule() == Rule::kw_not {
+                        times = times.saturating_add(1);
+                    } else {
+                        atom = Some(c);
+                    }
+                }
+                let atom = atom.ok_or(Internal {
+                    span,
+                    what: "`not` without a condition".to_string(),
+                })?;
+                let inner = self.cond(atom)?;
+                if times == 0 {
+                    Ok(inner)
+                } else {
+                    Ok(Cond {
+                        kind: CondKind::Not {
+                            times,
+                            inner: Box::new(inner),
+                        },
+                        span,
+                    })
+                }
+            }
+            Rule::paren_cond => {
+                let mut k = self.kids(p);
+                let inner = self.cond(k.expect(Rule::cond)?)?;
+                Ok(Cond {
+                    kind: CondKind::Paren(Box::new(inner)),
+                    span,
+                })
+            }
+            Rule::kw_true => Ok(Cond {
+                kind: CondKind::True,
+                span,
+            }),
+            Rule::kw_false => Ok(Cond {
+                kind: CondKind::False,
+                span,
+            }),
+            Rule::has_cond => {
+                let mut k = self.kids(p);
+                k.expect(Rule::kw_has)?;
+                let what = k.next()?;
+                let kind = match what.as_rule() {
+                    Rule::feature => CondKind::Has(self.word(what, |w| match w {
+                        "tools" => Some(Feature::Tools),
+                        "images" => Some(Feature::Images),
+                        "json_schema" => Some(Feature::JsonSchema),
+                        "stream" => Some(Feature::Stream),
+                        _ => None,
+                    })?),
+                    Rule::metadata_key => CondKind::HasMetadata(self.metadata_key(what)?),
+                    _ => return self.internal(&what),
+                };
+                Ok(Cond { kind, span })
+            }
+            Rule::compare => {
+                let mut k = self.kids(p);
+                let fact = self.word(k.expect(Rule::numeric_fact)?, |w| match w {
+                    "input_tokens" => Some(NumericFact::InputTokens),
+                    "max_output" => Some(NumericFact::MaxOutputTokens),
+                    _ => None,
+                })?;
+                let op = self.cmp_op(k.expect(Rule::cmp_op)?)?;
+                let value = self.count(k.expect(Rule::number)?);
+                Ok(Cond {
+                    kind: CondKind::Compare { fact, op, value },
+                    span,
+                })
+            }
+            Rule::meta_cmp => {
+                let mut k = self.kids(p);
+                let key = self.metadata_key(k.expect(Rule::metadata_key)?)?;
+                let op = self.cmp_op(k.expect(Rule::eq_op)?)?;
+                let value = self.string(k.expect(Rule::string)?)?;
+                Ok(Cond {
+                    kind: CondKind::Metadata { key, op, value },
+                    span,
+                })
+            }
+            Rule::task_cmp => {
+                let mut k = self.kids(p);
+                k.expect(Rule::k_task)?;
+                let op = self.cmp_op(k.expect(Rule::eq_op)?)?;
+                let task = self.name(k.expect(Rule::name)?);
+                Ok(Cond {
+                    kind: CondKind::Task { op, task },
+                    span,
+                })
+            }
+            _ => self.internal(&p),
+        }
+    }
+
+    fn cmp_op(&mut self, p: Pair<'_, Rule>) -> R<Lit<CmpOp>> {
+        self.word(p, |w| match w {
+            "<" => Some(CmpOp::Lt),
+            "<=" => Some(CmpOp::Le),
+            ">" => Some(CmpOp::Gt),
+            ">=" => Some(CmpOp::Ge),
+            "==" => Some(CmpOp::Eq),
+            "!=" => Some(CmpOp::Ne),
+            _ => None,
+        })
+    }
+
+    // ---------------------------------------------------------------- literals
+
+    fn word<T>(&mut self, p: Pair<'_, Rule>, f: impl Fn(&str) -> Option<T>) -> R<Lit<T>> {
+        match f(p.as_str()) {
+            Some(value) => Ok(Lit {
+                value,
+                text: p.as_str().to_string(),
+                span: self.span(&p),
+            }),
+            None => self.internal(&p),
+        }
+    }
+
+    fn data_class(&mut self, p: Pair<'_, Rule>) -> R<Lit<DataClass>> {
+        self.word(p, |s| match s {
+            "public" => Some(DataClass::Public),
+            "internal" => Some(DataClass::Internal),
+            "private" => Some(DataClass::Private),
+            _ => None,
+        })
+    }
+
+    fn yes_no(&mut self, p: Pair<'_, Rule>) -> R<Lit<bool>> {
+        self.word(p, |s| match s {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        })
+    }
+
+    fn capabilities(&mut self, k: Kids<'_>) -> R<Vec<Lit<Capability>>> {
+        let mut out = Vec::new();
+        for c in k.rest() {
+            out.push(self.word(c, |s| Capability::ALL.into_iter().find(|c| c.as_str() == s))?);
+        }
+        Ok(out)
+    }
+
+    fn header_kv(&mut self, p: Pair<'_, Rule>) -> R<HeaderKv> {
+        let mut k = self.kids(p);
+        let name = self.string(k.expect(Rule::string)?)?;
+        let value = self.string(k.expect(Rule::string)?)?;
+        Ok(HeaderKv { name, value })
+    }
+
+    fn string(&mut self, p: Pair<'_, Rule>) -> R<Str> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let raw = text.get(1..text.len().saturating_sub(1)).unwrap_or("");
+        let value = match literal::unescape(raw) {
+            Ok(v) => v,
+            Err((offset, escape)) => {
+                let start = span.start + 1 + offset;
+                let diag = Diag::at(
+                    Code::R0007,
+                    format!("unknown escape `{escape}` in a string"),
+                    self.src,
+                    Span::new(start, start + escape.len()),
+                    "not an escape",
+                )
+                .help("the escapes are `\\\\`, `\\\"`, `\\n`, `\\r`, `\\t` and `\\u{…}` with 1 to 6 hex digits; write a backslash as `\\\\`");
+                self.errors.push(UnknownEscapeError { escape, diag }.into());
+                String::new()
+            }
+        };
+        let s = Lit { value, text, span };
+        self.strings.push(s.clone());
+        Ok(s)
+    }
+
+    fn count(&mut self, p: Pair<'_, Rule>) -> Lit<u64> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let value = literal::count(&text).unwrap_or_else(|problem| {
+            self.bad_literal(
+                span,
+                &text,
+                problem,
+                "write a whole number, optionally with `_` between digits or a `k`, `M` or `B` suffix",
+            );
+            0
+        });
+        Lit { value, text, span }
+    }
+
+    fn money(&mut self, p: Pair<'_, Rule>) -> Lit<u64> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let value = literal::money(&text).unwrap_or_else(|problem| {
+            self.bad_literal(span, &text, problem, "write dollars with at most nine decimals, like `$0.000125`");
+            0
+        });
+        Lit { value, text, span }
+    }
+
+    fn percent(&mut self, p: Pair<'_, Rule>) -> Lit<u32> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let value = literal::percent(&text).unwrap_or_else(|problem| {
+            self.bad_literal(
+                span,
+                &text,
+                problem,
+                "write a percentage from 0% to 100% with at most two decimals",
+            );
+            0
+        });
+        Lit { value, text, span }
+    }
+
+    fn duration(&mut self, p: Pair<'_, Rule>) -> Lit<Duration> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let value = literal::duration(&text).unwrap_or_else(|problem| {
+            self.bad_literal(
+                span,
+                &text,
+                problem,
+                "write a positive whole number of milliseconds or more, like `250ms`, `30s`, `5m` or `1h`",
+            );
+            Duration::from_millis(1)
+        });
+        Lit { value, text, span }
+    }
+}
+
+const KEYWORDS: &[&str] = &[
+    "provider",
+    "workload",
+    "route",
+    "defaults",
+    "fallback",
+    "free_first",
+    "split",
+    "select",
+    "match",
+    "when",
+    "else",
+    "escalate",
+    "check",
+    "on",
+    "retry",
+    "allow_repeat",
+    "by",
+    "and",
+    "or",
+    "not",
+    "has",
+    "true",
+    "false",
+];
+
+fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word)
+}

@@ -1,0 +1,67 @@
+//! Every example policy checks clean, with zero warnings: each file on its
+//! own, and the whole directory as one policy (which is what
+//! `routec check examples/policies` does, so names must not collide).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+fn examples() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/policies")
+}
+
+#[test]
+fn the_seed_scenario_compiles_clean() {
+    let compiled = policy_lang::compile_path(examples().join("seed.route")).unwrap_or_else(|r| panic!("{r}"));
+    assert!(compiled.report().is_clean(), "{}", compiled.report());
+    let policy = compiled.policy();
+    assert_eq!(policy.providers.len(), 7);
+    assert_eq!(policy.workloads.len(), 2);
+}
+
+#[test]
+fn every_example_checks_clean_on_its_own() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(examples()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "route") {
+            seen += 1;
+            let compiled = policy_lang::compile_path(&path).unwrap_or_else(|r| panic!("{}: {r}", path.display()));
+            assert!(compiled.report().is_clean(), "{}: {}", path.display(), compiled.report());
+        }
+    }
+    assert!(seen >= 1);
+}
+
+#[test]
+fn the_examples_directory_checks_clean_as_one_policy() {
+    let compiled = policy_lang::compile_path(examples()).unwrap_or_else(|r| panic!("{r}"));
+    assert!(compiled.report().is_clean(), "{}", compiled.report());
+}
+
+#[test]
+fn the_seed_lowers_as_documented() {
+    use router_core::{NodeKind, SplitKey};
+    let policy = policy_lang::compile_path(examples().join("seed.route")).unwrap().into_policy();
+    let summary = policy.workload_named("content_summary").unwrap();
+    let NodeKind::Split { key, salt, arms } = &policy.node(summary.route).kind else {
+        panic!("content_summary should start with a split");
+    };
+    assert_eq!(*key, SplitKey::User);
+    assert_eq!(salt, "workload:content_summary");
+    assert_eq!(arms.iter().map(|(w, _)| *w).collect::<Vec<_>>(), vec![80, 20]);
+    // Arms are edges to the named routes, not copies.
+    assert_eq!(policy.node(arms[0].1).name.as_deref(), Some("summary_pool"));
+    let NodeKind::Fallback { children, free_first, rules } = &policy.node(arms[1].1).kind else {
+        panic!("challenger should be a fallback");
+    };
+    assert!(*free_first);
+    assert_eq!(rules.attempt_timeout, Some(std::time::Duration::from_secs(15)));
+    let labels: Vec<String> = children
+        .iter()
+        .map(|c| match policy.node(*c).kind {
+            NodeKind::Target { target } => policy.target_label(target),
+            _ => String::new(),
+        })
+        .collect();
+    assert_eq!(labels, vec!["gemini_free/gemini-2.5-flash", "zai/glm-4.6"]);
+}
