@@ -139,23 +139,24 @@ pub(crate) fn encode_request(
 /// Decodes a non-streamed body; OpenRouter and some proxies answer 200 with
 /// an error object, which is classified like an error status.
 pub(crate) fn decode_response(ctx: &Ctx, body: &[u8]) -> Result<ChatResponse, ProviderError> {
-    let value: Value = serde_json::from_slice(body).map_err(|e| {
-        ctx.err(
-            ErrorClass::MalformedResponse,
-            &format!("response is not json: {e}; body: {}", body_text(body)),
-        )
-    })?;
-    if value.get("error").is_some_and(|e| !e.is_null()) {
-        let reading = classify_error(ErrorClass::ServerError, body);
-        return Err(ctx.err(reading.class, &reading.message));
+    // The typed parse is the fast path; only a body that fails it is looked
+    // at again for an error object.
+    match serde_json::from_slice::<ChatCompletionResponse>(body) {
+        Ok(wire) => {
+            openai_wire::response_from_wire(wire).map_err(|e| ctx.err(ErrorClass::MalformedResponse, &e.to_string()))
+        }
+        Err(e) => {
+            let value = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
+            if value.get("error").is_some_and(|e| !e.is_null()) {
+                let reading = classify_error(ErrorClass::ServerError, body);
+                return Err(ctx.err(reading.class, &reading.message));
+            }
+            Err(ctx.err(
+                ErrorClass::MalformedResponse,
+                &format!("response is not a chat completion: {e}; body: {}", body_text(body)),
+            ))
+        }
     }
-    let wire: ChatCompletionResponse = serde_json::from_value(value).map_err(|e| {
-        ctx.err(
-            ErrorClass::MalformedResponse,
-            &format!("response is not a chat completion: {e}; body: {}", body_text(body)),
-        )
-    })?;
-    openai_wire::response_from_wire(wire).map_err(|e| ctx.err(ErrorClass::MalformedResponse, &e.to_string()))
 }
 
 /// Reads an OpenAI-shaped error body.
