@@ -38,6 +38,8 @@ enum Command {
     Check(cmd::check::Args),
     /// Rewrite policies in canonical form, keeping comments
     Fmt(cmd::fmt::Args),
+    /// Show or unlock workload budgets in a budget store
+    Budget(cmd::budget::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Check(args) => cmd::check::run(args),
         Command::Fmt(args) => cmd::fmt::run(args),
+        Command::Budget(args) => cmd::budget::run(args),
     };
     ExitCode::from(code)
 }

@@ -1,4 +1,5 @@
 //! One module per subcommand; each exposes `Args` (clap) and `run(Args) -> u8`.
 
+pub mod budget;
 pub mod check;
 pub mod fmt;

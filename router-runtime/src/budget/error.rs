@@ -26,7 +26,7 @@ pub enum StoreErrorKind {
 
 /// A store failure. Budgeted calls fail closed on it.
 #[derive(Clone, Debug, Error)]
-#[error("budget store {store} {}: {detail}", self.kind_text())]
+#[error("budget store `{store}` {}: {detail}", self.kind_text())]
 pub struct StoreError {
     kind: StoreErrorKind,
     store: String,
@@ -45,7 +45,7 @@ impl StoreError {
     pub(crate) fn bad_url(url: &str, help: &str) -> Self {
         // Only URLs routec does not recognise reach here, so no password of
         // a recognised scheme is echoed.
-        StoreError::new(StoreErrorKind::BadUrl, format!("`{url}`"), help)
+        StoreError::new(StoreErrorKind::BadUrl, url, help)
     }
 
     /// What kind of failure.

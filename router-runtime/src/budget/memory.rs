@@ -57,6 +57,6 @@ impl BudgetStore for MemoryStore {
     }
 
     fn describe(&self) -> String {
-        "`memory:`".to_owned()
+        "memory:".to_owned()
     }
 }

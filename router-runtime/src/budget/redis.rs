@@ -67,7 +67,7 @@ impl RedisStore {
     pub async fn connect(url: &str, prefix: &str) -> Result<RedisStore, StoreError> {
         let client = Client::open(url).map_err(|e| StoreError::new(StoreErrorKind::BadUrl, "redis", e))?;
         let info = client.get_connection_info();
-        let place = format!("`redis://{}/{}`", info.addr(), info.redis_settings().db());
+        let place = format!("redis://{}/{}", info.addr(), info.redis_settings().db());
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Self::OP_TIMEOUT))
             .set_response_timeout(Some(Self::OP_TIMEOUT))

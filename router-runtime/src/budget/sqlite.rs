@@ -112,7 +112,7 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 fn describe(path: &Path) -> String {
-    format!("`sqlite:{}`", path.display())
+    format!("sqlite:{}", path.display())
 }
 
 fn sql_error(path: &Path, e: rusqlite::Error) -> StoreError {
