@@ -8,6 +8,15 @@ use thiserror::Error;
 use crate::budget::period::LimitKind;
 use crate::clock::Millis;
 
+/// An amount as the limit counts it: `1200 tokens` or `$0.27`.
+fn show(limit: LimitKind, n: u64) -> String {
+    if limit.is_usd() {
+        router_core::Usd::from_nanos(n).to_string()
+    } else {
+        format!("{n} tokens")
+    }
+}
+
 /// What went wrong talking to a store, in a word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreErrorKind {
@@ -94,10 +103,35 @@ pub enum ReserveError {
     UnknownWorkload(UnknownWorkloadError),
 }
 
+impl ReserveError {
+    /// The stable error class, for metrics (`routec_errors_total{class}`),
+    /// logs and the gateway's error body.
+    pub const fn code(&self) -> &'static str {
+        match self {
+            ReserveError::Halted(_) => "budget_halted",
+            ReserveError::Busy(_) => "budget_busy",
+            ReserveError::TooLarge(_) => "budget_too_large",
+            ReserveError::StoreUnavailable(_) => "budget_store_unavailable",
+            ReserveError::UnknownWorkload(_) => "unknown_workload",
+        }
+    }
+
+    /// Whether the same call may succeed later without anyone acting:
+    /// busy budgets free up and stores come back; halts wait for rollover.
+    pub const fn is_transient(&self) -> bool {
+        match self {
+            ReserveError::Busy(_) | ReserveError::StoreUnavailable(_) => true,
+            ReserveError::Halted(_) | ReserveError::TooLarge(_) | ReserveError::UnknownWorkload(_) => false,
+        }
+    }
+}
+
 /// A workload halted on one limit.
 #[derive(Clone, Debug, Error)]
 #[error(
-    "workload `{workload}` is halted: {limit} budget for {period} is spent ({committed} of {cap}); it resumes at rollover or `routec budget unlock {workload}`"
+    "workload `{workload}` is halted: its {limit} budget for {period} is spent ({} of {}); it resumes at rollover or `routec budget unlock {workload}`",
+    show(*.limit, *.committed),
+    show(*.limit, *.cap)
 )]
 pub struct HaltedError {
     pub(crate) workload: String,
@@ -138,7 +172,11 @@ impl HaltedError {
 /// A refusal caused only by other in-flight reservations.
 #[derive(Clone, Debug, Error)]
 #[error(
-    "workload `{workload}` has no {limit} budget free right now: {reserved} in flight, {committed} committed of {cap}, this call needs {amount}"
+    "workload `{workload}` has no {limit} budget free right now: {} in flight, {} committed of {}, this call needs {}",
+    show(*.limit, *.reserved),
+    show(*.limit, *.committed),
+    show(*.limit, *.cap),
+    show(*.limit, *.amount)
 )]
 pub struct BusyError {
     pub(crate) workload: String,
@@ -178,7 +216,11 @@ impl BusyError {
 
 /// A call whose estimate exceeds a whole limit.
 #[derive(Clone, Debug, Error)]
-#[error("a call of workload `{workload}` is estimated at {amount}, more than its whole {limit} budget of {cap}")]
+#[error(
+    "a call of workload `{workload}` is estimated at {}, more than its whole {limit} budget of {}",
+    show(*.limit, *.amount),
+    show(*.limit, *.cap)
+)]
 pub struct TooLargeError {
     pub(crate) workload: String,
     pub(crate) limit: LimitKind,

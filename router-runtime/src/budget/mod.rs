@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use router_core::{Budget, Policy, Usd, WorkloadId};
+use router_core::{Budget, Policy, Usd, WorkloadId, WorkloadState};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 
@@ -214,6 +214,21 @@ impl WorkloadStatus {
     /// Whether any limit halts the workload.
     pub fn halted(&self) -> bool {
         self.limits.iter().any(|l| l.halted)
+    }
+
+    /// The budget part of the decision engine's snapshot: the tightest
+    /// remaining tokens and dollars among enforced (not unlocked) limits.
+    pub fn to_state(&self) -> WorkloadState {
+        let enforced = || self.limits.iter().filter(|l| !l.unlocked);
+        WorkloadState {
+            tokens_remaining: enforced().filter(|l| !l.limit.is_usd()).map(|l| l.remaining).min(),
+            usd_remaining: enforced()
+                .filter(|l| l.limit.is_usd())
+                .map(|l| l.remaining)
+                .min()
+                .map(Usd::from_nanos),
+            halted: self.halted(),
+        }
     }
 }
 
@@ -637,5 +652,66 @@ impl Drop for Reservation {
             // No worker (the runtime is gone): the store's TTL frees it.
             self.inner.pending.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit(limit: LimitKind, remaining: u64, halted: bool, unlocked: bool) -> LimitStatus {
+        LimitStatus {
+            limit,
+            period: String::new(),
+            resets_at: Millis::ZERO,
+            cap: 0,
+            committed: 0,
+            reserved: 0,
+            remaining,
+            halted,
+            unlocked,
+            alert_at: None,
+            alert_fired: false,
+        }
+    }
+
+    #[test]
+    fn the_snapshot_state_takes_the_tightest_enforced_limit() {
+        let s = WorkloadStatus {
+            workload: "w".into(),
+            limits: vec![
+                limit(LimitKind::TokensPerDay, 500, false, false),
+                limit(LimitKind::TokensPerMonth, 100, false, true),
+                limit(LimitKind::UsdPerDay, 7, false, false),
+                limit(LimitKind::UsdPerMonth, 9, true, false),
+            ],
+        };
+        let st = s.to_state();
+        assert_eq!(st.tokens_remaining, Some(500), "the unlocked month is not enforced");
+        assert_eq!(st.usd_remaining, Some(Usd::from_nanos(7)));
+        assert!(st.halted);
+        let none = WorkloadStatus {
+            workload: "w".into(),
+            limits: Vec::new(),
+        }
+        .to_state();
+        assert_eq!(none, WorkloadState::default());
+    }
+
+    #[test]
+    fn error_classes_are_stable() {
+        let e = ReserveError::Busy(BusyError {
+            workload: "w".into(),
+            limit: LimitKind::TokensPerDay,
+            committed: 1,
+            reserved: 2,
+            cap: 3,
+            amount: 4,
+        });
+        assert_eq!((e.code(), e.is_transient()), ("budget_busy", true));
+        assert_eq!(
+            e.to_string(),
+            "workload `w` has no tokens_per_day budget free right now: 2 tokens in flight, 1 tokens committed of 3 tokens, this call needs 4 tokens"
+        );
     }
 }
