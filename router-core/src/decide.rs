@@ -70,6 +70,9 @@ pub struct Decider<'p> {
     policy: &'p Policy,
     segments: Vec<Segment>,
     reorder: Vec<Attempt>,
+    /// The largest (attempts, candidates, steps) seen so far, so a fresh
+    /// [`Decision`] is allocated once at the size it will need.
+    sizes: (usize, usize, usize),
 }
 
 /// The attempts one child of a `select` produced, and its sort key.
@@ -114,6 +117,7 @@ impl<'p> Decider<'p> {
             policy,
             segments: Vec::new(),
             reorder: Vec::new(),
+            sizes: (0, 0, 0),
         }
     }
 
@@ -122,10 +126,14 @@ impl<'p> Decider<'p> {
         self.policy
     }
 
-    /// Decides one call into a new [`Decision`].
+    /// Decides one call into a new [`Decision`]: three allocations (plan,
+    /// candidates, steps) once the decider has seen calls of this size.
     pub fn decide(&mut self, facts: &Facts<'_>, state: &StateSnapshot) -> Decision {
+        let (attempts, candidates, steps) = self.sizes;
         let mut out = Decision {
-            plan: AttemptPlan::default(),
+            plan: AttemptPlan {
+                attempts: Vec::with_capacity(attempts),
+            },
             refusal: None,
             explain: Explain {
                 policy_hash: self.policy.hash(),
@@ -136,8 +144,8 @@ impl<'p> Decider<'p> {
                 max_output_tokens: None,
                 max_attempts: 0,
                 now_ms: 0,
-                candidates: Vec::new(),
-                steps: Vec::new(),
+                candidates: Vec::with_capacity(candidates),
+                steps: Vec::with_capacity(steps),
             },
         };
         self.decide_into(facts, state, &mut out);
@@ -219,6 +227,13 @@ impl<'p> Decider<'p> {
         if out.plan.attempts.is_empty() {
             out.refusal = Some(refusal(&out.explain, state.workload(facts.workload).halted));
         }
+        // The walk's high-water mark, not the plan's final length: the plan
+        // is truncated after it grew.
+        self.sizes = (
+            self.sizes.0.max(out.explain.candidates.len()),
+            self.sizes.1.max(out.explain.candidates.len()),
+            self.sizes.2.max(out.explain.steps.len()),
+        );
     }
 }
 

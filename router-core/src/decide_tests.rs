@@ -39,7 +39,7 @@ fn user(name: &str) -> RequestFacts {
 /// A user whose bucket lands in the given arm of the seed split.
 fn user_in_arm(arm: usize) -> String {
     let arms = [(80, NodeId(0)), (20, NodeId(1))];
-    let split = Split::new("content_summary", &arms);
+    let split = Split::new("workload:content_summary", &arms);
     (0..)
         .map(|i| format!("user-{i}"))
         .find(|u| split.pick(u.as_bytes()).map(|p| p.arm) == Some(arm))

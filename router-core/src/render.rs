@@ -19,7 +19,8 @@ pub(crate) fn duration_text(d: Duration) -> String {
     let ms = d.as_millis();
     match ms {
         0 => "0s".to_owned(),
-        _ if ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
+        // Minutes only for long spans: a `timeout(60s)` reads back as 60s.
+        _ if ms >= 600_000 && ms.is_multiple_of(60_000) => format!("{}m", ms / 60_000),
         _ if ms.is_multiple_of(1_000) => format!("{}s", ms / 1_000),
         _ => format!("{ms}ms"),
     }
@@ -257,6 +258,15 @@ pub fn render_text(policy: &Policy, decision: &Decision) -> String {
         "call: data {}{raised} · needs {needs} · max output {max_out} · at most {} attempts",
         ex.data_class, ex.max_attempts
     );
+    let below: Vec<String> = policy
+        .providers
+        .iter()
+        .filter(|p| p.max_data < ex.data_class)
+        .map(|p| format!("{} (takes {})", p.name, p.max_data))
+        .collect();
+    if !below.is_empty() {
+        let _ = writeln!(out, "never sent {} data: {}", ex.data_class, below.join(", "));
+    }
     for step in &ex.steps {
         let _ = writeln!(out, "route: {}", step_text(policy, step));
     }
@@ -530,7 +540,8 @@ mod tests {
     #[test]
     fn durations_read_like_policy_literals() {
         assert_eq!(duration_text(Duration::from_secs(15)), "15s");
-        assert_eq!(duration_text(Duration::from_secs(120)), "2m");
+        assert_eq!(duration_text(Duration::from_secs(120)), "120s");
+        assert_eq!(duration_text(Duration::from_secs(900)), "15m");
         assert_eq!(duration_text(Duration::from_millis(250)), "250ms");
     }
 
@@ -550,7 +561,7 @@ mod tests {
         let text = render_text(&p, &d);
         assert!(text.contains("1. cerebras/llama-3.3-70b"), "{text}");
         assert!(text.contains("split_arm_not_chosen"), "{text}");
-        assert!(text.contains("bucket 7154 of 10000"), "{text}");
+        assert!(text.contains("bucket 4814 of 10000"), "{text}");
         let json = serde_json::to_value(Report::new(&p, &d)).unwrap();
         assert_eq!(json["outcome"], "plan");
         assert_eq!(json["plan"][0]["target"], "cerebras/llama-3.3-70b");

@@ -300,7 +300,11 @@ pub fn seed() -> Policy {
     let challenger_leaves = b.leaves(&[flash, glm]);
     let challenger = b.free_first(challenger_leaves, short);
     b.name(challenger, "challenger");
-    let split = b.split(SplitKey::User, "content_summary", vec![(80, pool), (20, challenger)]);
+    let split = b.split(
+        SplitKey::User,
+        "workload:content_summary",
+        vec![(80, pool), (20, challenger)],
+    );
     let summary = b.workload("content_summary", Public, split);
     {
         let w = b.workload_mut(summary);
