@@ -19,7 +19,10 @@ fn typical_request() -> ChatRequest {
          in Switzerland; the PDF export is correct, only the web view is wrong. Several customers have \
          written in and one has paid the wrong amount. We have not changed anything on our side.",
     );
-    req.messages.insert(0, Message::text(Role::System, "You are a concise support triage assistant."));
+    req.messages.insert(
+        0,
+        Message::text(Role::System, "You are a concise support triage assistant."),
+    );
     req.tools = vec![Tool {
         name: "open_ticket".into(),
         description: Some("Escalate to the engineering queue".into()),
@@ -38,9 +41,21 @@ fn typical_request() -> ChatRequest {
 }
 
 const RESPONSES: [(Wire, &str, &str); 3] = [
-    (Wire::OpenAi, "openai", include_str!("../testdata/openai/chat_tool_call.json")),
-    (Wire::Anthropic, "anthropic", include_str!("../testdata/anthropic/messages_tool_use.json")),
-    (Wire::Gemini, "gemini", include_str!("../testdata/gemini/generate_function_call.json")),
+    (
+        Wire::OpenAi,
+        "openai",
+        include_str!("../testdata/openai/chat_tool_call.json"),
+    ),
+    (
+        Wire::Anthropic,
+        "anthropic",
+        include_str!("../testdata/anthropic/messages_tool_use.json"),
+    ),
+    (
+        Wire::Gemini,
+        "gemini",
+        include_str!("../testdata/gemini/generate_function_call.json"),
+    ),
 ];
 
 fn requests(c: &mut Criterion) {
@@ -52,9 +67,13 @@ fn requests(c: &mut Criterion) {
             black_box(serde_json::from_slice::<ChatRequest>(&bytes).unwrap())
         })
     });
-    g.bench_function("baseline_serde_to_vec", |b| b.iter(|| black_box(serde_json::to_vec(black_box(&req)).unwrap())));
+    g.bench_function("baseline_serde_to_vec", |b| {
+        b.iter(|| black_box(serde_json::to_vec(black_box(&req)).unwrap()))
+    });
     for (wire, name, _) in RESPONSES {
-        g.bench_function(format!("to_{name}_wire"), |b| b.iter(|| black_box(encode(wire, "model-x", black_box(&req)))));
+        g.bench_function(format!("to_{name}_wire"), |b| {
+            b.iter(|| black_box(encode(wire, "model-x", black_box(&req))))
+        });
     }
     let mut json = req.clone();
     json.response_format = Some(ResponseFormat::JsonSchema {

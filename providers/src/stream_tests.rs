@@ -40,7 +40,10 @@ fn decode<D: StreamDecoder>(mut decoder: D, chunks: &[&[u8]]) -> Result<Vec<Stre
     Ok(out)
 }
 
-fn cases() -> Vec<(&'static str, Box<dyn Fn() -> Box<dyn FnDecode>>)> {
+/// Makes a fresh decoder for one run.
+type MakeDecoder = Box<dyn Fn() -> Box<dyn FnDecode>>;
+
+fn cases() -> Vec<(&'static str, MakeDecoder)> {
     vec![
         (
             "openai/stream_ok.sse",
