@@ -74,7 +74,7 @@ impl AdapterKind {
 pub struct Timeouts {
     /// TCP and TLS connection establishment.
     pub connect: Duration,
-    /// From sending the request to the response headers.
+    /// From starting the request (connecting included) to the response headers.
     pub first_byte: Duration,
     /// Longest gap between two body chunks.
     pub idle: Duration,

@@ -36,7 +36,9 @@ pub(crate) struct Ctx {
 impl Ctx {
     /// An error whose message is redacted of the key first.
     pub(crate) fn err(&self, class: ErrorClass, message: &str) -> ProviderError {
-        ProviderError::new(&self.name, class, self.key.redact(message))
+        let message = self.key.redact(message);
+        tracing::debug!(provider = %self.name, class = %class, message = %message, "provider call failed");
+        ProviderError::new(&self.name, class, message)
     }
 }
 

@@ -1,4 +1,8 @@
 use super::*;
+use crate::error::{ErrorClass, ProviderError};
+use crate::types::{
+    ChatResponse, ContentPart, FinishReason, ResponseFormat, Role, StreamEvent, ToolCall, ToolChoice, Usage,
+};
 use serde_json::json;
 
 fn wire_request(v: Value) -> ChatCompletionRequest {
