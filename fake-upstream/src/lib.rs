@@ -2,9 +2,12 @@
 //! OpenAI chat-completions, Anthropic Messages or Gemini generateContent wire
 //! format (streaming included), with scripted behaviour.
 //!
-//! Every request to a non-control path takes the next [`Behaviour`] from the
-//! script (or [`Behaviour::Ok`] when it is empty), is counted, and is recorded
-//! so tests can check what an adapter sent. Control endpoints, for tests that
+//! Every request to a non-control path is counted and recorded so tests can
+//! check what an adapter sent. A request the real API would reject (wrong
+//! path, missing required header or field, a `system` role inside Anthropic
+//! `messages`, a role Gemini does not know) gets that API's error; any other
+//! takes the next [`Behaviour`] from the script ([`Behaviour::Ok`] when it is
+//! empty). Control endpoints, for tests that
 //! run the fake as a separate process:
 //!
 //! - `POST /__fake/script` with a JSON array of behaviours replaces the script;
@@ -383,12 +386,17 @@ async fn upstream(State(shared): State<Arc<Shared>>, request: Request) -> Respon
             .collect(),
         body: String::from_utf8_lossy(&body).into_owned(),
     };
-    let behaviour = {
+    {
         let mut inner = shared.lock();
         inner.calls += 1;
         inner.requests.push(recorded.clone());
-        inner.script.pop_front().unwrap_or(Behaviour::Ok)
-    };
+    }
+    // A request the real API would reject is rejected the same way, without
+    // consuming the script: adapter bugs show up as the provider's own error.
+    if let Some(rejection) = respond::validate(shared.flavor, &recorded) {
+        return rejection;
+    }
+    let behaviour = shared.lock().script.pop_front().unwrap_or(Behaviour::Ok);
     respond::respond(shared.flavor, &recorded, behaviour).await
 }
 

@@ -101,6 +101,73 @@ pub(crate) async fn respond(flavor: Flavor, req: &RecordedRequest, behaviour: Be
     }
 }
 
+/// The checks the real APIs make that an adapter could get wrong.
+pub(crate) fn validate(flavor: Flavor, req: &RecordedRequest) -> Option<Response> {
+    let path = req.path_and_query.split('?').next().unwrap_or_default();
+    let body = req.json();
+    let problem: Option<(u16, &str)> = match flavor {
+        Flavor::OpenAi => {
+            if !path.ends_with("/chat/completions") {
+                Some((404, "Invalid URL"))
+            } else if !body["model"].is_string() {
+                Some((400, "you must provide a model parameter"))
+            } else if !body["messages"].is_array() {
+                Some((400, "Missing required parameter: 'messages'."))
+            } else {
+                None
+            }
+        }
+        Flavor::Anthropic => {
+            let roles_ok = body["messages"]
+                .as_array()
+                .is_some_and(|m| !m.is_empty() && m.iter().all(|m| m["role"] == "user" || m["role"] == "assistant"));
+            if path != "/v1/messages" {
+                Some((404, "Not Found"))
+            } else if req.header("x-api-key").is_none() {
+                Some((401, "x-api-key header is required"))
+            } else if req.header("anthropic-version").is_none() {
+                Some((400, "anthropic-version: header is required"))
+            } else if !body["model"].is_string() {
+                Some((400, "model: Field required"))
+            } else if !body["max_tokens"].is_u64() {
+                Some((400, "max_tokens: Field required"))
+            } else if !roles_ok {
+                Some((
+                    400,
+                    "messages: roles must be \"user\" or \"assistant\", and at least one message is required",
+                ))
+            } else {
+                None
+            }
+        }
+        Flavor::Gemini => {
+            let method_ok = path.starts_with("/v1beta/models/")
+                && (path.ends_with(":generateContent") || path.ends_with(":streamGenerateContent"));
+            let roles_ok = body["contents"]
+                .as_array()
+                .is_some_and(|c| c.iter().all(|c| c["role"] == "user" || c["role"] == "model"));
+            if !method_ok {
+                Some((404, "Requested entity was not found."))
+            } else if req.path_and_query.contains("key=") || req.header("x-goog-api-key").is_none() {
+                // The key belongs in the header (the fake refuses `?key=` so a leak into URLs is caught).
+                Some((
+                    403,
+                    "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+                ))
+            } else if !roles_ok {
+                Some((400, "Please use a valid role: user, model."))
+            } else {
+                None
+            }
+        }
+    };
+    let (status, message) = problem?;
+    let mut body = error_body(flavor, status);
+    // Every flavor's error body keeps its message at `error.message`.
+    body["error"]["message"] = json!(message);
+    Some(tag(flavor, with_body(status, "application/json", body.to_string())))
+}
+
 #[derive(Clone, Copy)]
 enum Answer {
     Text,

@@ -56,6 +56,34 @@ async fn script_calls_requests_and_reset_over_http() {
 }
 
 #[tokio::test]
+async fn requests_the_real_api_would_reject_are_rejected_without_using_the_script() {
+    let fake = FakeUpstream::start(Flavor::Anthropic).await.unwrap();
+    fake.push(Behaviour::error(529));
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/messages", fake.addr()))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .body(json!({"model": "m", "max_tokens": 5, "messages": [{"role": "system", "content": "x"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body = json_of(r).await;
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    assert_eq!(fake.calls(), 1);
+    // The scripted 529 is still waiting for a valid request.
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/v1/messages", fake.addr()))
+        .header("x-api-key", "k")
+        .header("anthropic-version", "2023-06-01")
+        .body(json!({"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 529);
+}
+
+#[tokio::test]
 async fn fixture_placeholders_are_filled_with_the_presented_key() {
     let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
     fake.push(Behaviour::fixture("error_401_echoes_key.json", 401));
@@ -85,7 +113,9 @@ async fn binary_prints_its_address_and_serves() {
     let r = reqwest::Client::new()
         .post(format!("http://{addr}/v1/messages"))
         .header("content-type", "application/json")
-        .body(json!({"model": "m", "max_tokens": 10, "messages": []}).to_string())
+        .header("x-api-key", "sk-ant-x")
+        .header("anthropic-version", "2023-06-01")
+        .body(json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}).to_string())
         .send()
         .await
         .unwrap();

@@ -186,6 +186,8 @@ pub(crate) fn encode_request(model: &str, req: &ChatRequest, stream: bool) -> Va
 fn content_blocks(parts: &[ContentPart]) -> Vec<Value> {
     parts
         .iter()
+        // The API rejects empty text blocks; an empty part says nothing anyway.
+        .filter(|p| !matches!(p, ContentPart::Text { text } if text.is_empty()))
         .map(|p| match p {
             ContentPart::Text { text } => json!({"type": "text", "text": text}),
             ContentPart::Image { url, .. } => match parse_data_url(url) {
