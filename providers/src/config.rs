@@ -206,7 +206,7 @@ pub fn adapter_for(kind: &AdapterKind, config: AdapterConfig) -> Result<Arc<dyn 
         AdapterKind::Cli { command } => Arc::new(CliAdapter::new(config, command.clone())?),
         AdapterKind::Mock => {
             let profile = config.simulation.clone().unwrap_or_else(SimProfile::instant);
-            Arc::new(SimulatedProvider::new(config.name, profile))
+            Arc::new(SimulatedProvider::new(config.name, profile).with_configured_models(config.models))
         }
     })
 }

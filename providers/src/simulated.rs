@@ -195,6 +195,12 @@ impl SimulatedProvider {
         self
     }
 
+    /// The models from the policy, for [`Provider::models`].
+    pub(crate) fn with_configured_models(mut self, models: Vec<String>) -> Self {
+        self.models = models;
+        self
+    }
+
     /// How many calls have been made.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
