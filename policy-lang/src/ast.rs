@@ -89,17 +89,6 @@ pub(crate) enum Item {
     Defaults(DefaultsDecl),
 }
 
-impl Item {
-    pub(crate) fn span(&self) -> Span {
-        match self {
-            Item::Provider(p) => p.span,
-            Item::Workload(w) => w.span,
-            Item::Route(r) => r.span,
-            Item::Defaults(d) => d.span,
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct ProviderDecl {
     pub(crate) name: Ident,
@@ -321,6 +310,9 @@ pub(crate) struct Expr {
     pub(crate) span: Span,
     /// Its head: the keyword (`fallback`), or the whole target or name.
     pub(crate) head: Span,
+    /// The bracket closing its list or block (empty for targets and names);
+    /// the formatter puts comments written before it back inside.
+    pub(crate) close: Span,
 }
 
 /// A weighted or plain member of a combinator's list.

@@ -22,18 +22,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use router_core::{
-    Adapter, Budget, Capabilities, ChainRules, CmpOp, Condition, DataClass, Defaults, Header, KeyRef, Limits,
-    NodeId, NodeKind, Policy, Price, Provider, ProviderId, QualityCheck, RouteGraph, RouteNode, SimProfile, SplitKey,
-    Target, TargetId, Task, Tier, Triggers, Usd, Workload, WorkloadId,
+    Adapter, Budget, Capabilities, ChainRules, CmpOp, Condition, DataClass, Defaults, Header, KeyRef, Limits, NodeId,
+    NodeKind, Policy, Price, Provider, ProviderId, QualityCheck, RouteGraph, RouteNode, SimProfile, SplitKey, Target,
+    TargetId, Task, Tier, Triggers, Usd, Workload, WorkloadId,
 };
 
 use crate::ast::*;
+use crate::checks::matches::{self, Cause};
 use crate::code::Code;
 use crate::diagnostic::Diag;
 use crate::errors::{
     BadLiteralError, DuplicateNameError, DuplicatePropertyError, LiteralSecretError, MatchWithoutElseError,
     MissingPropertyError, MixedScriptsWarning, SplitWeightsError, StoresInputsError, TrainsOnInputsError,
-    UnknownAdapterError, UnknownNameError, UnknownTaskError,
+    UnknownAdapterError, UnknownNameError, UnknownTaskError, UnreachableArmError,
 };
 use crate::names;
 use crate::report::CheckReport;
@@ -98,7 +99,10 @@ impl Info {
     }
 
     pub(crate) fn edge(&self, parent: NodeId, child: NodeId) -> Span {
-        self.edges.get(&(parent, child)).copied().unwrap_or_else(|| self.head(child))
+        self.edges
+            .get(&(parent, child))
+            .copied()
+            .unwrap_or_else(|| self.head(child))
     }
 }
 
@@ -178,7 +182,11 @@ pub(crate) fn lower(ast: &Ast) -> (Lowered, CheckReport) {
                 if l.duplicate(&mut first_seen, "route", &r.name) {
                     continue;
                 }
-                let node = l.add(Some(r.name.name.clone()), r.name.span.to(r.expr.head), NodeKind::Unresolved);
+                let node = l.add(
+                    Some(r.name.name.clone()),
+                    r.name.span.to(r.expr.head),
+                    NodeKind::Unresolved,
+                );
                 l.routes.insert(r.name.name.clone(), node);
                 l.route_list.push((r.name.clone(), node));
                 route_decls.push((r, node));
@@ -796,7 +804,10 @@ impl Lowerer<'_> {
                             self.out_of_range(
                                 a.span,
                                 &a.text,
-                                format!("alert threshold `{}` must be a whole percentage from 1% to 100%", a.text),
+                                format!(
+                                    "alert threshold `{}` must be a whole percentage from 1% to 100%",
+                                    a.text
+                                ),
                                 "write a whole percentage, like `alert 80%`",
                             );
                         } else {
@@ -817,7 +828,7 @@ impl Lowerer<'_> {
         }
         wl.route = match route {
             Some(e) => {
-                info.route = Some(e.span);
+                info.route = Some(e.head);
                 let owner = format!("workload:{}", w.name.name);
                 self.lower_expr(e, &owner, "")
             }
@@ -838,7 +849,10 @@ impl Lowerer<'_> {
     fn aliases(&mut self, decls: &[&WorkloadDecl], workloads: &[Workload]) {
         let mut seen: HashMap<String, (Span, String)> = HashMap::new();
         for w in decls {
-            seen.insert(w.name.name.clone(), (w.name.span, format!("workload {}", q(&w.name.name))));
+            seen.insert(
+                w.name.name.clone(),
+                (w.name.span, format!("workload {}", q(&w.name.name))),
+            );
         }
         for (decl, wl) in decls.iter().zip(workloads) {
             for prop in &decl.props {
@@ -969,25 +983,28 @@ impl Lowerer<'_> {
                 let mut otherwise = None;
                 let exprs: Vec<&Expr> = arms.iter().map(|a| &a.expr).collect();
                 let children = self.children(node, exprs.into_iter(), salt);
+                let mut conds: Vec<Option<Condition>> = Vec::new();
                 for (arm, child) in arms.iter().zip(children) {
                     match &arm.cond {
-                        Some(c) => lowered.push((self.condition(c), child)),
-                        // A second `else` is reported as unreachable by the
-                        // match check; the first one wins.
+                        Some(c) => {
+                            let c = self.condition(c);
+                            conds.push(Some(c.clone()));
+                            // Arms after an `else` are never taken (reported
+                            // below) and do not belong in the IR.
+                            if otherwise.is_none() {
+                                lowered.push((c, child));
+                            }
+                        }
                         None => {
+                            conds.push(None);
                             otherwise.get_or_insert(child);
                         }
                     }
                 }
+                self.unreachable_arms(arms, &conds);
                 if otherwise.is_none() {
-                    let diag = Diag::at(
-                        Code::R0205,
-                        "`match` has no `else` arm",
-                        self.src,
-                        e.head,
-                        "no `else`",
-                    )
-                    .help("add `else => ROUTE` as the last arm, for calls no `when` matches");
+                    let diag = Diag::at(Code::R0205, "`match` has no `else` arm", self.src, e.head, "no `else`")
+                        .help("add `else => ROUTE` as the last arm, for calls no `when` matches");
                     self.report.error(MatchWithoutElseError { diag });
                 }
                 NodeKind::Match {
@@ -1083,7 +1100,11 @@ impl Lowerer<'_> {
                 .collect();
             let suggestion = names::did_you_mean(&model.name, models.iter().copied());
             let help = if models.is_empty() {
-                format!("provider {} declares no models; add `model {} {{ … }}` to it", q(&p.name), model.name)
+                format!(
+                    "provider {} declares no models; add `model {} {{ … }}` to it",
+                    q(&p.name),
+                    model.name
+                )
             } else {
                 format!(
                     "provider {} offers {}",
@@ -1179,11 +1200,12 @@ impl Lowerer<'_> {
             CheckAst::JsonSchema => QualityCheck::JsonSchema,
             CheckAst::NonEmpty => QualityCheck::NonEmpty,
             CheckAst::Regex(s) => QualityCheck::Regex(s.value.clone()),
-            CheckAst::Evaluator(w) => match self.workload_ids.get(&w.name) {
-                Some(id) => QualityCheck::Evaluator(*id),
-                None => {
-                    let suggestion = names::did_you_mean(&w.name, self.workload_ids.keys().map(String::as_str));
-                    let diag = Diag::at(
+            CheckAst::Evaluator(w) => {
+                match self.workload_ids.get(&w.name) {
+                    Some(id) => QualityCheck::Evaluator(*id),
+                    None => {
+                        let suggestion = names::did_you_mean(&w.name, self.workload_ids.keys().map(String::as_str));
+                        let diag = Diag::at(
                         Code::R0101,
                         format!("unknown workload {}", q(&w.name)),
                         self.src,
@@ -1194,15 +1216,57 @@ impl Lowerer<'_> {
                         },
                     )
                     .help("an evaluator is another workload that judges the answer; define it with `workload NAME { … }`");
-                    self.report.error(UnknownNameError {
-                        kind: "workload",
-                        name: w.name.clone(),
-                        suggestion,
-                        diag,
-                    });
-                    QualityCheck::NonEmpty
+                        self.report.error(UnknownNameError {
+                            kind: "workload",
+                            name: w.name.clone(),
+                            suggestion,
+                            diag,
+                        });
+                        QualityCheck::NonEmpty
+                    }
                 }
-            },
+            }
+        }
+    }
+
+    fn unreachable_arms(&mut self, arms: &[MatchArm], conds: &[Option<Condition>]) {
+        let refs: Vec<Option<&Condition>> = conds.iter().map(Option::as_ref).collect();
+        for (i, cause) in matches::unreachable(&refs) {
+            let Some(arm) = arms.get(i) else { continue };
+            let (label, help, other) = match cause {
+                Cause::Never => (
+                    "this condition is never true".to_string(),
+                    "no request satisfies it; fix the condition or remove the arm".to_string(),
+                    None,
+                ),
+                Cause::Arm(j) => (
+                    "never taken".to_string(),
+                    "arms are tried in order and the first that holds wins: move this arm above the one that takes its calls, or remove it".to_string(),
+                    arms.get(j),
+                ),
+                Cause::Arms => (
+                    "never taken".to_string(),
+                    "the arms above take every call this one would; move it up or remove it".to_string(),
+                    None,
+                ),
+            };
+            let mut diag = Diag::at(
+                Code::R0206,
+                format!("`match` arm {} can never be taken", i + 1),
+                self.src,
+                arm.head,
+                label,
+            )
+            .help(help);
+            if let Some(other) = other {
+                let what = if other.cond.is_some() {
+                    "this arm takes every call it would"
+                } else {
+                    "`else` takes every call after it"
+                };
+                diag = diag.label(other.head, what);
+            }
+            self.report.error(UnreachableArmError { arm: i + 1, diag });
         }
     }
 
@@ -1259,7 +1323,12 @@ impl Lowerer<'_> {
         }
     }
 
-    fn lowest_tier(&self, node: NodeId, memo: &mut HashMap<NodeId, Option<Tier>>, stack: &mut Vec<NodeId>) -> Option<Tier> {
+    fn lowest_tier(
+        &self,
+        node: NodeId,
+        memo: &mut HashMap<NodeId, Option<Tier>>,
+        stack: &mut Vec<NodeId>,
+    ) -> Option<Tier> {
         if let Some(t) = memo.get(&node) {
             return *t;
         }
@@ -1300,7 +1369,11 @@ pub(crate) fn lower_cond(c: &Cond, task: &mut dyn FnMut(&Ident) -> Task) -> Cond
         CondKind::And(parts) => Condition::All(parts.iter().map(|p| lower_cond(p, task)).collect()),
         CondKind::Not { times, inner } => {
             let inner = lower_cond(inner, task);
-            if times % 2 == 0 { inner } else { Condition::Not(Box::new(inner)) }
+            if times % 2 == 0 {
+                inner
+            } else {
+                Condition::Not(Box::new(inner))
+            }
         }
         CondKind::Paren(inner) => lower_cond(inner, task),
         CondKind::True => Condition::All(Vec::new()),
@@ -1319,7 +1392,11 @@ pub(crate) fn lower_cond(c: &Cond, task: &mut dyn FnMut(&Ident) -> Task) -> Cond
         },
         CondKind::Task { op, task: t } => {
             let is = Condition::TaskIs(task(t));
-            if op.value == CmpOp::Ne { Condition::Not(Box::new(is)) } else { is }
+            if op.value == CmpOp::Ne {
+                Condition::Not(Box::new(is))
+            } else {
+                is
+            }
         }
     }
 }
@@ -1336,13 +1413,28 @@ fn is_env_name(s: &str) -> bool {
 /// keys look, and how words, URLs and header names do not).
 pub(crate) fn looks_like_secret(s: &str) -> bool {
     const PREFIXES: &[&str] = &[
-        "sk-", "sk_live_", "sk_test_", "xai-", "gsk_", "AIza", "ghp_", "gho_", "github_pat_", "glpat-", "hf_",
-        "csk-", "xoxb-", "xoxp-", "AKIA",
+        "sk-",
+        "sk_live_",
+        "sk_test_",
+        "xai-",
+        "gsk_",
+        "AIza",
+        "ghp_",
+        "gho_",
+        "github_pat_",
+        "glpat-",
+        "hf_",
+        "csk-",
+        "xoxb-",
+        "xoxp-",
+        "AKIA",
     ];
     s.split(|c: char| c.is_whitespace() || c == '=' || c == ':')
         .any(|token| {
             let token = token.trim_matches(|c: char| c == '"' || c == '\'');
-            let prefixed = PREFIXES.iter().any(|p| token.starts_with(p) && token.len() >= p.len() + 16);
+            let prefixed = PREFIXES
+                .iter()
+                .any(|p| token.starts_with(p) && token.len() >= p.len() + 16);
             let keyish = token.len() >= 32
                 && token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
                 && token.chars().any(|c| c.is_ascii_digit())

@@ -81,7 +81,15 @@ const PROVIDER_PROPS: &[&str] = &[
     "simulate",
     "model",
 ];
-const MODEL_PROPS: &[&str] = &["id", "version", "price", "context", "max_output", "supports", "simulate"];
+const MODEL_PROPS: &[&str] = &[
+    "id",
+    "version",
+    "price",
+    "context",
+    "max_output",
+    "supports",
+    "simulate",
+];
 const WORKLOAD_PROPS: &[&str] = &[
     "task",
     "quality",
@@ -369,11 +377,35 @@ pub(crate) fn keywords_of(groups: &BTreeSet<Expect>) -> Vec<&'static str> {
 /// The groups expected, deduplicated, in phrasing order.
 pub(crate) fn groups(rules: &[Rule]) -> BTreeSet<Expect> {
     let mut set: BTreeSet<Expect> = rules.iter().copied().filter_map(group).collect();
-    // A property keyword is also a route name to the grammar (a route may end
-    // a workload's `route`); saying "a name" next to a property list only
-    // confuses.
-    if set.contains(&Expect::WorkloadProp) || set.contains(&Expect::ProviderProp) {
-        set.remove(&Expect::Name);
+    // Keywords shared between contexts (`data`, `route`, `latency`,
+    // `timeout`, `max_attempts`, `simulate`) map to one group each; inside a
+    // block, the block's property list already names them.
+    let drop: &[Expect] = if set.contains(&Expect::WorkloadProp) {
+        &[
+            Expect::Item,
+            Expect::DefaultsProp,
+            Expect::DataClass,
+            Expect::Sim,
+            Expect::Name,
+        ]
+    } else if set.contains(&Expect::ProviderProp) {
+        &[
+            Expect::DataClass,
+            Expect::Sim,
+            Expect::Trigger,
+            Expect::Header,
+            Expect::Name,
+        ]
+    } else if set.contains(&Expect::ModelProp) {
+        &[Expect::Sim]
+    } else if set.contains(&Expect::Route) {
+        // A route name is one of the route forms already listed.
+        &[Expect::Name]
+    } else {
+        &[]
+    };
+    for d in drop {
+        set.remove(d);
     }
     set
 }

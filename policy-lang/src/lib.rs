@@ -32,6 +32,7 @@ mod code;
 mod diagnostic;
 mod errors;
 mod expected;
+mod format;
 mod literal;
 mod load;
 mod names;
@@ -102,6 +103,15 @@ pub fn lower(ast: &Ast) -> Result<Compiled, CheckReport> {
     } else {
         Err(report)
     }
+}
+
+/// Rewrites one file in canonical form, keeping its comments. Fails only
+/// when the file does not parse. `format` of the output returns it unchanged,
+/// and the output parses to a tree equal to the input's.
+pub fn format(file: &SourceFile) -> Result<String, CheckReport> {
+    let ast = parse(std::slice::from_ref(file))?;
+    let items = ast.files.first().map(Vec::as_slice).unwrap_or_default();
+    Ok(format::format_items(file.text(), items))
 }
 
 /// [`parse`] then [`lower`]: policy text to checked IR.

@@ -96,7 +96,9 @@ pub(crate) fn duration(text: &str) -> Result<Duration, String> {
     let (int, frac) = split_decimal(body);
     // Millionths of the unit, then to milliseconds.
     let micro_units = scaled(&int, &frac, 6).ok_or_else(|| format!("`{text}` is too long or too precise"))?;
-    let micro_ms = micro_units.checked_mul(ms_per_unit).ok_or_else(|| format!("`{text}` is too long"))?;
+    let micro_ms = micro_units
+        .checked_mul(ms_per_unit)
+        .ok_or_else(|| format!("`{text}` is too long"))?;
     if micro_ms % 1_000_000 != 0 {
         return Err(format!("`{text}` is not a whole number of milliseconds"));
     }

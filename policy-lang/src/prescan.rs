@@ -134,7 +134,8 @@ pub(crate) fn scan(text: &str) -> Vec<ItemScan> {
                   end: usize,
                   last_token_end: usize,
                   cut_by: Option<&'static str>| {
-        if let Some(open) = stack.last() {
+        let too_deep = current.errors.iter().any(|e| matches!(e, DelimError::TooDeep { .. }));
+        if let Some(open) = stack.last().filter(|_| !too_deep) {
             current.errors.push(DelimError::Unclosed {
                 open: open.byte,
                 open_at: open.at,
@@ -178,7 +179,11 @@ pub(crate) fn scan(text: &str) -> Vec<ItemScan> {
                 }
                 i = i.min(bytes.len());
                 if !closed {
-                    let end_at = if i > 0 && bytes.get(i - 1) == Some(&b'\r') { i - 1 } else { i };
+                    let end_at = if i > 0 && bytes.get(i - 1) == Some(&b'\r') {
+                        i - 1
+                    } else {
+                        i
+                    };
                     current.errors.push(DelimError::UnclosedString { open_at, end_at });
                 }
                 has_tokens = true;
@@ -230,6 +235,9 @@ pub(crate) fn scan(text: &str) -> Vec<ItemScan> {
                         at: i,
                         expected: stack.last().map(|o| (closer(o.byte), o.at, o.what.clone())),
                     });
+                    // Take it as closing the innermost bracket anyway, so the
+                    // one mistake is reported once.
+                    stack.pop();
                 }
                 i += 1;
                 last_token_end = i;
@@ -258,7 +266,14 @@ pub(crate) fn scan(text: &str) -> Vec<ItemScan> {
                         "workload" => "workload",
                         _ => "defaults",
                     });
-                    items.push(finish(&mut current, &mut stack, chunk_start, start, last_token_end, cut_by));
+                    items.push(finish(
+                        &mut current,
+                        &mut stack,
+                        chunk_start,
+                        start,
+                        last_token_end,
+                        cut_by,
+                    ));
                     too_deep = false;
                     chunk_start = start;
                 } else if cut_here {
@@ -272,7 +287,14 @@ pub(crate) fn scan(text: &str) -> Vec<ItemScan> {
         }
     }
     if has_tokens {
-        items.push(finish(&mut current, &mut stack, chunk_start, bytes.len(), last_token_end, None));
+        items.push(finish(
+            &mut current,
+            &mut stack,
+            chunk_start,
+            bytes.len(),
+            last_token_end,
+            None,
+        ));
     }
     items
 }
@@ -365,7 +387,11 @@ mod tests {
         assert_eq!(scans.len(), 1);
         assert!(matches!(
             scans[0].errors[0],
-            DelimError::UnexpectedCloser { close: b'}', expected: Some((b']', _, _)), .. }
+            DelimError::UnexpectedCloser {
+                close: b'}',
+                expected: Some((b']', _, _)),
+                ..
+            }
         ));
     }
 

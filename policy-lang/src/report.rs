@@ -35,11 +35,6 @@ impl CheckReport {
         self.warnings.push(w.into());
     }
 
-    pub(crate) fn extend(&mut self, other: CheckReport) {
-        self.errors.extend(other.errors);
-        self.warnings.extend(other.warnings);
-    }
-
     /// Sorts both lists by file and position (stable, so problems found at one
     /// place keep the order they were found in).
     pub(crate) fn sort(&mut self) {

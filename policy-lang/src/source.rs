@@ -141,39 +141,6 @@ impl SourceMap {
             local(span.end),
         )
     }
-
-    /// An IR origin back as a global span.
-    pub(crate) fn span(&self, origin: Origin) -> Span {
-        let base = self.entries.get(origin.file as usize).map_or(0, |e| e.base);
-        Span::new(base + origin.start as usize, base + origin.end as usize)
-    }
-
-    /// The text of a global span (empty when it crosses files).
-    pub(crate) fn text(&self, span: Span) -> &str {
-        let i = self.file_index(span.start);
-        let Some(e) = self.entries.get(i) else {
-            return "";
-        };
-        e.file
-            .text
-            .get(span.start.saturating_sub(e.base)..span.end.saturating_sub(e.base))
-            .unwrap_or("")
-    }
-
-    /// File name, 1-based line and 1-based column (in characters) of a
-    /// global offset.
-    pub(crate) fn line_col(&self, offset: usize) -> (String, usize, usize) {
-        let i = self.file_index(offset);
-        let Some(e) = self.entries.get(i) else {
-            return (String::new(), 1, 1);
-        };
-        let local = offset.saturating_sub(e.base).min(e.file.text.len());
-        let before = e.file.text.get(..local).unwrap_or("");
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |p| p + 1);
-        let col = before.get(line_start..).map_or(0, |s| s.chars().count()) + 1;
-        (e.file.name.clone(), line, col)
-    }
 }
 
 impl SourceCode for SourceMap {
@@ -230,13 +197,14 @@ mod tests {
 
     #[test]
     fn spans_map_to_the_file_they_fall_in() {
-        let map = SourceMap::new(&[SourceFile::new("a.route", "abc\ndef"), SourceFile::new("b.route", "xyz")]);
+        let map = SourceMap::new(&[
+            SourceFile::new("a.route", "abc\ndef"),
+            SourceFile::new("b.route", "xyz"),
+        ]);
         assert_eq!(map.file_index(0), 0);
         assert_eq!(map.file_index(7), 0);
         assert_eq!(map.file_index(8), 1);
         assert_eq!(map.origin(Span::new(9, 10)), Origin::new(1, 1, 2));
-        assert_eq!(map.text(Span::new(9, 10)), "y");
-        assert_eq!(map.line_col(5), ("a.route".to_string(), 2, 2));
         let contents = map.read_span(&SourceSpan::new(9.into(), 1), 0, 0).unwrap();
         assert_eq!(contents.name(), Some("b.route"));
         assert_eq!(contents.span().offset(), 9);

@@ -128,7 +128,12 @@ impl<'i> Kids<'i> {
         } else {
             Err(Internal {
                 span: self.span,
-                what: format!("`{:?}` held `{:?}` where `{:?}` belongs", self.parent, p.as_rule(), rule),
+                what: format!(
+                    "`{:?}` held `{:?}` where `{:?}` belongs",
+                    self.parent,
+                    p.as_rule(),
+                    rule
+                ),
             })
         }
     }
@@ -138,7 +143,11 @@ impl<'i> Kids<'i> {
     }
 
     fn opt(&mut self, rule: Rule) -> Option<Pair<'i, Rule>> {
-        if self.peek() == Some(rule) { self.pairs.next() } else { None }
+        if self.peek() == Some(rule) {
+            self.pairs.next()
+        } else {
+            None
+        }
     }
 
     fn rest(self) -> impl Iterator<Item = Pair<'i, Rule>> {
@@ -147,9 +156,31 @@ impl<'i> Kids<'i> {
 }
 
 impl<'s> Builder<'s> {
+    /// A pair's span, ending at its last token: pest counts whitespace and
+    /// comments skipped by a failed repetition as part of the rule, and the
+    /// formatter and labels want the text only.
     fn span(&self, p: &Pair<'_, Rule>) -> Span {
         let s = p.as_span();
-        Span::new(self.base + s.start(), self.base + s.end())
+        Span::new(self.base + s.start(), self.base + Self::token_end(p))
+    }
+
+    fn token_end(p: &Pair<'_, Rule>) -> usize {
+        // Compound-atomic rules end with a literal (`"`) and skip nothing.
+        if matches!(p.as_rule(), Rule::string | Rule::target | Rule::metadata_key) {
+            return p.as_span().end();
+        }
+        // Iterative descent to the last leaf; depth is bounded by the
+        // pre-scan's nesting limit anyway.
+        let mut current = p.clone();
+        loop {
+            if matches!(current.as_rule(), Rule::string | Rule::target | Rule::metadata_key) {
+                return current.as_span().end();
+            }
+            match current.clone().into_inner().last() {
+                Some(last) => current = last,
+                None => return current.as_span().end(),
+            }
+        }
     }
 
     fn kids<'i>(&self, p: Pair<'i, Rule>) -> Kids<'i> {
@@ -304,7 +335,24 @@ impl<'s> Builder<'s> {
             }
             break;
         }
-        let (found, len) = Self::found(text, at);
+        let at_eof = at >= bytes.len();
+        if at_eof {
+            // At the end of the file: point just after the last token.
+            at = text.trim_end().len();
+            while let Some(start) = text[..at].rfind('\n') {
+                let line = text[start + 1..at].trim_start();
+                if line.starts_with('#') {
+                    at = text[..start].trim_end().len();
+                } else {
+                    break;
+                }
+            }
+        }
+        let (found, len) = if at_eof {
+            ("end of file".to_string(), 0)
+        } else {
+            Self::found(text, at)
+        };
         let span = Span::new(self.base + at, self.base + at + len);
         let context = scan.enclosing(at).map(str::to_string);
         let (message, expected, help) = match &e.variant {
@@ -314,12 +362,12 @@ impl<'s> Builder<'s> {
                 let word = found.trim_matches('`');
                 let keywords = expected::keywords_of(&groups);
                 let suggestion = crate::names::did_you_mean(word, keywords.iter().copied());
-                let help = if negatives.contains(&Rule::keyword) || (positives.contains(&Rule::name) && is_keyword(word))
-                {
-                    Some(format!("`{word}` is a keyword and cannot be used as a name"))
-                } else {
-                    suggestion.map(|s| format!("did you mean `{s}`?"))
-                };
+                let help =
+                    if negatives.contains(&Rule::keyword) || (positives.contains(&Rule::name) && is_keyword(word)) {
+                        Some(format!("`{word}` is a keyword and cannot be used as a name"))
+                    } else {
+                        suggestion.map(|s| format!("did you mean `{s}`?"))
+                    };
                 let message = format!("expected {}, found {found}", expected::join_or(&phrases));
                 (message, phrases, help)
             }
@@ -333,15 +381,24 @@ impl<'s> Builder<'s> {
                     span,
                     "",
                 )
-                .help(format!("nest at most {MAX_DEPTH} levels deep; name inner routes with `route NAME = …`"));
+                .help(format!(
+                    "nest at most {MAX_DEPTH} levels deep; name inner routes with `route NAME = …`"
+                ));
                 self.errors.push(NestingTooDeepError { limit: MAX_DEPTH, diag }.into());
                 return;
             }
         };
-        let label = match &context {
-            Some(c) => format!("not valid here, in {c}"),
-            None => "not valid here".to_string(),
+        let label = match (&context, found.as_str()) {
+            (_, "end of file") => "the file ends here".to_string(),
+            (Some(c), _) => format!("not valid here, in {c}"),
+            (None, _) => "not valid here".to_string(),
         };
+        let help = help.or_else(|| {
+            let word = found.trim_matches('`');
+            matches!(word, "on" | "retry" | "allow_repeat").then(|| {
+                format!("`{word}` is a rule of a list: write it after the `]` of a `fallback`, `free_first`, `select` or `escalate`")
+            })
+        });
         let diag = Diag::at(Code::R0005, message, self.src, span, label).maybe_help(help);
         self.errors.push(SyntaxError { expected, found, diag }.into());
     }
@@ -404,7 +461,10 @@ impl<'s> Builder<'s> {
                     let diag = match expected {
                         Some((want, open_at, what)) => Diag::at(
                             Code::R0010,
-                            format!("unexpected `{close}`: expected `{}` to close {what} first", *want as char),
+                            format!(
+                                "unexpected `{close}`: expected `{}` to close {what} first",
+                                *want as char
+                            ),
                             self.src,
                             span,
                             "this does not match",
@@ -418,7 +478,9 @@ impl<'s> Builder<'s> {
                             span,
                             "nothing to close",
                         )
-                        .help(format!("remove this `{close}`, or add the opening bracket it belongs to")),
+                        .help(format!(
+                            "remove this `{close}`, or add the opening bracket it belongs to"
+                        )),
                     };
                     UnexpectedCloserError { delimiter: close, diag }.into()
                 }
@@ -452,11 +514,10 @@ impl<'s> Builder<'s> {
     }
 
     fn name(&mut self, p: Pair<'_, Rule>) -> Ident {
-        let id = Ident {
+        Ident {
             name: p.as_str().to_string(),
             span: self.span(&p),
-        };
-        id
+        }
     }
 
     fn def_name(&mut self, p: Pair<'_, Rule>) -> Ident {
@@ -677,10 +738,7 @@ impl<'s> Builder<'s> {
                     WorkloadProp::Budget { limits, alert }
                 }
                 Rule::w_max_attempts => WorkloadProp::MaxAttempts(self.count(pk.expect(Rule::number)?)),
-                Rule::w_idempotent => WorkloadProp::Idempotent(match pk.opt(Rule::duration) {
-                    Some(d) => Some(self.duration(d)),
-                    None => None,
-                }),
+                Rule::w_idempotent => WorkloadProp::Idempotent(pk.opt(Rule::duration).map(|d| self.duration(d))),
                 Rule::w_alias => {
                     let mut names = Vec::new();
                     for s in pk.rest() {
@@ -753,6 +811,7 @@ impl<'s> Builder<'s> {
                 kind: ExprKind::Ref(name),
                 span,
                 head: span,
+                close: Span::new(span.end, span.end),
             });
         }
         if rule == Rule::target {
@@ -763,14 +822,19 @@ impl<'s> Builder<'s> {
                 kind: ExprKind::Target { provider, model },
                 span,
                 head: span,
+                close: Span::new(span.end, span.end),
             });
         }
+        // The match block's own `}`; lists and weighted blocks set theirs below.
+        let mut close = Span::new(span.end.saturating_sub(1), span.end);
         let mut k = self.kids(p);
         let kw = k.next()?;
         let mut head = self.span(&kw);
         let kind = match rule {
             Rule::fallback | Rule::free_first => {
-                let items = self.list(k.expect(Rule::list)?)?;
+                let list = k.expect(Rule::list)?;
+                close = Self::closer(self.span(&list));
+                let items = self.list(list)?;
                 let rules = self.rules(k.expect(Rule::rules)?)?;
                 ExprKind::Fallback {
                     free_first: rule == Rule::free_first,
@@ -783,7 +847,9 @@ impl<'s> Builder<'s> {
                 let key_pair = k.expect(Rule::split_key)?;
                 head = head.to(self.span(&key_pair));
                 let key = self.split_key(key_pair)?;
-                let arms = self.weighted(k.expect(Rule::weighted)?)?;
+                let block = k.expect(Rule::weighted)?;
+                close = Self::closer(self.span(&block));
+                let arms = self.weighted(block)?;
                 ExprKind::Split { key, arms }
             }
             Rule::select => {
@@ -797,7 +863,9 @@ impl<'s> Builder<'s> {
                             "first" => Some(Strategy::First),
                             _ => None,
                         })?;
-                        let items = self.list(k.expect(Rule::list)?)?;
+                        let list = k.expect(Rule::list)?;
+                        close = Self::closer(self.span(&list));
+                        let items = self.list(list)?;
                         let arms = items.into_iter().map(|expr| Arm { weight: None, expr }).collect();
                         (strategy, arms)
                     }
@@ -807,7 +875,9 @@ impl<'s> Builder<'s> {
                             text: s.as_str().to_string(),
                             span: self.span(&s),
                         };
-                        (strategy, self.weighted(k.expect(Rule::weighted)?)?)
+                        let block = k.expect(Rule::weighted)?;
+                        close = Self::closer(self.span(&block));
+                        (strategy, self.weighted(block)?)
                     }
                     _ => return self.internal(&s),
                 };
@@ -815,7 +885,9 @@ impl<'s> Builder<'s> {
                 ExprKind::Select { strategy, arms, rules }
             }
             Rule::escalate => {
-                let items = self.list(k.expect(Rule::list)?)?;
+                let list = k.expect(Rule::list)?;
+                close = Self::closer(self.span(&list));
+                let items = self.list(list)?;
                 k.expect(Rule::kw_check)?;
                 let check = self.quality_check(k.expect(Rule::quality_check)?)?;
                 let rules = self.rules(k.expect(Rule::rules)?)?;
@@ -846,7 +918,17 @@ impl<'s> Builder<'s> {
             }
             _ => return self.internal(&kw),
         };
-        Ok(Expr { kind, span, head })
+        Ok(Expr {
+            kind,
+            span,
+            head,
+            close,
+        })
+    }
+
+    /// The last character of a bracketed span: its closing bracket.
+    fn closer(span: Span) -> Span {
+        Span::new(span.end.saturating_sub(1), span.end)
     }
 
     fn list(&mut self, p: Pair<'_, Rule>) -> R<Vec<Expr>> {
@@ -1216,7 +1298,12 @@ impl<'s> Builder<'s> {
         let span = self.span(&p);
         let text = p.as_str().to_string();
         let value = literal::money(&text).unwrap_or_else(|problem| {
-            self.bad_literal(span, &text, problem, "write dollars with at most nine decimals, like `$0.000125`");
+            self.bad_literal(
+                span,
+                &text,
+                problem,
+                "write dollars with at most nine decimals, like `$0.000125`",
+            );
             0
         });
         Lit { value, text, span }

@@ -26,7 +26,12 @@ fn every_example_checks_clean_on_its_own() {
         if path.extension().is_some_and(|e| e == "route") {
             seen += 1;
             let compiled = policy_lang::compile_path(&path).unwrap_or_else(|r| panic!("{}: {r}", path.display()));
-            assert!(compiled.report().is_clean(), "{}: {}", path.display(), compiled.report());
+            assert!(
+                compiled.report().is_clean(),
+                "{}: {}",
+                path.display(),
+                compiled.report()
+            );
         }
     }
     assert!(seen >= 1);
@@ -41,7 +46,9 @@ fn the_examples_directory_checks_clean_as_one_policy() {
 #[test]
 fn the_seed_lowers_as_documented() {
     use router_core::{NodeKind, SplitKey};
-    let policy = policy_lang::compile_path(examples().join("seed.route")).unwrap().into_policy();
+    let policy = policy_lang::compile_path(examples().join("seed.route"))
+        .unwrap()
+        .into_policy();
     let summary = policy.workload_named("content_summary").unwrap();
     let NodeKind::Split { key, salt, arms } = &policy.node(summary.route).kind else {
         panic!("content_summary should start with a split");
@@ -51,7 +58,12 @@ fn the_seed_lowers_as_documented() {
     assert_eq!(arms.iter().map(|(w, _)| *w).collect::<Vec<_>>(), vec![80, 20]);
     // Arms are edges to the named routes, not copies.
     assert_eq!(policy.node(arms[0].1).name.as_deref(), Some("summary_pool"));
-    let NodeKind::Fallback { children, free_first, rules } = &policy.node(arms[1].1).kind else {
+    let NodeKind::Fallback {
+        children,
+        free_first,
+        rules,
+    } = &policy.node(arms[1].1).kind
+    else {
         panic!("challenger should be a fallback");
     };
     assert!(*free_first);

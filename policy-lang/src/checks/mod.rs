@@ -1,11 +1,45 @@
 //! Graph checks over the lowered policy: everything that needs names
-//! resolved and the route graph built (cycles, data-class paths, capability
-//! and limit fits, reachability).
+//! resolved and the route graph built.
+//!
+//! - `cycles`: routes that reach themselves (`R0201`).
+//! - `paths`: what each workload can reach, over every path: data class
+//!   (`R0202`), eligibility (`R0203`), capabilities (`R0207`), token limits
+//!   (`R0208`), prices under a dollar limit (`R0209`).
+//! - `chains`: the order attempts happen in: same provider twice in a row
+//!   (`W0304`), targets never tried (`W0305`).
+//! - `usage`: unused providers, routes and models, and an empty policy
+//!   (`W0301`–`W0303`, `W0307`).
+//! - `matches`: `match` arms that can never be taken (`R0206`), run during
+//!   lowering where the arms' text is at hand.
+//!
+//! Every walk is iterative or bounded by the pre-scan's nesting limit, and
+//! cycle-safe, so a policy with a cycle still gets every other check.
+
+mod chains;
+mod cycles;
+pub(crate) mod matches;
+mod paths;
+mod usage;
+
+use router_core::{NodeId, Policy};
 
 use crate::ast_to_ir::Lowered;
 use crate::report::CheckReport;
 
 /// Runs every graph check, adding what it finds to `report`.
 pub(crate) fn run(lowered: &Lowered, report: &mut CheckReport) {
-    let _ = (lowered, report);
+    cycles::check(lowered, report);
+    paths::check(lowered, report);
+    chains::check(lowered, report);
+    usage::check(lowered, report);
+}
+
+/// A node's children, empty for an id from nowhere.
+pub(crate) fn children(policy: &Policy, node: NodeId) -> Vec<NodeId> {
+    policy.routes.get(node).map(|n| n.kind.children()).unwrap_or_default()
+}
+
+/// `` `name` `` in backticks.
+pub(crate) fn q(name: &str) -> String {
+    format!("`{name}`")
 }

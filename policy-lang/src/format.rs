@@ -1,0 +1,471 @@
+//! The canonical layout of a `.route` file, as `routec fmt` writes it.
+//!
+//! Two spaces per level; one property per line; route lists one candidate
+//! per line; short value lists (`supports`, `on`, `alias`, …) on one line,
+//! one item per line when longer than [`MAX_WIDTH`]; one blank line between
+//! top-level items, and inside blocks a blank line where the author left one.
+//! Literals keep their spelling (`5M` stays `5M`).
+//!
+//! Comments are not in the syntax tree (pest skips them), so the pre-scan
+//! collects them with their offsets and the printer puts each back before
+//! the first line that starts after it, or at the end of the line it trails.
+//! A comment written inside a construct printed on one line moves above that
+//! line. Printing is driven by the tree, so the output parses to an equal
+//! tree, and printing it again changes nothing.
+
+use crate::ast::*;
+use crate::prescan::{self, Comment};
+use crate::source::Span;
+
+/// Lines longer than this break their value lists one item per line.
+pub(crate) const MAX_WIDTH: usize = 100;
+
+struct Printer<'a> {
+    text: &'a str,
+    comments: Vec<Comment>,
+    next: usize,
+    out: String,
+    indent: usize,
+    /// Source offset where the last printed line's text ended.
+    last_end: usize,
+    /// No blank line may come next (start of file or of a block).
+    at_start: bool,
+    /// A blank line must come next (between top-level items).
+    force_blank: bool,
+}
+
+/// Formats one file's items, given its text (for comments and blank lines).
+pub(crate) fn format_items(text: &str, items: &[Item]) -> String {
+    let mut p = Printer {
+        text,
+        comments: prescan::comments(text),
+        next: 0,
+        out: String::with_capacity(text.len() + 64),
+        indent: 0,
+        last_end: 0,
+        at_start: true,
+        force_blank: false,
+    };
+    for (i, item) in items.iter().enumerate() {
+        p.force_blank = i > 0;
+        match item {
+            Item::Provider(x) => p.provider(x),
+            Item::Workload(x) => p.workload(x),
+            Item::Route(x) => p.route_decl(x),
+            Item::Defaults(x) => p.defaults(x),
+        }
+    }
+    p.force_blank = !items.is_empty();
+    p.flush_before(usize::MAX);
+    p.out
+}
+
+impl Printer<'_> {
+    // ---------------------------------------------------------------- lines
+
+    fn blank_line_before(&mut self, start: usize) {
+        let gap = self.text.get(self.last_end.min(start)..start).unwrap_or("");
+        let blank_in_source = gap.matches('\n').count() >= 2;
+        if !self.at_start && (self.force_blank || blank_in_source) && !self.out.is_empty() {
+            self.out.push('\n');
+        }
+        self.force_blank = false;
+        self.at_start = false;
+    }
+
+    fn push_indent(&mut self) {
+        for _ in 0..self.indent {
+            self.out.push_str("  ");
+        }
+    }
+
+    /// Prints every comment starting before `offset` on its own line.
+    fn flush_before(&mut self, offset: usize) {
+        while let Some(c) = self.comments.get(self.next).copied() {
+            if c.start >= offset {
+                break;
+            }
+            self.blank_line_before(c.start);
+            self.push_indent();
+            self.out.push_str(self.text.get(c.start..c.end).unwrap_or("#"));
+            self.out.push('\n');
+            self.last_end = c.end;
+            self.next += 1;
+        }
+    }
+
+    /// Prints one line whose text comes from source `start..end`, with the
+    /// comments before it and the one trailing it.
+    fn line(&mut self, start: usize, end: usize, text: &str) {
+        self.flush_before(end);
+        self.blank_line_before(start);
+        self.push_indent();
+        self.out.push_str(text);
+        self.last_end = end;
+        if let Some(c) = self.comments.get(self.next).copied() {
+            let gap = self.text.get(end..c.start).unwrap_or("\n");
+            if gap.chars().all(|ch| matches!(ch, ' ' | '\t' | ';' | ',' | '[' | '{')) {
+                self.out.push(' ');
+                self.out.push_str(self.text.get(c.start..c.end).unwrap_or("#"));
+                self.last_end = c.end;
+                self.next += 1;
+            }
+        }
+        self.out.push('\n');
+    }
+
+    /// A line that opens a block: what follows may not start with a blank.
+    fn open(&mut self, start: usize, end: usize, text: &str) {
+        self.line(start, end, text);
+        self.indent += 1;
+        self.at_start = true;
+    }
+
+    /// Closes a block at source `close`: comments before it stay inside.
+    fn close(&mut self, close: Span, end: usize, text: &str) {
+        self.flush_before(close.start);
+        self.indent = self.indent.saturating_sub(1);
+        self.at_start = true; // no blank line before a closing bracket
+        self.line(close.start, end.max(close.end), text);
+    }
+
+    /// A property with a value list: on one line when it fits, else one
+    /// item per line under the keyword.
+    fn list_line(&mut self, start: usize, end: usize, head: &str, items: &[String], sep: &str) {
+        let one = format!("{head} {}", items.join(sep));
+        if self.indent * 2 + one.chars().count() <= MAX_WIDTH || items.len() < 2 {
+            self.line(start, end, &one);
+            return;
+        }
+        self.flush_before(end);
+        self.blank_line_before(start);
+        self.push_indent();
+        self.out.push_str(head);
+        self.out.push('\n');
+        let last = items.len() - 1;
+        for (i, item) in items.iter().enumerate() {
+            self.push_indent();
+            self.out.push_str("  ");
+            self.out.push_str(item);
+            if i < last {
+                self.out.push_str(sep.trim_end());
+            }
+            if i < last {
+                self.out.push('\n');
+            }
+        }
+        // The last item's line takes any trailing comment.
+        self.last_end = end;
+        if let Some(c) = self.comments.get(self.next).copied() {
+            let gap = self.text.get(end..c.start).unwrap_or("\n");
+            if gap.chars().all(|ch| matches!(ch, ' ' | '\t' | ';' | ',')) {
+                self.out.push(' ');
+                self.out.push_str(self.text.get(c.start..c.end).unwrap_or("#"));
+                self.last_end = c.end;
+                self.next += 1;
+            }
+        }
+        self.out.push('\n');
+    }
+
+    // ---------------------------------------------------------------- items
+
+    fn provider(&mut self, p: &ProviderDecl) {
+        self.open(p.span.start, p.name.span.end, &format!("provider {} {{", p.name.name));
+        for prop in &p.props {
+            let (s, e) = (prop.span.start, prop.span.end);
+            match &prop.kind {
+                ProviderProp::Adapter(a) => self.line(s, e, &format!("adapter {}", a.name)),
+                ProviderProp::BaseUrl(u) => self.line(s, e, &format!("base_url {}", u.text)),
+                ProviderProp::Command(args) => {
+                    let items: Vec<String> = args.iter().map(|a| a.text.clone()).collect();
+                    self.list_line(s, e, "command", &items, " ");
+                }
+                ProviderProp::Key(KeySpec::Env(v)) => self.line(s, e, &format!("key env({})", v.text)),
+                ProviderProp::Key(KeySpec::Literal(v)) => self.line(s, e, &format!("key {}", v.text)),
+                ProviderProp::Tier(t) => self.line(s, e, &format!("tier {}", t.text)),
+                ProviderProp::Jurisdiction(j) => self.line(s, e, &format!("jurisdiction {}", j.name)),
+                ProviderProp::Data(d) => self.line(s, e, &format!("data {}", d.text)),
+                ProviderProp::TrainsOnInputs(b) => self.line(s, e, &format!("trains_on_inputs {}", b.text)),
+                ProviderProp::StoresInputs(b) => self.line(s, e, &format!("stores_inputs {}", b.text)),
+                ProviderProp::NoStore(h) => {
+                    self.line(s, e, &format!("no_store header {} = {}", h.name.text, h.value.text))
+                }
+                ProviderProp::Header(h) => self.line(s, e, &format!("header {} = {}", h.name.text, h.value.text)),
+                ProviderProp::Limits(list) => {
+                    let items: Vec<String> = list.iter().map(|(k, n)| format!("{} {}", k.text, n.text)).collect();
+                    self.list_line(s, e, "limits", &items, ", ");
+                }
+                ProviderProp::Timeout(d) => self.line(s, e, &format!("timeout {}", d.text)),
+                ProviderProp::Simulate(items) => {
+                    let items = sim_items(items);
+                    self.list_line(s, e, "simulate", &items, ", ");
+                }
+                ProviderProp::Model(m) => self.model(m),
+            }
+        }
+        self.close(Span::new(p.span.end.saturating_sub(1), p.span.end), p.span.end, "}");
+    }
+
+    fn model(&mut self, m: &ModelDecl) {
+        let close = Span::new(m.span.end.saturating_sub(1), m.span.end);
+        let has_comment = self.comments.get(self.next).is_some_and(|c| c.start < close.start);
+        if m.props.is_empty() && !has_comment {
+            self.line(m.span.start, m.span.end, &format!("model {} {{}}", m.name.name));
+            return;
+        }
+        self.open(m.span.start, m.name.span.end, &format!("model {} {{", m.name.name));
+        for prop in &m.props {
+            let (s, e) = (prop.span.start, prop.span.end);
+            match &prop.kind {
+                ModelProp::Id(v) => self.line(s, e, &format!("id {}", v.text)),
+                ModelProp::Version(v) => self.line(s, e, &format!("version {}", v.text)),
+                ModelProp::Price(PriceAst::Free) => self.line(s, e, "price free"),
+                ModelProp::Price(PriceAst::PerMillion { input, output }) => {
+                    self.line(s, e, &format!("price {}/M in, {}/M out", input.text, output.text))
+                }
+                ModelProp::Context(n) => self.line(s, e, &format!("context {}", n.text)),
+                ModelProp::MaxOutput(n) => self.line(s, e, &format!("max_output {}", n.text)),
+                ModelProp::Supports(caps) => {
+                    let items: Vec<String> = caps.iter().map(|c| c.text.clone()).collect();
+                    self.list_line(s, e, "supports", &items, ", ");
+                }
+                ModelProp::Simulate(items) => {
+                    let items = sim_items(items);
+                    self.list_line(s, e, "simulate", &items, ", ");
+                }
+            }
+        }
+        self.close(close, m.span.end, "}");
+    }
+
+    fn workload(&mut self, w: &WorkloadDecl) {
+        self.open(w.span.start, w.name.span.end, &format!("workload {} {{", w.name.name));
+        for prop in &w.props {
+            let (s, e) = (prop.span.start, prop.span.end);
+            match &prop.kind {
+                WorkloadProp::Task(t) => self.line(s, e, &format!("task {}", t.name)),
+                WorkloadProp::Quality(x) => self.line(s, e, &format!("quality {}", x.text)),
+                WorkloadProp::Data(d) => self.line(s, e, &format!("data {}", d.text)),
+                WorkloadProp::MaxTokens(n) => self.line(s, e, &format!("max_tokens {}", n.text)),
+                WorkloadProp::Latency(d) => self.line(s, e, &format!("latency {}", d.text)),
+                WorkloadProp::MaxCost(m) => self.line(s, e, &format!("max_cost {} per call", m.text)),
+                WorkloadProp::Requires(caps) => {
+                    let items: Vec<String> = caps.iter().map(|c| c.text.clone()).collect();
+                    self.list_line(s, e, "requires", &items, ", ");
+                }
+                WorkloadProp::Budget { limits, alert } => {
+                    let mut items: Vec<String> = limits
+                        .iter()
+                        .map(|l| {
+                            let period = match l.period.value {
+                                Period::Day => "day",
+                                Period::Month => "month",
+                            };
+                            match &l.amount {
+                                Amount::Tokens(n) => format!("{} tokens/{period}", n.text),
+                                Amount::Usd(m) => format!("{}/{period}", m.text),
+                            }
+                        })
+                        .collect();
+                    if let (Some(a), Some(last)) = (alert, items.last_mut()) {
+                        last.push_str(&format!(" alert {}", a.text));
+                    }
+                    self.list_line(s, e, "budget", &items, ", ");
+                }
+                WorkloadProp::MaxAttempts(n) => self.line(s, e, &format!("max_attempts {}", n.text)),
+                WorkloadProp::Idempotent(None) => self.line(s, e, "idempotent"),
+                WorkloadProp::Idempotent(Some(d)) => self.line(s, e, &format!("idempotent {}", d.text)),
+                WorkloadProp::Alias(names) => {
+                    let items: Vec<String> = names.iter().map(|n| n.text.clone()).collect();
+                    self.list_line(s, e, "alias", &items, ", ");
+                }
+                WorkloadProp::Route(expr) => self.expr("route ", s, expr),
+            }
+        }
+        self.close(Span::new(w.span.end.saturating_sub(1), w.span.end), w.span.end, "}");
+    }
+
+    fn route_decl(&mut self, r: &RouteDecl) {
+        self.expr(&format!("route {} = ", r.name.name), r.span.start, &r.expr);
+    }
+
+    fn defaults(&mut self, d: &DefaultsDecl) {
+        self.open(d.span.start, d.span.start, "defaults {");
+        for prop in &d.props {
+            let DefaultsProp::MaxAttempts(n) = &prop.kind;
+            self.line(prop.span.start, prop.span.end, &format!("max_attempts {}", n.text));
+        }
+        self.close(Span::new(d.span.end.saturating_sub(1), d.span.end), d.span.end, "}");
+    }
+
+    // ---------------------------------------------------------------- routes
+
+    /// Prints `e` with `prefix` before its first line, which starts at
+    /// source offset `start`.
+    fn expr(&mut self, prefix: &str, start: usize, e: &Expr) {
+        match &e.kind {
+            ExprKind::Target { provider, model } => {
+                self.line(start, e.span.end, &format!("{prefix}{}/{}", provider.name, model.name))
+            }
+            ExprKind::Ref(name) => self.line(start, e.span.end, &format!("{prefix}{}", name.name)),
+            ExprKind::Fallback {
+                free_first,
+                items,
+                rules,
+            } => {
+                let kw = if *free_first { "free_first" } else { "fallback" };
+                let arms: Vec<(Option<(String, usize)>, &Expr)> = items.iter().map(|x| (None, x)).collect();
+                self.block(
+                    &format!("{prefix}{kw}"),
+                    start,
+                    e,
+                    ('[', ']'),
+                    &arms,
+                    &rules_text(rules),
+                );
+            }
+            ExprKind::Split { key, arms } => {
+                let arms: Vec<(Option<(String, usize)>, &Expr)> = weighted(arms);
+                self.block(
+                    &format!("{prefix}split by {}", key.text),
+                    start,
+                    e,
+                    ('{', '}'),
+                    &arms,
+                    "",
+                );
+            }
+            ExprKind::Select { strategy, arms, rules } => {
+                let (brackets, list) = if arms.iter().any(|a| a.weight.is_some()) {
+                    (('{', '}'), weighted(arms))
+                } else {
+                    (('[', ']'), arms.iter().map(|a| (None, &a.expr)).collect())
+                };
+                self.block(
+                    &format!("{prefix}select {}", strategy.text),
+                    start,
+                    e,
+                    brackets,
+                    &list,
+                    &rules_text(rules),
+                );
+            }
+            ExprKind::Escalate { items, check, rules } => {
+                let arms: Vec<(Option<(String, usize)>, &Expr)> = items.iter().map(|x| (None, x)).collect();
+                let tail = format!(" check {}{}", check_text(&check.value), rules_text(rules));
+                self.block(&format!("{prefix}escalate"), start, e, ('[', ']'), &arms, &tail);
+            }
+            ExprKind::Match { arms } => {
+                let head = format!("{prefix}match");
+                let has_comment = self.comments.get(self.next).is_some_and(|c| c.start < e.close.start);
+                if arms.is_empty() && !has_comment {
+                    self.line(start, e.span.end, &format!("{head} {{}}"));
+                    return;
+                }
+                self.open(start, e.head.end, &format!("{head} {{"));
+                for arm in arms {
+                    let arm_prefix = match &arm.cond {
+                        Some(c) => format!("when {} => ", cond_text(c)),
+                        None => "else => ".to_string(),
+                    };
+                    self.expr(&arm_prefix, arm.head.start, &arm.expr);
+                }
+                self.close(e.close, e.span.end, "}");
+            }
+        }
+    }
+
+    /// A combinator: `head [` or `head {`, one candidate per line, then the
+    /// closing bracket followed by `tail` (rules, check).
+    fn block(
+        &mut self,
+        head: &str,
+        start: usize,
+        e: &Expr,
+        (open, close): (char, char),
+        arms: &[(Option<(String, usize)>, &Expr)],
+        tail: &str,
+    ) {
+        let has_comment = self.comments.get(self.next).is_some_and(|c| c.start < e.close.start);
+        if arms.is_empty() && !has_comment {
+            self.line(start, e.span.end, &format!("{head} {open}{close}{tail}"));
+            return;
+        }
+        self.open(start, e.head.end, &format!("{head} {open}"));
+        for (weight, arm) in arms {
+            match weight {
+                Some((w, at)) => self.expr(&format!("{w}: "), *at, arm),
+                None => self.expr("", arm.span.start, arm),
+            }
+        }
+        self.close(e.close, e.span.end, &format!("{close}{tail}"));
+    }
+}
+
+fn weighted(arms: &[Arm]) -> Vec<(Option<(String, usize)>, &Expr)> {
+    arms.iter()
+        .map(|a| (a.weight.as_ref().map(|w| (w.text.clone(), w.span.start)), &a.expr))
+        .collect()
+}
+
+fn sim_items(items: &[SimItem]) -> Vec<String> {
+    items
+        .iter()
+        .map(|i| match i {
+            SimItem::Latency { p50, p95: None } => format!("latency {}", p50.text),
+            SimItem::Latency { p50, p95: Some(p) } => format!("latency {} p95 {}", p50.text, p.text),
+            SimItem::Errors(p) => format!("errors {}", p.text),
+            SimItem::RateLimits(p) => format!("rate_limits {}", p.text),
+        })
+        .collect()
+}
+
+fn rules_text(rules: &[RuleItem]) -> String {
+    let mut out = String::new();
+    for r in rules {
+        match r {
+            RuleItem::On(triggers) => {
+                let list: Vec<String> = triggers
+                    .iter()
+                    .map(|t| match &t.timeout {
+                        Some(d) => format!("{}({})", t.trigger.text, d.text),
+                        None => t.trigger.text.clone(),
+                    })
+                    .collect();
+                out.push_str(&format!(" on {}", list.join(", ")));
+            }
+            RuleItem::Retry(n) => out.push_str(&format!(" retry {}", n.text)),
+            RuleItem::AllowRepeat(_) => out.push_str(" allow_repeat"),
+        }
+    }
+    out
+}
+
+fn check_text(c: &CheckAst) -> String {
+    match c {
+        CheckAst::JsonValid => "json_valid".to_string(),
+        CheckAst::JsonSchema => "json_schema".to_string(),
+        CheckAst::NonEmpty => "non_empty".to_string(),
+        CheckAst::Regex(s) => format!("regex({})", s.text),
+        CheckAst::Evaluator(w) => format!("evaluator({})", w.name),
+    }
+}
+
+/// A condition as written, spacing normalised; parentheses stay where the
+/// author put them, so the tree is unchanged.
+pub(crate) fn cond_text(c: &Cond) -> String {
+    match &c.kind {
+        CondKind::Or(parts) => parts.iter().map(cond_text).collect::<Vec<_>>().join(" or "),
+        CondKind::And(parts) => parts.iter().map(cond_text).collect::<Vec<_>>().join(" and "),
+        CondKind::Not { times, inner } => format!("{}{}", "not ".repeat(*times as usize), cond_text(inner)),
+        CondKind::Paren(inner) => format!("({})", cond_text(inner)),
+        CondKind::True => "true".to_string(),
+        CondKind::False => "false".to_string(),
+        CondKind::Has(f) => format!("has {}", f.text),
+        CondKind::HasMetadata(k) => format!("has {}", k.text),
+        CondKind::Compare { fact, op, value } => format!("{} {} {}", fact.text, op.text, value.text),
+        CondKind::Metadata { key, op, value } => format!("{} {} {}", key.text, op.text, value.text),
+        CondKind::Task { op, task } => format!("task {} {}", op.text, task.name),
+    }
+}
