@@ -40,6 +40,10 @@ enum Command {
     Fmt(cmd::fmt::Args),
     /// Show or unlock workload budgets in a budget store
     Budget(cmd::budget::Args),
+    /// Decide one call offline: print the attempt plan and why each candidate was kept or dropped
+    Explain(cmd::explain::Args),
+    /// Draw the compiled route graph (workloads, routes, targets) as Graphviz DOT or Mermaid
+    Graph(cmd::graph::Args),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,8 @@ fn main() -> ExitCode {
         Command::Check(args) => cmd::check::run(args),
         Command::Fmt(args) => cmd::fmt::run(args),
         Command::Budget(args) => cmd::budget::run(args),
+        Command::Explain(args) => cmd::explain::run(args),
+        Command::Graph(args) => cmd::graph::run(args),
     };
     ExitCode::from(code)
 }

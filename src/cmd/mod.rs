@@ -2,4 +2,6 @@
 
 pub mod budget;
 pub mod check;
+pub mod explain;
 pub mod fmt;
+pub mod graph;
