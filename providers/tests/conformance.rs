@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 use fake_upstream::{Behaviour, FakeUpstream, Flavor};
 use futures::StreamExt;
 use providers::{
-    AdapterConfig, AdapterKind, ApiKey, ChatRequest, ErrorClass, FinishReason, Provider, ProviderError, ResponseFormat,
-    StreamEvent, TimeoutKind, Timeouts, Tool, ToolChoice, adapter_for, collect_stream,
+    AdapterConfig, AdapterKind, ApiKey, ChatRequest, ContentPart, ErrorClass, FinishReason, Provider, ProviderError,
+    ResponseFormat, StreamEvent, TimeoutKind, Timeouts, Tool, ToolChoice, adapter_for, collect_stream,
 };
 
 const CANARY: &str = "sk-CANARY-7f3a9c2e41d8";
@@ -224,6 +224,40 @@ async fn json_mode(s: Subject) {
         Flavor::OpenAi => assert_eq!(body["response_format"]["type"], "json_schema"),
         Flavor::Anthropic => assert_eq!(body["tool_choice"]["name"], "json_response"),
         Flavor::Gemini => assert_eq!(body["generationConfig"]["responseMimeType"], "application/json"),
+    }
+}
+
+async fn images(s: Subject) {
+    let (fake, p) = setup(s).await;
+    let mut req = ChatRequest::user("what is in these pictures?");
+    req.messages[0].content.push(ContentPart::Image {
+        url: "data:image/png;base64,iVBORw0KGgo=".into(),
+        detail: None,
+    });
+    req.messages[0].content.push(ContentPart::Image {
+        url: "https://example.com/cat.jpg".into(),
+        detail: Some("low".into()),
+    });
+    assert!(p.capabilities(s.model).vision);
+    p.complete(s.model, &req).await.unwrap();
+    let body = fake.last_request().unwrap().json();
+    match s.flavor {
+        Flavor::OpenAi => {
+            let parts = &body["messages"][0]["content"];
+            assert_eq!(parts[1]["image_url"]["url"], "data:image/png;base64,iVBORw0KGgo=");
+            assert_eq!(parts[2]["image_url"]["detail"], "low");
+        }
+        Flavor::Anthropic => {
+            let parts = &body["messages"][0]["content"];
+            assert_eq!(parts[1]["source"]["type"], "base64");
+            assert_eq!(parts[1]["source"]["media_type"], "image/png");
+            assert_eq!(parts[2]["source"]["url"], "https://example.com/cat.jpg");
+        }
+        Flavor::Gemini => {
+            let parts = &body["contents"][0]["parts"];
+            assert_eq!(parts[1]["inlineData"]["mimeType"], "image/png");
+            assert_eq!(parts[2]["fileData"]["fileUri"], "https://example.com/cat.jpg");
+        }
     }
 }
 
@@ -484,6 +518,10 @@ macro_rules! conformance {
             #[tokio::test]
             async fn json_mode() {
                 super::json_mode($subject).await;
+            }
+            #[tokio::test]
+            async fn images() {
+                super::images($subject).await;
             }
             #[tokio::test]
             async fn error_statuses() {
