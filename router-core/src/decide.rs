@@ -22,7 +22,7 @@ use crate::provider::{Capabilities, DataClass, TargetId, Tier};
 use crate::route::{ChainRules, Condition, NodeId, NodeKind, NumericFact, SplitKey, Strategy};
 use crate::split::{Split, split_bucket};
 use crate::state::StateSnapshot;
-use crate::units::Usd;
+use crate::units::{Price, Usd};
 use crate::workload::Workload;
 
 /// Latency assumed for a target with no observed p95 and no `simulate` p95,
@@ -516,7 +516,7 @@ impl Walk<'_, '_, '_> {
         let input = call.facts.input_tokens;
         let output = call.max_output.or(target.max_output).unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
         let usd = match (target.price, provider.tier) {
-            (Some(price), _) => Some(price.cost(input, output)),
+            (Some(price), _) => Some(cost(&price, input, output)),
             (None, Tier::Free | Tier::Subscription) => Some(Usd::ZERO),
             (None, Tier::Paid) => None,
         };
@@ -646,6 +646,24 @@ impl Ctx {
             parent: Some(id),
             ..self
         }
+    }
+}
+
+/// [`Price::cost`], computed in `u64` whenever the products fit (always, for
+/// real prices and token counts): 128-bit division is a library call, and
+/// this runs for every candidate of every decision. Same result, rounding
+/// up to the nano-dollar, as the property test below checks.
+fn cost(price: &Price, input_tokens: u64, output_tokens: u64) -> Usd {
+    let fast = |tokens: u64, per_mtok: Usd| tokens.checked_mul(per_mtok.nanos()).map(|n| n.div_ceil(1_000_000));
+    match (
+        fast(input_tokens, price.input_per_mtok),
+        fast(output_tokens, price.output_per_mtok),
+    ) {
+        (Some(a), Some(b)) => match a.checked_add(b) {
+            Some(total) => Usd::from_nanos(total),
+            None => price.cost(input_tokens, output_tokens),
+        },
+        _ => price.cost(input_tokens, output_tokens),
     }
 }
 

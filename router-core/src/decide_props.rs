@@ -297,6 +297,17 @@ proptest! {
     }
 
     #[test]
+    fn the_fast_cost_equals_the_price_cost(
+        a in any::<u64>(), b in any::<u64>(), small_a in 0u64..10_000_000, small_b in 0u64..1_000_000,
+        pin in prop_oneof![Just(0u64), 1u64..100_000_000_000, any::<u64>()],
+        pout in prop_oneof![Just(0u64), 1u64..100_000_000_000, any::<u64>()],
+    ) {
+        let p = Price { input_per_mtok: Usd::from_nanos(pin), output_per_mtok: Usd::from_nanos(pout) };
+        prop_assert_eq!(super::cost(&p, a, b), p.cost(a, b));
+        prop_assert_eq!(super::cost(&p, small_a, small_b), p.cost(small_a, small_b));
+    }
+
+    #[test]
     fn buckets_are_always_in_range(salt in ".{0,16}", key in proptest::collection::vec(any::<u8>(), 0..64)) {
         prop_assert!(crate::split::split_bucket(&salt, &key) < BUCKETS);
     }
