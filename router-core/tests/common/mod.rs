@@ -2,7 +2,10 @@
 //! and a generated 50-workload policy, both compiled from `.route` text.
 
 #![allow(dead_code, reason = "each test binary uses a different part")]
-#![allow(clippy::panic, reason = "test setup: a policy that does not compile is a broken test")]
+#![allow(
+    clippy::panic,
+    reason = "test setup: a policy that does not compile is a broken test"
+)]
 
 use std::fmt::Write as _;
 use std::path::Path;
