@@ -18,6 +18,7 @@ mod draw;
 mod explain;
 mod facts;
 mod origin;
+mod passes;
 mod plan;
 mod policy;
 mod provider;
