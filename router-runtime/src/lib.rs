@@ -1,11 +1,19 @@
-//! routec's runtime state: budgets and their stores, target health,
-//! rolling latency, the retry budget, idempotency and metrics.
+//! routec's runtime: the [`Router`] that executes a policy's attempt plans
+//! over provider adapters, and the state it keeps between calls — budgets
+//! and their stores, target health, rolling latency, the retry budget,
+//! idempotency and metrics.
 //!
-//! The execution half (the `Router` running attempt plans over provider
-//! adapters) builds on these pieces. The synchronous ones — [`HealthBook`],
-//! [`LatencyBook`], [`RetryBudget`], [`BudgetBook`] — take `now` as an
-//! argument and never read a clock, so `routec simulate` runs them on a
-//! virtual clock; the async ones hold a [`Clock`].
+//! A call flows: [`Router::complete`] or [`Router::stream`] → idempotency
+//! (join or replay an identical call) → facts from the request → a state
+//! snapshot → the engine's decision (`router_core::decide`) → attempts in
+//! plan order, each reserving budget, passing the health book, dispatched
+//! under a timeout inside the workload's deadline, then committed or
+//! released. See `docs/runtime.md`.
+//!
+//! The synchronous state pieces — [`HealthBook`], [`LatencyBook`],
+//! [`RetryBudget`], [`BudgetBook`] — take `now` as an argument and never
+//! read a clock, so `routec simulate` runs them on a virtual clock; the
+//! async ones hold a [`Clock`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -21,13 +29,22 @@
 //! assert_eq!(retries, 30);
 //! ```
 
+mod attempt;
 mod budget;
 mod clock;
+mod decisions;
+mod error;
+mod execute;
+mod facts;
 mod health;
 mod idempotency;
 mod latency;
 mod metrics;
+mod quality;
+mod registry;
 mod retry_budget;
+mod router;
+mod stream;
 #[cfg(test)]
 mod testkit;
 
@@ -49,8 +66,15 @@ pub use budget::{
     WorkloadStatus,
 };
 pub use clock::{Clock, ManualClock, Millis, SystemClock, TokioClock};
+pub use decisions::{DecisionId, DecisionRecord, DecisionReport, ParseDecisionIdError};
+pub use error::{
+    AttemptError, AttemptRecord, BudgetError, DeadlineExceededError, FallbackExhaustedError, NotSent, NotSentError,
+    QualityCheckError, RefusedError, RouteError, StreamInterruptedError, TimedOutError, UpstreamRejectedError,
+};
 pub use health::{Admission, AttemptOutcome, BreakerState, HealthBook, HealthChange, HealthConfig, parse_retry_after};
 pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, KeyReusedError, Leader, Served};
 pub use latency::{LatencyBook, LatencyWindow, Percentiles};
 pub use metrics::{Direction, LATENCY_BUCKETS_MS, Metrics};
 pub use retry_budget::RetryBudget;
+pub use router::{BuildError, Call, DuplicateScopeError, Routed, Router, RouterBuilder, UnknownProviderError};
+pub use stream::RoutedStream;

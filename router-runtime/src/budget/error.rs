@@ -290,12 +290,16 @@ pub enum CommitError {
     StoreUnavailable(StoreUnavailableError),
 }
 
-/// Why [`crate::BudgetLedger::status`] failed.
+/// Why [`crate::BudgetLedger::status`] or
+/// [`crate::BudgetLedger::workload_status`] failed.
 #[derive(Clone, Debug, Error)]
 pub enum StatusError {
     /// The store failed.
     #[error(transparent)]
     StoreUnavailable(StoreUnavailableError),
+    /// The workload id is not from this ledger's policy.
+    #[error(transparent)]
+    UnknownWorkload(UnknownWorkloadError),
 }
 
 /// Why [`crate::BudgetLedger::unlock`] failed.

@@ -147,6 +147,20 @@ impl BudgetLedgerBuilder {
         self
     }
 
+    /// Adds a budget that is not a policy workload's (a gateway tenant's,
+    /// say), kept under `name` in the store and listed by
+    /// [`BudgetLedger::status`] after the workloads. Find its id with
+    /// [`BudgetLedger::workload_id`]. Use a name no workload can have
+    /// (the router uses `scope:NAME`).
+    #[must_use]
+    pub fn extra_budget(mut self, name: impl Into<String>, budget: Budget) -> Self {
+        self.workloads.push(Entry {
+            name: name.into(),
+            budget,
+        });
+        self
+    }
+
     /// The ledger. Reservations dropped without commit are released by a
     /// background task started on the first reservation.
     pub fn build(self) -> BudgetLedger {
@@ -405,6 +419,21 @@ impl BudgetLedger {
             workload: entry.name.clone(),
             limits,
         })
+    }
+
+    /// The status of one workload (or extra budget), for the current periods.
+    pub async fn workload_status(&self, workload: WorkloadId) -> Result<WorkloadStatus, StatusError> {
+        let Some(entry) = self.entry(workload) else {
+            return Err(StatusError::UnknownWorkload(UnknownWorkloadError {
+                name: format!("#{}", workload.0),
+            }));
+        };
+        self.status_of_entry(entry, self.inner.clock.now()).await
+    }
+
+    /// Whether `workload` has any limit (an unbudgeted one never touches the store).
+    pub fn is_budgeted(&self, workload: WorkloadId) -> bool {
+        self.entry(workload).is_some_and(|e| e.budget.is_limited())
     }
 
     /// Lifts every limit that halts `workload` until that limit's period

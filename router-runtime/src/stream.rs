@@ -1,0 +1,391 @@
+//! Streaming after the first event: pass events through, settle the budget
+//! exactly once, and never end a broken stream as if it were whole.
+//!
+//! Why a guard: once the first event has reached the caller, the call can
+//! no longer fall back, and the caller may stop reading at any time. The
+//! stream's state owns the reservation in a guard; whichever way the stream
+//! ends, the guard commits: the usage the provider reported in its final
+//! chunk, or, when there is none (a cut, a drop, a provider that does not
+//! report usage), an estimate from the prompt and the text seen, so a
+//! streamed call never records zero spend. A stream that breaks ends with
+//! an explicit [`RouteError::StreamInterrupted`] item.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use providers::{ChatResponse, EventStream, FinishReason, StreamEvent, ToolCall, Usage, estimate_tokens};
+use router_core::TargetId;
+
+use crate::attempt::outcome_of;
+use crate::decisions::DecisionId;
+use crate::error::{AttemptError, RouteError, StreamInterruptedError, TimedOutError};
+use crate::execute::{Held, spend_of};
+use crate::health::AttemptOutcome;
+use crate::idempotency::Leader;
+use crate::router::{Completed, Inner};
+
+type Events = Pin<Box<dyn Stream<Item = Result<StreamEvent, RouteError>> + Send>>;
+
+/// A routed answer as a stream of events. A successful stream ends with
+/// `Done`; a broken one with one `Err` item. Dropping it cancels the
+/// upstream call and settles the budget.
+pub struct RoutedStream {
+    events: Events,
+}
+
+impl fmt::Debug for RoutedStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RoutedStream").finish_non_exhaustive()
+    }
+}
+
+impl Stream for RoutedStream {
+    type Item = Result<StreamEvent, RouteError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.events.as_mut().poll_next(cx)
+    }
+}
+
+impl RoutedStream {
+    /// A whole answer as events: its text, tool calls, usage and `Done`.
+    pub(crate) fn replay(response: &ChatResponse) -> RoutedStream {
+        let mut events = Vec::new();
+        if !response.content.is_empty() {
+            events.push(Ok(StreamEvent::TextDelta {
+                text: response.content.clone(),
+            }));
+        }
+        for (i, call) in response.tool_calls.iter().enumerate() {
+            events.push(Ok(StreamEvent::ToolCallDelta {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                id: Some(call.id.clone()),
+                name: Some(call.name.clone()),
+                arguments: call.arguments.clone(),
+            }));
+        }
+        events.push(Ok(StreamEvent::Usage(response.usage)));
+        events.push(Ok(StreamEvent::Done {
+            finish_reason: response.finish_reason,
+        }));
+        RoutedStream {
+            events: Box::pin(futures::stream::iter(events)),
+        }
+    }
+
+    /// A stream whose first event has arrived.
+    pub(crate) fn live(live: Live) -> RoutedStream {
+        let Live {
+            inner,
+            workload,
+            target,
+            label,
+            decision,
+            attempts,
+            input_tokens,
+            first,
+            rest,
+            held,
+            idle,
+            leader,
+        } = live;
+        let state = State {
+            first: Some(first),
+            rest,
+            idle,
+            guard: Guard {
+                inner,
+                workload,
+                target,
+                label,
+                decision,
+                attempts,
+                input_tokens,
+                held: Some(held),
+                leader,
+                seen: Seen::default(),
+            },
+        };
+        let events = futures::stream::unfold(Some(state), |state| async move {
+            let mut state = state?;
+            let next = match state.first.take() {
+                Some(ev) => Some(Ok(ev)),
+                None => match tokio::time::timeout(state.idle, state.rest.next()).await {
+                    Ok(next) => next.map(|r| r.map_err(AttemptError::Upstream)),
+                    Err(_) => Some(Err(AttemptError::TimedOut(TimedOutError {
+                        after: state.idle,
+                        deadline: false,
+                    }))),
+                },
+            };
+            match next {
+                Some(Ok(ev)) => {
+                    state.guard.seen.push(&ev);
+                    if let StreamEvent::Done { finish_reason } = ev {
+                        state.guard.finish(finish_reason).await;
+                        return Some((Ok(ev), None));
+                    }
+                    Some((Ok(ev), Some(state)))
+                }
+                Some(Err(cause)) => {
+                    let err = state.guard.interrupted(cause).await;
+                    Some((Err(err), None))
+                }
+                // Adapters end with `Done` or an error item; an end without
+                // either is a cut all the same.
+                None => {
+                    let cause = match providers::collect_stream(Box::pin(futures::stream::empty()), "").await {
+                        Err(e) => AttemptError::Upstream(e),
+                        Ok(_) => AttemptError::TimedOut(TimedOutError {
+                            after: Duration::ZERO,
+                            deadline: false,
+                        }),
+                    };
+                    let err = state.guard.interrupted(cause).await;
+                    Some((Err(err), None))
+                }
+            }
+        });
+        RoutedStream {
+            events: Box::pin(events),
+        }
+    }
+}
+
+/// What `execute` hands over once the first event has arrived.
+pub(crate) struct Live {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) workload: String,
+    pub(crate) target: TargetId,
+    pub(crate) label: String,
+    pub(crate) decision: DecisionId,
+    pub(crate) attempts: u32,
+    pub(crate) input_tokens: u64,
+    pub(crate) first: StreamEvent,
+    pub(crate) rest: EventStream,
+    pub(crate) held: Held,
+    pub(crate) idle: Duration,
+    pub(crate) leader: Option<Leader<Arc<Completed>, RouteError>>,
+}
+
+struct State {
+    first: Option<StreamEvent>,
+    rest: EventStream,
+    idle: Duration,
+    guard: Guard,
+}
+
+/// What the caller has been sent so far.
+#[derive(Default)]
+struct Seen {
+    text: String,
+    tool_calls: Vec<ToolCall>,
+    usage: Option<Usage>,
+}
+
+impl Seen {
+    fn push(&mut self, ev: &StreamEvent) {
+        match ev {
+            StreamEvent::TextDelta { text } => self.text.push_str(text),
+            StreamEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                let i = *index as usize;
+                if i < 1_024 {
+                    while self.tool_calls.len() <= i {
+                        self.tool_calls.push(ToolCall {
+                            id: String::new(),
+                            name: String::new(),
+                            arguments: String::new(),
+                        });
+                    }
+                    let call = &mut self.tool_calls[i];
+                    if let Some(id) = id {
+                        call.id.clone_from(id);
+                    }
+                    if let Some(name) = name {
+                        call.name.clone_from(name);
+                    }
+                    call.arguments.push_str(arguments);
+                }
+            }
+            StreamEvent::Usage(u) => self.usage = Some(*u),
+            StreamEvent::Done { .. } => {}
+        }
+    }
+
+    /// The reported usage, else an estimate from the prompt and the output seen.
+    fn usage(&self, input_tokens: u64) -> Usage {
+        self.usage.unwrap_or_else(|| Usage {
+            input_tokens,
+            output_tokens: estimate_tokens(&self.text).saturating_add(
+                self.tool_calls
+                    .iter()
+                    .map(|c| estimate_tokens(&c.name).saturating_add(estimate_tokens(&c.arguments)))
+                    .sum(),
+            ),
+            cached_tokens: 0,
+        })
+    }
+}
+
+/// Owns the reservation (and the idempotency lead) of a live stream.
+struct Guard {
+    inner: Arc<Inner>,
+    workload: String,
+    target: TargetId,
+    label: String,
+    decision: DecisionId,
+    attempts: u32,
+    input_tokens: u64,
+    held: Option<Held>,
+    leader: Option<Leader<Arc<Completed>, RouteError>>,
+    seen: Seen,
+}
+
+impl Guard {
+    async fn settle(&mut self) {
+        let usage = self.seen.usage(self.input_tokens);
+        if let Some(held) = self.held.take() {
+            let spend = spend_of(&self.inner.policy, self.target, usage);
+            held.commit(&self.inner, &self.workload, spend, usage).await;
+        }
+    }
+
+    /// A complete stream: commit, and store the answer for idempotency.
+    async fn finish(&mut self, finish_reason: FinishReason) {
+        self.settle().await;
+        if let Some(leader) = self.leader.take() {
+            let seen = std::mem::take(&mut self.seen);
+            let usage = seen.usage(self.input_tokens);
+            leader.finish(Ok(Arc::new(Completed {
+                response: ChatResponse {
+                    id: None,
+                    model: self.inner.policy.target(self.target).api_id.clone(),
+                    content: seen.text,
+                    tool_calls: seen.tool_calls,
+                    finish_reason,
+                    usage,
+                },
+                target: self.label.clone(),
+                attempts: self.attempts,
+                decision: self.decision,
+            })));
+        }
+    }
+
+    /// A broken stream: commit what was seen, count it against the target,
+    /// and tell the caller.
+    async fn interrupted(&mut self, cause: AttemptError) -> RouteError {
+        let outcome = match &cause {
+            AttemptError::Upstream(e) => outcome_of(e),
+            AttemptError::TimedOut(_)
+            | AttemptError::NotSent(_)
+            | AttemptError::Budget(_)
+            | AttemptError::QualityCheck(_) => AttemptOutcome::Timeout,
+        };
+        {
+            let now = self.inner.clock.now();
+            self.inner.books().health.record(self.target, outcome, now);
+        }
+        tracing::warn!(target = %self.label, error = %cause, "stream broke after its first event");
+        self.settle().await;
+        let err = RouteError::StreamInterrupted(Box::new(StreamInterruptedError {
+            decision: self.decision,
+            target: self.label.clone(),
+            cause,
+        }));
+        self.inner.metrics.error(err.code());
+        if let Some(leader) = self.leader.take() {
+            leader.finish(Err(err.clone()));
+        }
+        err
+    }
+}
+
+impl Drop for Guard {
+    /// A stream dropped mid-way: the upstream call is cancelled with it;
+    /// what was seen is committed in the background (see `Router::settled`).
+    /// An unfinished idempotency lead passes to a waiting caller.
+    fn drop(&mut self) {
+        let Some(held) = self.held.take() else { return };
+        let usage = self.seen.usage(self.input_tokens);
+        let spend = spend_of(&self.inner.policy, self.target, usage);
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime left: the reservation's own drop releases it.
+            return;
+        };
+        let inner = Arc::clone(&self.inner);
+        let workload = std::mem::take(&mut self.workload);
+        inner.pending.start();
+        handle.spawn(async move {
+            held.commit(&inner, &workload, spend, usage).await;
+            inner.pending.finish();
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_replayed_answer_streams_text_tools_usage_and_done() {
+        let response = ChatResponse {
+            id: None,
+            model: "m".into(),
+            content: "hi".into(),
+            tool_calls: vec![ToolCall {
+                id: "c1".into(),
+                name: "f".into(),
+                arguments: "{}".into(),
+            }],
+            finish_reason: FinishReason::ToolCalls,
+            usage: Usage {
+                input_tokens: 3,
+                output_tokens: 4,
+                cached_tokens: 0,
+            },
+        };
+        let events: Vec<StreamEvent> = RoutedStream::replay(&response)
+            .map(|e| e.map_err(|e| e.to_string()))
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(events.len(), 4);
+        let mut seen = Seen::default();
+        for ev in &events {
+            seen.push(ev);
+        }
+        assert_eq!(seen.text, "hi");
+        assert_eq!(seen.tool_calls, response.tool_calls);
+        assert_eq!(seen.usage(99), response.usage);
+        assert_eq!(
+            events.last(),
+            Some(&StreamEvent::Done {
+                finish_reason: FinishReason::ToolCalls
+            })
+        );
+    }
+
+    #[test]
+    fn without_reported_usage_the_estimate_counts_the_prompt_and_the_text_seen() {
+        let mut seen = Seen::default();
+        seen.push(&StreamEvent::TextDelta {
+            text: "one two three".into(),
+        });
+        let usage = seen.usage(10);
+        assert_eq!(usage.input_tokens, 10);
+        assert!(usage.output_tokens >= 3, "{usage:?}");
+        assert_eq!(Seen::default().usage(7).input_tokens, 7, "never zero spend");
+    }
+}
