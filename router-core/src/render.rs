@@ -455,6 +455,10 @@ pub struct CandidateReport {
     /// The reason in words, when dropped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Note codes on a kept candidate: `same_provider_deferred` when it was
+    /// moved after another provider's attempt.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<&'static str>,
     /// Estimated cost at this target, as text (`$0.0112`).
     pub estimated_cost: Option<String>,
     /// Latency used by `fastest`.
@@ -492,6 +496,10 @@ impl Report {
                 detail: match c.verdict {
                     Verdict::Dropped { reason } => Some(reason_text(policy, &reason, ex.now_ms)),
                     Verdict::Kept { .. } => None,
+                },
+                notes: match c.verdict {
+                    Verdict::Kept { deferred: true, .. } => vec!["same_provider_deferred"],
+                    _ => Vec::new(),
                 },
                 estimated_cost: c.estimated_cost.map(|u| u.to_string()),
                 p95_ms: c.p95_ms,
