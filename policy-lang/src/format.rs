@@ -114,6 +114,15 @@ impl Printer<'_> {
         self.out.push('\n');
     }
 
+    /// Whether a comment not yet printed lies between the two offsets
+    /// (inside a block that would otherwise print as `{}`).
+    fn comment_between(&self, start: usize, end: usize) -> bool {
+        self.comments[self.next.min(self.comments.len())..]
+            .iter()
+            .take_while(|c| c.start < end)
+            .any(|c| c.start >= start)
+    }
+
     /// A line that opens a block: what follows may not start with a blank.
     fn open(&mut self, start: usize, end: usize, text: &str) {
         self.line(start, end, text);
@@ -123,7 +132,10 @@ impl Printer<'_> {
 
     /// Closes a block at source `close`: comments before it stay inside.
     fn close(&mut self, close: Span, end: usize, text: &str) {
-        self.flush_before(close.start);
+        // Comments before the end of the closing line (between `]` and the
+        // rules after it, say) stay inside the block, so printing twice
+        // puts them in the same place.
+        self.flush_before(end.max(close.start));
         self.indent = self.indent.saturating_sub(1);
         self.at_start = true; // no blank line before a closing bracket
         self.line(close.start, end.max(close.end), text);
@@ -208,8 +220,9 @@ impl Printer<'_> {
     }
 
     fn model(&mut self, m: &ModelDecl) {
+        self.flush_before(m.span.start);
         let close = Span::new(m.span.end.saturating_sub(1), m.span.end);
-        let has_comment = self.comments.get(self.next).is_some_and(|c| c.start < close.start);
+        let has_comment = self.comment_between(m.name.span.end, close.start);
         if m.props.is_empty() && !has_comment {
             self.line(m.span.start, m.span.end, &format!("model {} {{}}", m.name.name));
             return;
@@ -358,7 +371,7 @@ impl Printer<'_> {
             }
             ExprKind::Match { arms } => {
                 let head = format!("{prefix}match");
-                let has_comment = self.comments.get(self.next).is_some_and(|c| c.start < e.close.start);
+                let has_comment = self.comment_between(e.head.end, e.close.start);
                 if arms.is_empty() && !has_comment {
                     self.line(start, e.span.end, &format!("{head} {{}}"));
                     return;
@@ -387,7 +400,7 @@ impl Printer<'_> {
         arms: &[(Option<(String, usize)>, &Expr)],
         tail: &str,
     ) {
-        let has_comment = self.comments.get(self.next).is_some_and(|c| c.start < e.close.start);
+        let has_comment = self.comment_between(e.head.end, e.close.start);
         if arms.is_empty() && !has_comment {
             self.line(start, e.span.end, &format!("{head} {open}{close}{tail}"));
             return;

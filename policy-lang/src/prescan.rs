@@ -126,7 +126,8 @@ pub(crate) fn scan(text: &str) -> Vec<ItemScan> {
     let mut words: [&str; 3] = ["", "", ""];
     let mut line_has_token = false;
     let mut last_token_end = 0usize;
-    let mut i = 0usize;
+    // A byte-order mark is not a token.
+    let mut i = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
 
     let finish = |current: &mut ItemScan,
                   stack: &mut Vec<Open>,

@@ -171,14 +171,25 @@ impl<'s> Builder<'s> {
         }
         // Iterative descent to the last leaf; depth is bounded by the
         // pre-scan's nesting limit anyway.
+        // Empty children (an absent `rules`) sit after the skipped text, so
+        // only children that hold text count.
         let mut current = p.clone();
         loop {
-            if matches!(current.as_rule(), Rule::string | Rule::target | Rule::metadata_key) {
-                return current.as_span().end();
+            let span = current.as_span();
+            if span.start() == span.end() {
+                return span.start();
             }
-            match current.clone().into_inner().last() {
+            if matches!(current.as_rule(), Rule::string | Rule::target | Rule::metadata_key) {
+                return span.end();
+            }
+            match current
+                .clone()
+                .into_inner()
+                .filter(|c| c.as_span().end() > c.as_span().start())
+                .last()
+            {
                 Some(last) => current = last,
-                None => return current.as_span().end(),
+                None => return span.end(),
             }
         }
     }

@@ -13,6 +13,21 @@ use serde_json::{Value, json};
 
 use crate::exit;
 
+// Output that ignores a closed pipe (`routec check | head`) instead of
+// panicking as `println!` does.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Arguments of `routec check`.
 #[derive(clap::Args, Debug)]
 #[command(
@@ -88,7 +103,7 @@ pub fn run(args: Args) -> u8 {
     let warnings: usize = outcomes.iter().map(|o| o.report.warnings().len()).sum();
     match args.format {
         Format::Human => human(&outcomes, errors, warnings),
-        Format::Json => println!("{}", to_json(&outcomes, errors, warnings)),
+        Format::Json => out!("{}", to_json(&outcomes, errors, warnings)),
         Format::Github => github(&outcomes),
     }
     if outcomes.iter().any(|o| o.io_error) {
@@ -106,9 +121,9 @@ fn human(outcomes: &[Outcome], errors: usize, warnings: usize) {
         for d in o.report.diagnostics() {
             let mut out = String::new();
             if handler.render_report(&mut out, d).is_ok() {
-                eprintln!("{out}");
+                err!("{out}");
             } else {
-                eprintln!("{}: {d}", code_of(d));
+                err!("{}: {d}", code_of(d));
             }
         }
     }
@@ -119,9 +134,9 @@ fn human(outcomes: &[Outcome], errors: usize, warnings: usize) {
         .collect::<Vec<_>>()
         .join(", ");
     if errors == 0 && warnings == 0 {
-        eprintln!("checked {checked}: no problems");
+        err!("checked {checked}: no problems");
     } else {
-        eprintln!(
+        err!(
             "checked {checked}: {errors} error{}, {warnings} warning{}",
             plural(errors),
             plural(warnings)
@@ -233,7 +248,7 @@ fn github(outcomes: &[Outcome]) {
             if let Some(help) = d.help() {
                 message.push_str(&format!("\nhelp: {help}"));
             }
-            println!("::{kind} {}::{}", props.join(","), escape(&message, false));
+            out!("::{kind} {}::{}", props.join(","), escape(&message, false));
         }
     }
 }

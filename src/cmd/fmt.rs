@@ -8,6 +8,21 @@ use policy_lang::SourceFile;
 
 use crate::exit;
 
+// Output that ignores a closed pipe (`routec check | head`) instead of
+// panicking as `println!` does.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 /// Arguments of `routec fmt`.
 #[derive(clap::Args, Debug)]
 #[command(
@@ -34,9 +49,9 @@ pub fn run(args: Args) -> u8 {
         for d in report.diagnostics() {
             let mut out = String::new();
             if handler.render_report(&mut out, d).is_ok() {
-                eprintln!("{out}");
+                err!("{out}");
             } else {
-                eprintln!("{d}");
+                err!("{d}");
             }
         }
     };
@@ -57,13 +72,13 @@ pub fn run(args: Args) -> u8 {
                 Ok(formatted) => {
                     changed += 1;
                     if args.check {
-                        println!("would reformat {}", file.name());
+                        out!("would reformat {}", file.name());
                         code = code.max(exit::FAILED);
                     } else if let Err(e) = write(&file, &formatted) {
-                        eprintln!("error: cannot write `{}`: {e}", file.name());
+                        err!("error: cannot write `{}`: {e}", file.name());
                         code = exit::USAGE;
                     } else {
-                        println!("formatted {}", file.name());
+                        out!("formatted {}", file.name());
                     }
                 }
                 Err(report) => {
@@ -74,7 +89,7 @@ pub fn run(args: Args) -> u8 {
         }
     }
     if args.check && changed == 0 && code == exit::OK {
-        eprintln!("all files formatted");
+        err!("all files formatted");
     }
     code
 }

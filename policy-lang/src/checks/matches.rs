@@ -21,9 +21,18 @@ pub(crate) enum Cause {
     Arms,
 }
 
-/// More distinct requests than this and the check falls back to the simple
-/// tests.
-const MAX_POINTS: usize = 50_000;
+/// More work than this (distinct requests × condition size) and the check
+/// falls back to the simple tests, so no policy makes `check` slow.
+const MAX_WORK: usize = 2_000_000;
+
+/// Number of nodes in a condition.
+fn size(c: &Condition) -> usize {
+    match c {
+        Condition::Not(inner) => 1 + size(inner),
+        Condition::All(parts) | Condition::Any(parts) => 1 + parts.iter().map(size).sum::<usize>(),
+        _ => 1,
+    }
+}
 
 /// One request, as far as the conditions can tell.
 #[derive(Clone, Debug)]
@@ -53,11 +62,7 @@ fn collect(c: &Condition, d: &mut Domain) {
                 NumericFact::InputTokens => &mut d.input_tokens,
                 NumericFact::MaxOutputTokens => &mut d.max_output,
             };
-            for v in [value.saturating_sub(1), *value, value.saturating_add(1)] {
-                if !list.contains(&v) {
-                    list.push(v);
-                }
-            }
+            list.extend([value.saturating_sub(1), *value, value.saturating_add(1)]);
         }
         Condition::Has(f) => {
             if !d.features.contains(f) {
@@ -131,8 +136,11 @@ pub(crate) fn unreachable(arms: &[Option<&Condition>]) -> Vec<(usize, Cause)> {
     for c in &conds {
         collect(c, &mut d);
     }
-    d.input_tokens.push(0);
-    d.max_output.push(0);
+    for list in [&mut d.input_tokens, &mut d.max_output] {
+        list.push(0);
+        list.sort_unstable();
+        list.dedup();
+    }
     let sizes = [
         d.input_tokens.len(),
         d.max_output.len(),
@@ -141,8 +149,9 @@ pub(crate) fn unreachable(arms: &[Option<&Condition>]) -> Vec<(usize, Cause)> {
         d.tasks.len() + 1,
     ];
     let total = sizes.iter().try_fold(1usize, |acc, s| acc.checked_mul(*s));
+    let cost: usize = conds.iter().map(|c| size(c)).sum();
     match total {
-        Some(total) if total <= MAX_POINTS => exhaustive(&conds, &d, total, &mut out),
+        Some(total) if total.saturating_mul(cost) <= MAX_WORK => exhaustive(&conds, &d, total, &mut out),
         _ => simple(&conds, &mut out),
     }
     if let Some(e) = first_else {

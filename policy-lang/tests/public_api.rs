@@ -1,0 +1,121 @@
+//! Uses only what `policy_lang` exports, as an embedder would: the API a
+//! change must keep working.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use policy_lang::{
+    Ast, CheckError, CheckReport, CheckWarning, Code, Compiled, LoadError, ParseError, Policy, SourceFile, check,
+    compile, compile_path, format, load, lower, parse,
+};
+
+const POLICY: &str = r#"
+provider anthropic {
+  adapter anthropic
+  key env("ANTHROPIC_API_KEY")
+  tier paid
+  data private
+  model claude-haiku-4.5 { price $1/M in, $5/M out; max_output 64k }
+}
+
+workload notes {
+  data private
+  max_tokens 2000
+  route anthropic/claude-haiku-4.5
+}
+"#;
+
+#[test]
+fn text_to_checked_ir_in_one_call() {
+    let compiled: Compiled = compile(&[SourceFile::new("notes.route", POLICY)]).unwrap();
+    assert!(compiled.warnings().is_empty());
+    let policy: &Policy = compiled.policy();
+    let w = policy.workload_named("notes").unwrap();
+    assert_eq!(w.max_tokens, Some(2000));
+    assert_eq!(
+        policy.target_label(policy.target_named("anthropic", "claude-haiku-4.5").unwrap()),
+        "anthropic/claude-haiku-4.5"
+    );
+}
+
+#[test]
+fn parse_check_and_lower_are_separate_steps() {
+    let ast: Ast = parse(&[SourceFile::new("notes.route", POLICY)]).unwrap();
+    assert_eq!(ast.item_count(), 2);
+    let report: CheckReport = check(&ast);
+    assert!(report.passed() && report.is_clean());
+    let policy: Policy = lower(&ast).unwrap().into_policy();
+    assert_eq!(policy.providers.len(), 1);
+}
+
+#[test]
+fn errors_are_typed_with_codes_and_accessors() {
+    let text = POLICY.replace("data private\n  model", "data public\n  model");
+    let report = compile(&[SourceFile::new("notes.route", text)]).unwrap_err();
+    assert!(!report.passed());
+    // Sorted by where each points: the workload's name, then the target.
+    assert_eq!(report.codes(), vec![Code::R0203, Code::R0202]);
+    let Some(CheckError::PiiViolation(e)) = report.errors().iter().find(|e| e.code() == Code::R0202) else {
+        panic!("{report}");
+    };
+    assert_eq!(e.workload(), "notes");
+    assert_eq!(e.provider(), "anthropic");
+    assert_eq!(e.path(), ["workload `notes`", "`anthropic/claude-haiku-4.5`"]);
+    assert_eq!(e.code(), Code::R0202);
+    assert_eq!(
+        e.to_string(),
+        "workload `notes` can reach provider `anthropic` below its data class"
+    );
+    // Diagnostics render through miette.
+    let d: &dyn miette::Diagnostic = e;
+    assert_eq!(d.code().unwrap().to_string(), "R0202");
+    assert!(d.help().is_some());
+}
+
+#[test]
+fn parse_errors_are_typed_too() {
+    let report = parse(&[SourceFile::new("x.route", "workload w {")]).unwrap_err();
+    match &report.errors()[0] {
+        CheckError::Parse(ParseError::Unclosed(e)) => {
+            assert_eq!(e.delimiter(), '}');
+            assert_eq!(e.what(), "workload `w`");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn warnings_do_not_stop_compilation() {
+    let text = format!("{POLICY}\nroute spare = anthropic/claude-haiku-4.5\n");
+    let compiled = compile(&[SourceFile::new("notes.route", text)]).unwrap();
+    assert!(matches!(compiled.warnings(), [CheckWarning::UnusedRoute(w)] if w.route() == "spare"));
+}
+
+#[test]
+fn load_reads_files_and_reports_what_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("notes.route"), POLICY).unwrap();
+    let files = load(&[dir.path()]).unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0].text(), POLICY);
+    assert!(compile_path(dir.path()).is_ok());
+    let report = load(&[dir.path().join("nope")]).unwrap_err();
+    assert!(matches!(&report.errors()[0], CheckError::Load(LoadError::Unreadable(e)) if e.path().ends_with("nope")));
+}
+
+#[test]
+fn format_is_canonical_and_keeps_comments() {
+    let messy = "# why\nworkload w{data public;route m/e}  # trailing\nprovider m{adapter mock;tier free;model e{}}";
+    let out = format(&SourceFile::new("x.route", messy)).unwrap();
+    assert_eq!(
+        out,
+        "# why\nworkload w {\n  data public\n  route m/e\n} # trailing\n\nprovider m {\n  adapter mock\n  tier free\n  model e {}\n}\n"
+    );
+    assert_eq!(format(&SourceFile::new("x.route", out.as_str())).unwrap(), out);
+}
+
+#[test]
+fn every_code_has_a_title_and_a_severity() {
+    for code in Code::ALL {
+        assert!(!code.title().is_empty());
+        assert_eq!(code.is_warning(), code.to_string().starts_with('W'));
+    }
+}
