@@ -1,0 +1,825 @@
+//! The replay: each traffic line runs through the real decision engine and
+//! the runtime's state machines on a virtual clock.
+//!
+//! Per request, at its timestamp `t`:
+//!
+//! 1. health outcomes whose attempts ended by `t` are applied to the
+//!    [`HealthBook`] (breakers, 429 cool-downs), which then fills the
+//!    engine's snapshot; so does the [`LatencyBook`] (rolling p95, refreshed
+//!    every ten virtual seconds and only for policies that `select fastest`)
+//!    and the workload's budget lines in the [`BudgetBook`];
+//! 2. the engine decides ([`Decider::decide_into`]), exactly as the runtime
+//!    would with that state;
+//! 3. a budgeted workload reserves the plan's estimate before dispatch;
+//! 4. the plan's attempts are walked: each is admitted by the health book
+//!    (an ejected or cooling target is skipped, as the runtime would), checked
+//!    independently for its data class ([`crate::pii`]), and sampled with the
+//!    providers crate's [`providers::SimProfile::sample`]. Its latency moves
+//!    the call's clock; a latency past the attempt's timeout (the plan's, else
+//!    60 s, capped by what is left of the workload's deadline) is a timeout.
+//!    A failure the chain advances on moves to the next attempt (after the
+//!    attempt's retries, each granted by the [`RetryBudget`] and preceded by a
+//!    jittered exponential backoff of 250 ms × 2ⁿ; a 429 never retries the
+//!    same provider, which is cooling down); any other failure ends the call.
+//!    An answer under an `escalate` check passes with the check's simulated
+//!    pass rate ([`CheckPassRates`]) and is paid for either way; when every
+//!    answer fails the check, the call fails;
+//! 5. the actual spend is committed to the budget (or the reservation
+//!    released when nothing was billed).
+//!
+//! Requests are replayed one after another: a request's attempts all run
+//! before the next line is read, but their health outcomes take effect at
+//! the virtual time each attempt ended, through a queue. What is not
+//! modelled: provider rate limits from `limits` (429s are random, at the
+//! profile's rate), concurrency, streaming, the cost of `evaluator` checks,
+//! and idempotent replays (each line is its own call).
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BinaryHeap};
+use std::io::BufRead;
+use std::time::Duration;
+
+use providers::{ErrorClass, SimResult};
+use router_core::{
+    Attempt, Decider, Decision, Facts, NodeKind, Policy, QualityCheck, Refusal, StateSnapshot, Strategy, TargetId, Usd,
+    WorkloadId, WorkloadState,
+};
+use router_runtime::{
+    AttemptOutcome, BudgetBook, CommitRequest, DEFAULT_RESERVATION_TTL, HealthBook, HealthConfig, LatencyBook, Millis,
+    ReservationId, ReserveOutcome, ReserveRequest, RetryBudget, Spend, budget_lines,
+};
+use thiserror::Error;
+
+use crate::pii;
+use crate::report::{self, SimReport};
+use crate::rng::SplitMix64;
+use crate::stats::{CostSeries, Ending, TargetStats, WorkloadStats};
+use crate::traffic::{TrafficError, TrafficReader, TrafficRequest};
+
+/// Per-attempt timeout when the plan gives none (the runtime's default is
+/// not set yet; this is the simulator's stand-in).
+pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Backoff before the first retry on the same target; it doubles for each
+/// further retry and is jittered by ±50 %.
+pub const RETRY_BACKOFF: Duration = Duration::from_millis(250);
+
+/// How often (virtual time) the latency book's p95s are copied into the
+/// engine's snapshot: merging the rolling histograms per request would cost
+/// more than the rest of the replay.
+const LATENCY_REFRESH_MS: u64 = 10_000;
+
+/// Progress is reported every this many requests.
+const PROGRESS_EVERY: u64 = 4_096;
+
+/// Distinct unknown workload names kept for the report.
+const MAX_UNKNOWN_NAMES: usize = 32;
+
+/// Simulated pass rates of `escalate` quality checks, in basis points.
+///
+/// The simulator has no answer text, so whether an answer passes its check
+/// is a draw at these rates, the same for every model: cheap and strong
+/// models alike fail `json_valid` 3 % of the time by default. An assumption
+/// to vary (`routec simulate --check-pass-rate`), not a measurement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CheckPassRates {
+    /// `json_valid`.
+    pub json_valid: u32,
+    /// `json_schema`.
+    pub json_schema: u32,
+    /// `non_empty`.
+    pub non_empty: u32,
+    /// `regex("…")`.
+    pub regex: u32,
+    /// `evaluator(WORKLOAD)`; the evaluator's own call is not simulated or billed.
+    pub evaluator: u32,
+}
+
+impl Default for CheckPassRates {
+    fn default() -> Self {
+        CheckPassRates {
+            json_valid: 9_700,
+            json_schema: 9_500,
+            non_empty: 9_950,
+            regex: 9_500,
+            evaluator: 9_000,
+        }
+    }
+}
+
+impl CheckPassRates {
+    /// The same rate for every check.
+    pub fn uniform(bp: u32) -> Self {
+        let bp = bp.min(10_000);
+        CheckPassRates {
+            json_valid: bp,
+            json_schema: bp,
+            non_empty: bp,
+            regex: bp,
+            evaluator: bp,
+        }
+    }
+
+    fn rate(&self, check: &QualityCheck) -> u32 {
+        match check {
+            QualityCheck::JsonValid => self.json_valid,
+            QualityCheck::JsonSchema => self.json_schema,
+            QualityCheck::NonEmpty => self.non_empty,
+            QualityCheck::Regex(_) => self.regex,
+            QualityCheck::Evaluator(_) => self.evaluator,
+        }
+    }
+}
+
+/// How to run a simulation.
+#[derive(Clone, Debug, Default)]
+pub struct SimOptions {
+    /// Seeds every random draw: same seed and traffic, same report.
+    pub seed: u64,
+    /// The frontier target all traffic is priced on for the savings ratio,
+    /// as `provider/model`; default: the policy's most expensive target by
+    /// output price (then input price).
+    pub baseline: Option<String>,
+    /// Simulated pass rates of quality checks.
+    pub check_pass: CheckPassRates,
+    /// Health book tuning (breaker threshold, ejection, cool-downs).
+    pub health: HealthConfig,
+}
+
+/// Why a simulation could not run.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// A traffic line could not be read or parsed.
+    #[error(transparent)]
+    Traffic(#[from] TrafficError),
+    /// The named baseline is not a priced target of the policy.
+    #[error(transparent)]
+    Baseline(#[from] BaselineError),
+}
+
+/// The baseline target is unusable.
+#[derive(Debug, Error)]
+#[error("{message}")]
+pub struct BaselineError {
+    message: String,
+}
+
+/// How far a replay has got, for progress bars.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Requests replayed.
+    pub requests: u64,
+    /// Traffic bytes read.
+    pub bytes: u64,
+}
+
+/// How one replayed request went, for callers stepping a [`Simulator`]
+/// themselves (`routec diff --traffic`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepOutcome {
+    /// The plan's first target; `None` when the call was refused or its
+    /// workload is unknown.
+    pub first_target: Option<TargetId>,
+    /// What the call cost.
+    pub cost: Usd,
+    /// Whether an answer was delivered.
+    pub served: bool,
+}
+
+/// The chosen baseline.
+#[derive(Clone, Debug)]
+pub(crate) struct Baseline {
+    /// `None` when the policy prices no target (the baseline then costs nothing).
+    pub target: Option<TargetId>,
+    pub price: router_core::Price,
+    pub chosen_by_default: bool,
+}
+
+/// An attempt's outcome waiting for the virtual clock to reach its end.
+#[derive(Debug)]
+struct HealthEvent {
+    at: u64,
+    seq: u64,
+    target: TargetId,
+    outcome: AttemptOutcome,
+}
+
+impl PartialEq for HealthEvent {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl Eq for HealthEvent {}
+impl PartialOrd for HealthEvent {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for HealthEvent {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
+/// Everything one call accumulated while its plan was walked.
+#[derive(Debug, Default)]
+struct CallResult {
+    ending: Option<Ending>,
+    end_ms: u64,
+    billed: Spend,
+    fell_back: bool,
+    escalated: bool,
+    retries: u64,
+}
+
+/// A replay in progress: feed it requests in time order with
+/// [`Simulator::step`], then take the report with [`Simulator::finish`].
+#[derive(Debug)]
+pub struct Simulator<'p> {
+    policy: &'p Policy,
+    options: SimOptions,
+    decider: Decider<'p>,
+    decision: Option<Decision>,
+    snapshot: StateSnapshot,
+    health: HealthBook,
+    latency: LatencyBook,
+    latency_filled_at: Option<u64>,
+    uses_fastest: bool,
+    retry: RetryBudget,
+    budgets: BudgetBook,
+    events: BinaryHeap<Reverse<HealthEvent>>,
+    event_seq: u64,
+    profiles: Vec<(providers::SimProfile, bool)>,
+    target_salt: Vec<u64>,
+    baseline: Baseline,
+    workloads: Vec<WorkloadStats>,
+    targets: Vec<TargetStats>,
+    series: CostSeries,
+    unknown: BTreeMap<String, u64>,
+    unknown_total: u64,
+    reordered: u64,
+    dispatches: u64,
+    index: u64,
+    clock: u64,
+    first_ms: Option<u64>,
+}
+
+impl<'p> Simulator<'p> {
+    /// A fresh replay of `policy`: every target healthy, every budget unspent.
+    pub fn new(policy: &'p Policy, options: SimOptions) -> Result<Self, BaselineError> {
+        let baseline = choose_baseline(policy, options.baseline.as_deref())?;
+        let uses_fastest = policy.routes.ids().any(|id| {
+            matches!(
+                policy.node(id).kind,
+                NodeKind::Select {
+                    strategy: Strategy::Fastest,
+                    ..
+                }
+            )
+        });
+        let target_salt = (0..policy.targets.len())
+            .map(|i| xxhash_rust::xxh3::xxh3_64(policy.target_label(TargetId(i as u32)).as_bytes()))
+            .collect();
+        Ok(Simulator {
+            policy,
+            decider: Decider::new(policy),
+            decision: None,
+            snapshot: StateSnapshot::for_policy(policy, 0),
+            health: HealthBook::new(policy, options.health),
+            latency: LatencyBook::new(policy.targets.len()),
+            latency_filled_at: None,
+            uses_fastest,
+            retry: RetryBudget::default(),
+            budgets: BudgetBook::new(),
+            events: BinaryHeap::new(),
+            event_seq: 0,
+            profiles: crate::profile::profiles(policy),
+            target_salt,
+            baseline,
+            workloads: (0..policy.workloads.len()).map(|_| WorkloadStats::new()).collect(),
+            targets: (0..policy.targets.len()).map(|_| TargetStats::new()).collect(),
+            series: CostSeries::new(policy.providers.len()),
+            unknown: BTreeMap::new(),
+            unknown_total: 0,
+            reordered: 0,
+            dispatches: 0,
+            index: 0,
+            clock: 0,
+            first_ms: None,
+            options,
+        })
+    }
+
+    /// The policy being replayed.
+    pub fn policy(&self) -> &'p Policy {
+        self.policy
+    }
+
+    /// Replays one request. Requests should come in time order; one earlier
+    /// than the request before it is replayed at that request's time (and
+    /// counted as reordered in the report).
+    pub fn step(&mut self, req: &TrafficRequest) -> StepOutcome {
+        let index = self.index;
+        self.index += 1;
+        let now = if self.first_ms.is_none() {
+            self.first_ms = Some(req.ts_ms);
+            self.series.start(req.ts_ms);
+            req.ts_ms
+        } else if req.ts_ms < self.clock {
+            self.reordered += 1;
+            self.clock
+        } else {
+            req.ts_ms
+        };
+        self.clock = now;
+        let none = StepOutcome {
+            first_target: None,
+            cost: Usd::ZERO,
+            served: false,
+        };
+        let Some(wid) = self.policy.workload_id(&req.workload) else {
+            self.unknown_total += 1;
+            if self.unknown.len() < MAX_UNKNOWN_NAMES || self.unknown.contains_key(&req.workload) {
+                *self.unknown.entry(req.workload.clone()).or_default() += 1;
+            }
+            return none;
+        };
+        let workload = self.policy.workload(wid);
+        let class = pii::effective_class(workload, req.data);
+        let w = wid.0 as usize;
+        let output_cap = min_opt(req.max_output, workload.max_tokens);
+        let baseline_output = output_cap.map_or(req.output_tokens, |c| req.output_tokens.min(c));
+        // The baseline prices the same work: only calls this policy served.
+        let baseline_cost = self.baseline.price.cost(req.input_tokens, baseline_output);
+        {
+            let stats = &mut self.workloads[w];
+            stats.requests += 1;
+            if class > workload.data {
+                stats.raised_class += 1;
+            }
+        }
+        let mut rng = SplitMix64::new("replay", self.options.seed, index);
+
+        self.apply_events(now);
+        self.fill_snapshot(wid, now);
+        let facts = Facts {
+            workload: wid,
+            input_tokens: req.input_tokens,
+            max_output_tokens: req.max_output,
+            features: req.features(),
+            task: req.task,
+            metadata: &req.metadata,
+            user: req.user.as_deref(),
+            data: req.data,
+            request_seed: rng.next_u64(),
+        };
+        let decision = match self.decision.take() {
+            Some(mut d) => {
+                self.decider.decide_into(&facts, &self.snapshot, &mut d);
+                d
+            }
+            None => self.decider.decide(&facts, &self.snapshot),
+        };
+        self.retry.deposit(Millis(now));
+        let outcome = match decision.outcome() {
+            Err(refusal) => {
+                let ending = match refusal {
+                    Refusal::BudgetExhausted { .. } => Ending::BudgetHalted,
+                    Refusal::DataClass { .. } | Refusal::Unhealthy { .. } | Refusal::NoEligibleTarget => {
+                        Ending::Refused
+                    }
+                };
+                self.end_without_call(w, ending, now);
+                none
+            }
+            Ok(plan) => {
+                let attempts = plan.attempts();
+                let first_target = attempts.first().map(|a| a.target);
+                match self.reserve(wid, plan.reserve(), now) {
+                    Err(()) => {
+                        self.end_without_call(w, Ending::BudgetHalted, now);
+                        StepOutcome { first_target, ..none }
+                    }
+                    Ok(reservation) => {
+                        let call = self.run_attempts(index, wid, req, attempts, now, &mut rng);
+                        self.settle(wid, reservation, &call, now);
+                        let stats = &mut self.workloads[w];
+                        let ending = call.ending.unwrap_or(Ending::Failed);
+                        stats.end(ending);
+                        stats.fallbacks += u64::from(call.fell_back);
+                        stats.escalations += u64::from(call.escalated);
+                        stats.retries += call.retries;
+                        stats.latency.record(call.end_ms.saturating_sub(now));
+                        if ending == Ending::Served {
+                            stats.baseline_cost += baseline_cost;
+                        }
+                        StepOutcome {
+                            first_target,
+                            cost: call.billed.usd,
+                            served: ending == Ending::Served,
+                        }
+                    }
+                }
+            }
+        };
+        self.decision = Some(decision);
+        outcome
+    }
+
+    /// The report of everything replayed so far.
+    pub fn finish(mut self) -> SimReport {
+        self.apply_events(u64::MAX);
+        report::build(report::Parts {
+            policy: self.policy,
+            seed: self.options.seed,
+            check_pass: self.options.check_pass,
+            baseline: &self.baseline,
+            profiles: &self.profiles,
+            workloads: &self.workloads,
+            targets: &self.targets,
+            series: &self.series,
+            unknown: &self.unknown,
+            unknown_total: self.unknown_total,
+            reordered: self.reordered,
+            dispatches: self.dispatches,
+            first_ms: self.first_ms,
+            last_ms: self.clock,
+        })
+    }
+
+    fn end_without_call(&mut self, w: usize, ending: Ending, now: u64) {
+        let stats = &mut self.workloads[w];
+        stats.end(ending);
+        if ending == Ending::BudgetHalted && stats.first_halt_ms.is_none() {
+            stats.first_halt_ms = Some(now);
+        }
+    }
+
+    /// Applies health outcomes of attempts that ended by `now`.
+    fn apply_events(&mut self, now: u64) {
+        while let Some(Reverse(ev)) = self.events.peek() {
+            if ev.at > now {
+                break;
+            }
+            if let Some(Reverse(ev)) = self.events.pop() {
+                self.health.record(ev.target, ev.outcome, Millis(ev.at));
+            }
+        }
+    }
+
+    fn fill_snapshot(&mut self, wid: WorkloadId, now: u64) {
+        self.snapshot.now_ms = now;
+        self.health.fill_snapshot(&mut self.snapshot, Millis(now));
+        if self.uses_fastest && self.latency_filled_at.is_none_or(|at| now >= at + LATENCY_REFRESH_MS) {
+            self.latency.fill_snapshot(&mut self.snapshot, Millis(now));
+            self.latency_filled_at = Some(now);
+        }
+        let budget = self.policy.workload(wid).budget;
+        if budget.is_limited() {
+            let state = self.budget_state(wid, now);
+            *self.snapshot.workload_mut(wid) = state;
+        }
+    }
+
+    /// The budget part of the snapshot from the book's lines: the tightest
+    /// remaining tokens and dollars among enforced lines, and whether any
+    /// line is halted.
+    fn budget_state(&mut self, wid: WorkloadId, now: u64) -> WorkloadState {
+        let workload = self.policy.workload(wid);
+        let lines = budget_lines(&workload.budget, Spend::default(), Millis(now));
+        let keys: Vec<_> = lines.iter().map(|l| l.key.clone()).collect();
+        let states = self.budgets.status(&workload.name, &keys, Millis(now));
+        let mut out = WorkloadState::default();
+        for (line, st) in lines.iter().zip(&states) {
+            out.halted |= st.halted;
+            if st.unlocked {
+                continue;
+            }
+            let left = line.cap.saturating_sub(st.committed.saturating_add(st.reserved));
+            if line.key.limit.is_usd() {
+                out.usd_remaining = Some(
+                    out.usd_remaining
+                        .map_or(Usd::from_nanos(left), |u| u.min(Usd::from_nanos(left))),
+                );
+            } else {
+                out.tokens_remaining = Some(out.tokens_remaining.map_or(left, |t| t.min(left)));
+            }
+        }
+        out
+    }
+
+    /// Reserves the plan's estimate for a budgeted workload: `Ok(None)` for
+    /// unbudgeted ones, `Err` when the budget refuses.
+    fn reserve(
+        &mut self,
+        wid: WorkloadId,
+        estimate: router_core::Estimate,
+        now: u64,
+    ) -> Result<Option<ReservationId>, ()> {
+        let workload = self.policy.workload(wid);
+        if !workload.budget.is_limited() {
+            return Ok(None);
+        }
+        let spend = Spend {
+            tokens: estimate.tokens,
+            usd: estimate.usd.unwrap_or(Usd::ZERO),
+        };
+        let req = ReserveRequest::new(
+            &workload.name,
+            &workload.budget,
+            spend,
+            Millis(now),
+            DEFAULT_RESERVATION_TTL,
+        );
+        match self.budgets.reserve(&req) {
+            ReserveOutcome::Granted(id) => Ok(Some(id)),
+            ReserveOutcome::Refused(_) => Err(()),
+        }
+    }
+
+    /// Commits what the call actually used (in the periods it reserved in),
+    /// or releases the reservation when nothing was billed.
+    fn settle(&mut self, wid: WorkloadId, reservation: Option<ReservationId>, call: &CallResult, now: u64) {
+        let Some(id) = reservation else { return };
+        let workload = self.policy.workload(wid);
+        if call.billed.tokens == 0 {
+            self.budgets.release(&workload.name, id);
+            return;
+        }
+        let commit = CommitRequest {
+            workload: workload.name.clone(),
+            id,
+            lines: budget_lines(&workload.budget, call.billed, Millis(now)),
+            now: Millis(call.end_ms),
+        };
+        let out = self.budgets.commit(&commit);
+        if !out.halted.is_empty() {
+            let stats = &mut self.workloads[wid.0 as usize];
+            stats.first_halt_ms.get_or_insert(call.end_ms);
+        }
+    }
+
+    /// Walks a plan's attempts from `start`; see the module docs for the rules.
+    fn run_attempts(
+        &mut self,
+        index: u64,
+        wid: WorkloadId,
+        req: &TrafficRequest,
+        attempts: &[Attempt],
+        start: u64,
+        rng: &mut SplitMix64,
+    ) -> CallResult {
+        let policy = self.policy;
+        let workload = policy.workload(wid);
+        let class = pii::effective_class(workload, req.data);
+        let deadline = workload.latency_budget.map(|d| start.saturating_add(ms(d)));
+        let call_cap = min_opt(req.max_output, workload.max_tokens);
+        let mut call = CallResult {
+            end_ms: start,
+            ..CallResult::default()
+        };
+        let mut t = start;
+        let mut seq = 0u64;
+        'plan: for (i, a) in attempts.iter().enumerate() {
+            let tix = a.target.0 as usize;
+            let tries = 1 + u32::from(a.retries);
+            for k in 0..tries {
+                if k > 0 {
+                    if !self.retry.withdraw(Millis(t)) {
+                        break;
+                    }
+                    let backoff = ms(RETRY_BACKOFF) << (k - 1).min(16);
+                    t += (backoff as f64 * (0.5 + rng.next_f64())) as u64;
+                    call.retries += 1;
+                }
+                if deadline.is_some_and(|d| t >= d) {
+                    call.ending = Some(Ending::Failed);
+                    break 'plan;
+                }
+                self.apply_events(t);
+                match self.health.admit(a.target, Millis(t)) {
+                    router_runtime::Admission::Allowed | router_runtime::Admission::Probe => {}
+                    router_runtime::Admission::Ejected { .. } | router_runtime::Admission::CoolingDown { .. } => {
+                        if let Some(s) = self.targets.get_mut(tix) {
+                            s.skipped_unhealthy += 1;
+                        }
+                        break;
+                    }
+                }
+                // The independent check: the IR's classes, not the engine's word.
+                if !pii::dispatch_allowed(policy, a.target, class) {
+                    self.workloads[wid.0 as usize].pii_violations += 1;
+                }
+                self.dispatches += 1;
+                let Some((profile, _)) = self.profiles.get(tix) else {
+                    break 'plan;
+                };
+                let target = policy.target(a.target);
+                let cap = min_opt(call_cap, target.max_output);
+                let output = cap.map_or(req.output_tokens, |c| req.output_tokens.min(c));
+                let sample = profile.sample(
+                    self.options.seed ^ self.target_salt[tix],
+                    index.wrapping_mul(64).wrapping_add(seq),
+                    req.input_tokens,
+                    output.max(1),
+                );
+                seq += 1;
+                let mut timeout = ms(a.timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT));
+                if let Some(d) = deadline {
+                    timeout = timeout.min(d - t);
+                }
+                let latency = ms(sample.latency);
+                let (outcome, elapsed) = if latency > timeout {
+                    (AttemptOutcome::Timeout, timeout)
+                } else {
+                    (attempt_outcome(sample.result), latency)
+                };
+                t += elapsed;
+                call.end_ms = t;
+                self.push_event(t, a.target, outcome);
+                if self.uses_fastest {
+                    self.latency.record_attempt(
+                        a.target,
+                        Millis(t),
+                        outcome,
+                        Duration::from_millis(elapsed),
+                        Some(Duration::from_millis(timeout)),
+                    );
+                }
+                let stats = &mut self.targets[tix];
+                stats.dispatches += 1;
+                stats.latency.record(elapsed);
+                match outcome {
+                    AttemptOutcome::Success => {
+                        let cost = target.price.map_or(Usd::ZERO, |p| p.cost(req.input_tokens, output));
+                        stats.answered += 1;
+                        stats.input_tokens += req.input_tokens;
+                        stats.output_tokens += output;
+                        stats.cost += cost;
+                        let wstats = &mut self.workloads[wid.0 as usize];
+                        wstats.input_tokens += req.input_tokens;
+                        wstats.output_tokens += output;
+                        wstats.cost += cost;
+                        self.series.add(t, target.provider.0 as usize, cost);
+                        call.billed.tokens += req.input_tokens + output;
+                        call.billed.usd += cost;
+                        let passes = a
+                            .quality_check(policy)
+                            .is_none_or(|check| rng.chance_bp(self.options.check_pass.rate(check)));
+                        if passes {
+                            call.ending = Some(Ending::Served);
+                            break 'plan;
+                        }
+                        self.targets[tix].check_failed += 1;
+                        call.escalated = true;
+                        call.ending = Some(Ending::Failed);
+                        continue 'plan;
+                    }
+                    failure => {
+                        match failure {
+                            AttemptOutcome::RateLimited { .. } => stats.rate_limited += 1,
+                            AttemptOutcome::Timeout => stats.timeouts += 1,
+                            _ => stats.errors += 1,
+                        }
+                        call.ending = Some(Ending::Failed);
+                        let advances = failure.trigger().is_some_and(|tr| a.advance_on.has(tr));
+                        if !advances {
+                            break 'plan;
+                        }
+                        if matches!(failure, AttemptOutcome::RateLimited { .. }) {
+                            break;
+                        }
+                    }
+                }
+            }
+            // Only a failure or an unhealthy target gets here (answers end
+            // the call or `continue` to the next candidate as escalations).
+            if i + 1 < attempts.len() {
+                call.fell_back = true;
+            }
+        }
+        call
+    }
+
+    fn push_event(&mut self, at: u64, target: TargetId, outcome: AttemptOutcome) {
+        self.event_seq += 1;
+        self.events.push(Reverse(HealthEvent {
+            at,
+            seq: self.event_seq,
+            target,
+            outcome,
+        }));
+    }
+}
+
+/// Replays every line of `traffic` through `policy` and reports.
+///
+/// `progress` is called every few thousand requests and once at the end.
+///
+/// ```
+/// use router_sim::{SimOptions, simulate};
+///
+/// let policy = policy_lang::compile(&[policy_lang::SourceFile::new("p.route", r#"
+///     provider cheap { adapter mock; tier paid; data public
+///       model m { price $1/M in, $2/M out; simulate latency 300ms p95 600ms } }
+///     provider big { adapter mock; tier paid; data public
+///       model m { price $10/M in, $30/M out } }
+///     workload qa { data public; route fallback [cheap/m, big/m] }
+/// "#)]).unwrap().into_policy();
+/// let traffic = r#"{"ts":"2026-11-01T09:00:00Z","workload":"qa","input_tokens":1000,"output_tokens":500}"#;
+/// let report = simulate(&policy, traffic.as_bytes(), SimOptions::default(), &mut |_| {}).unwrap();
+/// assert_eq!(report.requests, 1);
+/// assert_eq!(report.pii_violations, 0);
+/// assert!(report.savings_ratio > 0.9);
+/// ```
+pub fn simulate<R: BufRead>(
+    policy: &Policy,
+    traffic: R,
+    options: SimOptions,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<SimReport, SimError> {
+    let mut sim = Simulator::new(policy, options)?;
+    let mut reader = TrafficReader::new(traffic);
+    let mut n = 0u64;
+    while let Some(req) = reader.next_request() {
+        sim.step(&req?);
+        n += 1;
+        if n.is_multiple_of(PROGRESS_EVERY) {
+            progress(Progress {
+                requests: n,
+                bytes: reader.bytes_read(),
+            });
+        }
+    }
+    progress(Progress {
+        requests: n,
+        bytes: reader.bytes_read(),
+    });
+    Ok(sim.finish())
+}
+
+/// The baseline the caller named, else the most expensive priced target by
+/// output price, then input price, then the order written.
+fn choose_baseline(policy: &Policy, named: Option<&str>) -> Result<Baseline, BaselineError> {
+    if let Some(label) = named {
+        let id = label
+            .split_once('/')
+            .and_then(|(p, m)| policy.target_named(p, m))
+            .ok_or_else(|| BaselineError {
+                message: format!("baseline `{label}` is not a `provider/model` target of the policy"),
+            })?;
+        let price = policy.target(id).price.ok_or_else(|| BaselineError {
+            message: format!("baseline `{label}` has no price in the policy"),
+        })?;
+        return Ok(Baseline {
+            target: Some(id),
+            price,
+            chosen_by_default: false,
+        });
+    }
+    let mut best: Option<(TargetId, router_core::Price)> = None;
+    for (i, t) in policy.targets.iter().enumerate() {
+        let Some(price) = t.price else { continue };
+        let key = (price.output_per_mtok, price.input_per_mtok);
+        if best.is_none_or(|(_, b)| key > (b.output_per_mtok, b.input_per_mtok)) {
+            best = Some((TargetId(i as u32), price));
+        }
+    }
+    Ok(Baseline {
+        target: best.map(|(t, _)| t),
+        price: best.map_or(router_core::Price::FREE, |(_, p)| p),
+        chosen_by_default: true,
+    })
+}
+
+/// What the health book, latency book and chain triggers make of a sample.
+fn attempt_outcome(result: SimResult) -> AttemptOutcome {
+    match result {
+        SimResult::Ok { .. } => AttemptOutcome::Success,
+        SimResult::Err { class, retry_after } => match class {
+            ErrorClass::RateLimited => AttemptOutcome::RateLimited { retry_after },
+            ErrorClass::Overloaded => AttemptOutcome::Overloaded,
+            ErrorClass::ServerError | ErrorClass::MalformedResponse => AttemptOutcome::ServerError,
+            ErrorClass::Timeout(_) => AttemptOutcome::Timeout,
+            ErrorClass::Connection => AttemptOutcome::ConnectionError,
+            ErrorClass::ContextLengthExceeded => AttemptOutcome::ContextLength,
+            ErrorClass::Auth | ErrorClass::BadRequest | ErrorClass::ContentPolicy => AttemptOutcome::ClientError,
+        },
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn min_opt(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[cfg(test)]
+#[path = "simulate_tests.rs"]
+mod tests;
