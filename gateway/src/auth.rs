@@ -1,0 +1,136 @@
+//! Authentication as a tower layer: `Authorization: Bearer <key>` → the
+//! tenant, or a 401 before any handler runs.
+//!
+//! Why a layer: every `/v1` endpoint needs the same answer to "who is
+//! calling" from the same generation of keys, and a handler that forgets
+//! to ask must not exist. The layer also pins the generation (policy and
+//! keys) for the whole request, so a reload mid-request cannot authorise
+//! against one keys file and route by another policy, and it removes the
+//! `Authorization` header from the request: nothing downstream can log or
+//! forward the client's key.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, header};
+use axum::response::{IntoResponse, Response};
+use futures::future::{Either, Ready, ready};
+use tower::{Layer, Service};
+
+use crate::error::{ApiError, Code};
+use crate::keys::Tenant;
+use crate::live::{Generation, Live};
+
+/// Who is calling, as the auth layer found out.
+#[derive(Clone, Debug)]
+pub(crate) enum Caller {
+    /// No keys file: everyone is let in.
+    Open,
+    /// A key of this tenant.
+    Tenant(Arc<Tenant>),
+}
+
+impl Caller {
+    pub(crate) fn tenant(&self) -> Option<&Arc<Tenant>> {
+        match self {
+            Caller::Open => None,
+            Caller::Tenant(t) => Some(t),
+        }
+    }
+
+    /// The tenant's name for log lines (`-` when open).
+    pub(crate) fn label(&self) -> &str {
+        self.tenant().map_or("-", |t| t.name())
+    }
+}
+
+/// The generation a request was authenticated against; handlers use it
+/// for everything else.
+#[derive(Clone)]
+pub(crate) struct Pinned(pub(crate) Arc<Generation>);
+
+/// Adds [`Auth`] around a service.
+#[derive(Clone, Debug)]
+pub(crate) struct AuthLayer {
+    live: Arc<Live>,
+}
+
+impl AuthLayer {
+    pub(crate) fn new(live: Arc<Live>) -> Self {
+        AuthLayer { live }
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = Auth<S>;
+
+    fn layer(&self, inner: S) -> Auth<S> {
+        Auth {
+            inner,
+            live: Arc::clone(&self.live),
+        }
+    }
+}
+
+/// Answers 401 unless the request carries a key of the current keys file
+/// (or the gateway runs open); otherwise passes it on with a [`Caller`] and
+/// the [`Pinned`] generation in its extensions.
+#[derive(Clone, Debug)]
+pub(crate) struct Auth<S> {
+    inner: S,
+    live: Arc<Live>,
+}
+
+impl<S> Service<Request<Body>> for Auth<S>
+where
+    S: Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Either<Ready<Result<Response, Infallible>>, S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let generation = self.live.current();
+        let caller = match authenticate(&generation, req.headers()) {
+            Ok(caller) => caller,
+            Err(e) => {
+                tracing::info!(code = e.code(), "request refused: {}", e.message());
+                return Either::Left(ready(Ok(e.into_response())));
+            }
+        };
+        req.headers_mut().remove(header::AUTHORIZATION);
+        req.extensions_mut().insert(caller);
+        req.extensions_mut().insert(Pinned(generation));
+        Either::Right(self.inner.call(req))
+    }
+}
+
+fn authenticate(generation: &Generation, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let Some(keys) = &generation.keys else {
+        return Ok(Caller::Open);
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, key) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
+        })
+        .filter(|k| !k.is_empty());
+    let Some(key) = presented else {
+        return Err(ApiError::new(
+            Code::InvalidApiKey,
+            "no API key: send `Authorization: Bearer <key>`",
+        ));
+    };
+    // The message never quotes the key, not even a prefix of it.
+    keys.tenant(key)
+        .map(|t| Caller::Tenant(Arc::clone(t)))
+        .ok_or_else(|| ApiError::new(Code::InvalidApiKey, "invalid API key"))
+}

@@ -1,0 +1,289 @@
+//! Reading a chat-completions body: media type, size, nesting depth, shape
+//! — each refused with its own code before anything reaches the router.
+//!
+//! Why by hand and not axum's `Json` extractor: its rejections are plain
+//! text, its size error comes only after buffering, and serde's messages
+//! name Rust types. Here a declared `Content-Length` over the limit is
+//! refused before a byte of the body is read, a chunked body is cut off as
+//! soon as it passes the limit, and nesting is checked by a byte scan
+//! before the parser recurses into it.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use providers::openai_wire::ChatCompletionRequest;
+
+use crate::error::{ApiError, Code};
+
+/// Limits on request bodies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest body accepted, in bytes (default 4 MiB).
+    pub body_bytes: usize,
+    /// The deepest nesting of JSON arrays and objects (default 64).
+    pub json_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_bytes: 4 * 1024 * 1024,
+            json_depth: 64,
+        }
+    }
+}
+
+/// Reads and parses a `POST /v1/chat/completions` body.
+pub(crate) async fn read_chat_request(
+    headers: &HeaderMap,
+    body: Body,
+    limits: Limits,
+) -> Result<ChatCompletionRequest, ApiError> {
+    // Requiring `application/json` also keeps browsers out: a cross-site
+    // form post cannot set it without a CORS preflight, which we never
+    // answer, so a web page cannot spend an open gateway's budget.
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            Code::UnsupportedMediaType,
+            "the body must be sent as `Content-Type: application/json`",
+        ));
+    }
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limits.body_bytes as u64) {
+        return Err(too_large(limits));
+    }
+    let bytes = match Limited::new(body, limits.body_bytes).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<LengthLimitError>() => return Err(too_large(limits)),
+        Err(e) if is_timeout(&*e) => {
+            return Err(ApiError::new(
+                Code::RequestTimeout,
+                "the request body did not arrive in time",
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "the request body could not be read",
+            ));
+        }
+    };
+    parse_chat_request(&bytes, limits.json_depth)
+}
+
+fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+fn too_large(limits: Limits) -> ApiError {
+    ApiError::new(
+        Code::BodyTooLarge,
+        format!("the request body is larger than {} bytes", limits.body_bytes),
+    )
+}
+
+/// Parses a buffered body: depth first, then shape.
+pub(crate) fn parse_chat_request(bytes: &[u8], max_depth: usize) -> Result<ChatCompletionRequest, ApiError> {
+    if let Some(depth) = too_deep(bytes, max_depth) {
+        return Err(ApiError::new(
+            Code::JsonTooDeep,
+            format!("the JSON body nests deeper than {max_depth} levels (at least {depth})"),
+        ));
+    }
+    let request: ChatCompletionRequest = match serde_json::from_slice(bytes) {
+        Ok(r) => r,
+        Err(e) => return Err(shape_error(bytes, &e)),
+    };
+    if request.messages.is_empty() {
+        return Err(ApiError::new(Code::InvalidRequest, "`messages` must hold at least one message").param("messages"));
+    }
+    Ok(request)
+}
+
+/// The first depth above `max` reached by `[` and `{` outside strings, if any.
+fn too_deep(bytes: &[u8], max: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(depth);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A client-facing message for a body serde refused, in the request's
+/// words (field names), never the gateway's Rust type names.
+fn shape_error(bytes: &[u8], e: &serde_json::Error) -> ApiError {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            ApiError::new(Code::InvalidJson, format!("the body is not valid JSON: {}", plain(e)))
+        }
+        Category::Data => {
+            let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+            if first != Some(&b'{') {
+                return ApiError::new(Code::InvalidRequest, "the request body must be a JSON object");
+            }
+            let msg = e.to_string();
+            if let Some(field) = msg
+                .strip_prefix("missing field `")
+                .and_then(|rest| rest.split('`').next())
+            {
+                return ApiError::new(Code::InvalidRequest, format!("missing required field `{field}`")).param(field);
+            }
+            ApiError::new(
+                Code::InvalidRequest,
+                format!("the request does not have the expected shape: {}", plain(e)),
+            )
+        }
+    }
+}
+
+/// serde's message with Rust type names replaced by what a client sent.
+fn plain(e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    let mut out = String::with_capacity(msg.len());
+    let mut words = msg.split(' ').peekable();
+    while let Some(w) = words.next() {
+        if (w == "struct" || w == "enum") && words.peek().is_some() {
+            // "expected struct WireMessage" → "expected an object".
+            let _ = words.next();
+            out.push_str(if w == "struct" {
+                "an object"
+            } else {
+                "one of the allowed values"
+            });
+        } else {
+            out.push_str(w);
+        }
+        out.push(' ');
+    }
+    out.pop();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(body: &str) -> (&'static str, String, Option<String>) {
+        let e = parse_chat_request(body.as_bytes(), 64).unwrap_err();
+        let json = serde_json::to_value(e.body()).unwrap();
+        (
+            e.code(),
+            json["error"]["message"].as_str().unwrap().to_owned(),
+            json["error"]["param"].as_str().map(str::to_owned),
+        )
+    }
+
+    #[test]
+    fn malformed_json_is_invalid_json() {
+        assert_eq!(code("{\"model\": ").0, "invalid_json");
+        assert_eq!(code("not json").0, "invalid_json");
+    }
+
+    #[test]
+    fn a_non_object_body_says_so() {
+        for body in ["[1, 2]", "\"hello\"", "42", "null"] {
+            let (c, msg, _) = code(body);
+            assert_eq!(
+                (c, msg.as_str()),
+                ("invalid_request", "the request body must be a JSON object"),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_field_names_its_param() {
+        let (c, msg, param) = code(r#"{"model": "w"}"#);
+        assert_eq!(c, "invalid_request");
+        assert_eq!(msg, "missing required field `messages`");
+        assert_eq!(param.as_deref(), Some("messages"));
+        let (_, _, param) = code(r#"{"model": "w", "messages": []}"#);
+        assert_eq!(param.as_deref(), Some("messages"));
+    }
+
+    #[test]
+    fn wrong_types_never_name_rust_types() {
+        let (c, msg, _) = code(r#"{"model": "w", "messages": [42]}"#);
+        assert_eq!(c, "invalid_request");
+        assert!(!msg.contains("Wire"), "{msg}");
+        assert!(msg.contains("an object"), "{msg}");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_before_parsing() {
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let (c, msg, _) = code(&deep);
+        assert_eq!(c, "json_too_deep");
+        assert!(msg.contains("64 levels"), "{msg}");
+        // Brackets inside strings do not count.
+        let body = format!(
+            r#"{{"model": "w", "messages": [{{"role": "user", "content": "{}"}}]}}"#,
+            "[".repeat(500)
+        );
+        assert!(parse_chat_request(body.as_bytes(), 64).is_ok());
+        // An escaped quote does not end the string.
+        assert_eq!(too_deep(br#"["\"[[[[", 1]"#, 1), None);
+        assert_eq!(too_deep(b"[[", 1), Some(2));
+    }
+
+    #[tokio::test]
+    async fn size_and_media_type_are_checked_first() {
+        let limits = Limits {
+            body_bytes: 16,
+            json_depth: 64,
+        };
+        let mut headers = HeaderMap::new();
+        let e = read_chat_request(&headers, Body::from("{}"), limits).await.unwrap_err();
+        assert_eq!(e.code(), "unsupported_media_type");
+        headers.insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
+        headers.insert(header::CONTENT_LENGTH, "17".parse().unwrap());
+        let e = read_chat_request(&headers, Body::from("x"), limits).await.unwrap_err();
+        assert_eq!(e.code(), "body_too_large");
+        // Without a declared length, the read stops at the limit.
+        headers.remove(header::CONTENT_LENGTH);
+        let chunks =
+            futures::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"0123456789"))));
+        let e = read_chat_request(&headers, Body::from_stream(chunks), limits)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "body_too_large");
+    }
+}

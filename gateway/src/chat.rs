@@ -1,0 +1,278 @@
+//! `POST /v1/chat/completions`: OpenAI wire request → `Call` → the router
+//! → OpenAI wire response, whole or as server-sent events.
+//!
+//! What the client controls is the workload (the `model` field, or the
+//! `x-routec-workload` header) and the request itself. Where the call goes
+//! — provider, model, URL — comes only from the policy: fields the wire
+//! format does not model (`base_url`, OpenRouter's `provider`, …) are
+//! dropped by `request_from_wire`, and no client header reaches an
+//! upstream request, which the adapters build from scratch.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures::StreamExt;
+use providers::StreamEvent;
+use providers::openai_wire::{ChunkEncoder, request_from_wire, response_to_wire};
+use router_core::DataClass;
+use router_runtime::{Call, DecisionId, Routed, RoutedStream, Served};
+
+use crate::auth::{Caller, Pinned};
+use crate::body::read_chat_request;
+use crate::error::{ApiError, Code};
+use crate::server::AppState;
+
+/// `x-routec-workload`: the workload, overriding the body's `model`.
+pub(crate) static WORKLOAD: HeaderName = HeaderName::from_static("x-routec-workload");
+/// `x-routec-data-class`: raises the call's data class (never lowers it).
+pub(crate) static DATA_CLASS: HeaderName = HeaderName::from_static("x-routec-data-class");
+/// `x-routec-target`: the `provider/model` that answered.
+pub(crate) static TARGET: HeaderName = HeaderName::from_static("x-routec-target");
+/// `x-routec-attempts`: upstream calls made, retries included.
+pub(crate) static ATTEMPTS: HeaderName = HeaderName::from_static("x-routec-attempts");
+/// `x-routec-policy-hash`: the policy that decided.
+pub(crate) static POLICY_HASH: HeaderName = HeaderName::from_static("x-routec-policy-hash");
+/// `x-routec-served`: `fresh`, `joined` or `replayed` (idempotency).
+pub(crate) static SERVED: HeaderName = HeaderName::from_static("x-routec-served");
+/// `Idempotency-Key`.
+static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
+/// The longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub(crate) async fn completions(
+    State(app): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(Pinned(generation)): Extension<Pinned>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let policy_hash = generation.policy().hash();
+    let mut response = match handle(&app, &caller, &generation, &headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            log_error(&caller, &e);
+            e.into_response()
+        }
+    };
+    set(response.headers_mut(), &POLICY_HASH, &policy_hash.to_string());
+    response
+}
+
+async fn handle(
+    app: &AppState,
+    caller: &Caller,
+    generation: &crate::live::Generation,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let wire = read_chat_request(headers, body, app.limits).await?;
+    let include_usage = wire.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let (model, request) =
+        request_from_wire(wire).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()).param("messages"))?;
+    let workload = match headers.get(&WORKLOAD) {
+        Some(v) => v
+            .to_str()
+            .map_err(|_| ApiError::new(Code::InvalidRequest, "`x-routec-workload` is not text"))?
+            .to_owned(),
+        None => model,
+    };
+    let policy = generation.policy();
+    if let (Some(tenant), Some(w)) = (caller.tenant(), policy.workload_named(&workload))
+        && !tenant.may_call(policy, &w.name)
+    {
+        // Answered as if the workload did not exist, as OpenAI answers a
+        // model the key has no access to; the log says why.
+        tracing::info!(tenant = tenant.name(), workload = %w.name, "workload not allowed for this tenant");
+        return Err(
+            ApiError::new(Code::NotFound, format!("no workload `{workload}` in the policy"))
+                .with_code("unknown_workload")
+                .param("model"),
+        );
+    }
+    let call = Call {
+        workload,
+        user: request.user.clone(),
+        metadata: Vec::new(),
+        data_class: data_class(headers)?,
+        idempotency_key: idempotency_key(headers)?,
+        budget_scope: caller.tenant().map(|t| t.name().to_owned()),
+        request,
+    };
+    let router = &generation.router;
+    if call.request.stream {
+        let workload = call.workload.clone();
+        let routed = router.stream(call).await.map_err(|e| ApiError::route(&e))?;
+        tracing::info!(
+            tenant = caller.label(), workload = %workload, upstream = %routed.target,
+            attempts = routed.attempts, decision_id = %routed.decision_id, "stream started"
+        );
+        Ok(stream_response(routed, include_usage))
+    } else {
+        let routed = router.complete(call).await.map_err(|e| ApiError::route(&e))?;
+        tracing::info!(
+            tenant = caller.label(), upstream = %routed.target, attempts = routed.attempts,
+            decision_id = %routed.decision_id, "answered"
+        );
+        let wire = response_to_wire(&routed.value, &completion_id(routed.decision_id), unix_now());
+        let body =
+            serde_json::to_vec(&wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
+        let mut response = (StatusCode::OK, body).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        routed_headers(response.headers_mut(), &routed);
+        Ok(response)
+    }
+}
+
+fn data_class(headers: &HeaderMap) -> Result<Option<DataClass>, ApiError> {
+    let Some(v) = headers.get(&DATA_CLASS) else {
+        return Ok(None);
+    };
+    let v = v.to_str().unwrap_or_default().trim();
+    DataClass::ALL
+        .into_iter()
+        .find(|c| c.as_str().eq_ignore_ascii_case(v))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidRequest,
+                "`x-routec-data-class` must be `public`, `internal` or `private`",
+            )
+        })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get(&IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    match v.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY => Ok(Some(k.to_owned())),
+        _ => Err(ApiError::new(
+            Code::InvalidRequest,
+            format!("`Idempotency-Key` must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
+        )),
+    }
+}
+
+fn log_error(caller: &Caller, e: &ApiError) {
+    if e.status().is_server_error() {
+        tracing::warn!(tenant = caller.label(), status = e.status().as_u16(), code = e.code(), decision_id = ?e.decision().map(|d| d.to_string()), "{}", e.message());
+    } else {
+        tracing::info!(tenant = caller.label(), status = e.status().as_u16(), code = e.code(), decision_id = ?e.decision().map(|d| d.to_string()), "{}", e.message());
+    }
+}
+
+/// `chatcmpl-` and the decision id: one id to quote in a support request.
+fn completion_id(id: DecisionId) -> String {
+    format!("chatcmpl-{id}")
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Sets a header from text that comes from the policy (names may use any
+/// script, so bytes outside ASCII are allowed as `obs-text`).
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
+    if let Ok(v) = HeaderValue::from_bytes(value.as_bytes()) {
+        headers.insert(name.clone(), v);
+    }
+}
+
+fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
+    set(headers, &TARGET, &routed.target);
+    headers.insert(ATTEMPTS.clone(), HeaderValue::from(routed.attempts));
+    set(headers, &crate::error::DECISION_HEADER, &routed.decision_id.to_string());
+    let served = match routed.served {
+        Served::Fresh => "fresh",
+        Served::Joined => "joined",
+        Served::Replayed => "replayed",
+    };
+    headers.insert(SERVED.clone(), HeaderValue::from_static(served));
+}
+
+/// The answer as `text/event-stream`: one `data:` line per chunk, then
+/// `data: [DONE]`; an error after the first event is one `data:` line in
+/// the error shape (the `openai` SDKs raise it) and no `[DONE]`, so no
+/// client mistakes a broken answer for a whole one.
+fn stream_response(routed: Routed<RoutedStream>, include_usage: bool) -> Response {
+    let model = routed.target.split_once('/').map_or(routed.target.as_str(), |(_, m)| m);
+    let encoder = ChunkEncoder::new(completion_id(routed.decision_id), model, unix_now(), include_usage);
+    let mut headers = HeaderMap::new();
+    routed_headers(&mut headers, &routed);
+    let state = Sse {
+        events: routed.value,
+        encoder,
+        finished: false,
+        target: routed.target.clone(),
+    };
+    let body = futures::stream::unfold(state, |mut st| async move {
+        let chunk = st.next_chunk().await?;
+        Some((Ok::<_, std::convert::Infallible>(chunk), st))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let h = response.headers_mut();
+    h.extend(headers);
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+struct Sse {
+    events: RoutedStream,
+    encoder: ChunkEncoder,
+    finished: bool,
+    target: String,
+}
+
+impl Sse {
+    /// The next non-empty piece of the body, or `None` at the end.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        while !self.finished {
+            let mut out = String::new();
+            match self.events.next().await {
+                Some(Ok(event)) => {
+                    let done = matches!(event, StreamEvent::Done { .. });
+                    for chunk in self.encoder.encode(&event) {
+                        out.push_str("data: ");
+                        out.push_str(&serde_json::to_string(&chunk).unwrap_or_default());
+                        out.push_str("\n\n");
+                    }
+                    if done {
+                        out.push_str("data: [DONE]\n\n");
+                        self.finished = true;
+                        tracing::debug!(upstream = %self.target, "stream finished");
+                    }
+                }
+                Some(Err(e)) => {
+                    self.finished = true;
+                    let api = ApiError::route(&e);
+                    tracing::warn!(upstream = %self.target, code = api.code(), "stream broke: {}", api.message());
+                    out = api.sse_event();
+                }
+                None => {
+                    // The router ends every stream with `Done` or an error;
+                    // say so rather than end a short answer quietly.
+                    self.finished = true;
+                    let e = ApiError::new(Code::Internal, "the answer ended before it was complete");
+                    out = e.sse_event();
+                }
+            }
+            if !out.is_empty() {
+                return Some(Bytes::from(out));
+            }
+        }
+        None
+    }
+}

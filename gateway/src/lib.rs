@@ -1,0 +1,47 @@
+//! routec's OpenAI-compatible HTTP gateway: existing clients (the `openai`
+//! SDKs, curl, LangChain) route through a policy by changing only their
+//! base URL.
+//!
+//! A request flows: socket → layers (hop-by-hop stripping, body timeout,
+//! access span, panic guard) → auth (virtual key → tenant, pinning one policy
+//! generation) → the handler (body limits, JSON depth, OpenAI wire →
+//! `Call`) → [`router_runtime::Router`] → provider → OpenAI wire response
+//! (or server-sent events) with `x-routec-*` headers. Every error leaves in
+//! OpenAI's error shape with a stable code. See `docs/gateway.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use gateway::{Gateway, PolicySource};
+//!
+//! let gateway = Gateway::builder(PolicySource::Path("examples/policies/demo.route".into()))
+//!     .build()
+//!     .await?;
+//! let _triggers = gateway.reload_triggers(true)?; // SIGHUP and file changes
+//! let listener = gateway.bind("127.0.0.1:8080".parse()?, false).await?;
+//! gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! **Architecture invariant:** with the CLI, the gateway is the only place
+//! errors are rendered and logged. No API key — the client's or a
+//! provider's — is ever formatted into a log line, an error body or a
+//! header: client keys are hashed on arrival and the header is removed
+//! before any handler runs; provider keys never leave `providers`.
+
+mod admin;
+mod auth;
+mod body;
+mod chat;
+mod error;
+mod hop;
+mod keys;
+mod live;
+mod server;
+mod watch;
+
+pub use body::Limits;
+pub use error::{ApiError, Code};
+pub use keys::{Keys, KeysError, Tenant, hash_key};
+pub use live::{LoadError, PolicySource, ReloadOutcome};
+pub use server::{Gateway, GatewayBuilder, Running, StartError};
+pub use watch::ReloadTriggers;

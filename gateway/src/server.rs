@@ -1,0 +1,356 @@
+//! Assembling the gateway: the live policy, the endpoints, the layers, the
+//! listener, and a shutdown that drains.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::Request;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use router_runtime::{BudgetStore, MemoryStore, Metrics, RouterBuilder};
+use thiserror::Error;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::auth::AuthLayer;
+use crate::body::Limits;
+use crate::error::{ApiError, Code};
+use crate::hop::StripHopByHopLayer;
+use crate::live::{Customize, Live, LoadError, PolicySource, ReloadOutcome};
+use crate::{admin, chat};
+
+/// What every handler shares.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) live: Arc<Live>,
+    pub(crate) limits: Limits,
+}
+
+/// Why the gateway could not start or keep serving.
+#[derive(Debug, Error)]
+pub enum StartError {
+    /// The first policy or keys file was refused.
+    #[error(transparent)]
+    Load(LoadError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// No keys file, and an address other machines can reach.
+    #[error(
+        "refusing to listen on {addr} without a keys file: anyone who can reach it could spend your budget \
+         (give `--keys FILE`, listen on 127.0.0.1, or pass `--allow-open` if this is what you want)"
+    )]
+    OpenOnPublicAddress {
+        /// The address.
+        addr: SocketAddr,
+    },
+    /// Accepting connections failed.
+    #[error("serving failed: {0}")]
+    Serve(std::io::Error),
+    /// The file watcher could not be set up.
+    #[error("cannot watch the policy files: {0}")]
+    Watch(String),
+}
+
+/// Builds a [`Gateway`]; see [`Gateway::builder`].
+pub struct GatewayBuilder {
+    source: PolicySource,
+    keys: Option<PathBuf>,
+    store: Option<Arc<dyn BudgetStore>>,
+    limits: Limits,
+    body_timeout: Duration,
+    drain_timeout: Duration,
+    customize: Option<Customize>,
+}
+
+impl std::fmt::Debug for GatewayBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayBuilder")
+            .field("source", &self.source)
+            .field("keys", &self.keys)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GatewayBuilder {
+    /// Requires a key from this keys file on every `/v1` request (without
+    /// one, the gateway runs open).
+    #[must_use]
+    pub fn keys_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.keys = Some(path.into());
+        self
+    }
+
+    /// Where budgets live (default: in memory, this process only).
+    #[must_use]
+    pub fn budget_store(mut self, store: Arc<dyn BudgetStore>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    /// Body size and JSON depth limits.
+    #[must_use]
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// How long a client may take to send its body (default 30 s).
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// How long shutdown waits for requests in flight (default 30 s).
+    #[must_use]
+    pub fn drain_timeout(mut self, timeout: Duration) -> Self {
+        self.drain_timeout = timeout;
+        self
+    }
+
+    /// Adjusts the router of every generation (seeds, provider overrides).
+    #[must_use]
+    pub fn customize_router(mut self, f: impl Fn(RouterBuilder) -> RouterBuilder + Send + Sync + 'static) -> Self {
+        self.customize = Some(Arc::new(f));
+        self
+    }
+
+    /// Loads the policy (and keys) and builds the first router.
+    ///
+    /// # Errors
+    /// [`StartError::Load`] when the policy fails `check`, the keys file is
+    /// invalid, or the router cannot be built.
+    pub async fn build(self) -> Result<Gateway, StartError> {
+        let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
+        let live = Live::start(self.source, self.keys, store, Metrics::new(), self.customize)
+            .await
+            .map_err(StartError::Load)?;
+        Ok(Gateway {
+            state: Arc::new(AppState {
+                live: Arc::new(live),
+                limits: self.limits,
+            }),
+            body_timeout: self.body_timeout,
+            drain_timeout: self.drain_timeout,
+        })
+    }
+}
+
+/// The OpenAI-compatible gateway over a live, reloadable policy.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use gateway::{Gateway, PolicySource};
+///
+/// let gateway = Gateway::builder(PolicySource::Path("policies/".into())).build().await?;
+/// let listener = gateway.bind("127.0.0.1:8080".parse()?, false).await?;
+/// gateway.serve(listener, async { let _ = tokio::signal::ctrl_c().await; }).await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    state: Arc<AppState>,
+    body_timeout: Duration,
+    drain_timeout: Duration,
+}
+
+impl Gateway {
+    /// A builder for a gateway over the policy from `source`.
+    pub fn builder(source: PolicySource) -> GatewayBuilder {
+        GatewayBuilder {
+            source,
+            keys: None,
+            store: None,
+            limits: Limits::default(),
+            body_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(30),
+            customize: None,
+        }
+    }
+
+    /// Whether the gateway runs without keys.
+    pub fn is_open(&self) -> bool {
+        self.state.live.keys_path.is_none()
+    }
+
+    /// The short hash of the policy serving now.
+    pub fn policy_hash(&self) -> String {
+        self.state.live.current().policy().hash().short()
+    }
+
+    /// The router of the policy serving now (for in-process callers such
+    /// as `routec demo`, which reads prices from its policy).
+    pub fn current_router(&self) -> router_runtime::Router {
+        self.state.live.current().router.clone()
+    }
+
+    /// Re-reads the policy and keys file; see [`ReloadOutcome`].
+    pub async fn reload(&self) -> ReloadOutcome {
+        self.state.live.reload().await
+    }
+
+    pub(crate) fn live(&self) -> &Arc<Live> {
+        &self.state.live
+    }
+
+    /// The HTTP application: every endpoint behind its layers.
+    pub fn router(&self) -> axum::Router {
+        let state = Arc::clone(&self.state);
+        let v1 = axum::Router::new()
+            .route("/v1/chat/completions", post(chat::completions))
+            .route("/v1/models", get(admin::models))
+            .route("/v1/routec/decisions/{id}", get(admin::decision))
+            .route("/v1/routec/budgets", get(admin::budgets))
+            .route_layer(AuthLayer::new(Arc::clone(&state.live)));
+        let ops = axum::Router::new()
+            .route("/healthz", get(admin::healthz))
+            .route("/readyz", get(admin::readyz))
+            .route("/metrics", get(admin::metrics));
+        let layers = ServiceBuilder::new()
+            .layer(CatchPanicLayer::custom(|_| {
+                tracing::error!("a handler panicked");
+                ApiError::new(Code::Internal, "internal error").into_response()
+            }))
+            .layer(
+                // The span names the method and path only: never a header
+                // (keys) or the query string (clients sometimes put keys there).
+                TraceLayer::new_for_http()
+                    .make_span_with(|req: &Request<Body>| {
+                        tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                    })
+                    .on_request(())
+                    .on_response(DefaultOnResponse::new().level(Level::DEBUG))
+                    .on_failure(()),
+            )
+            .layer(RequestBodyTimeoutLayer::new(self.body_timeout))
+            .layer(StripHopByHopLayer);
+        v1.merge(ops)
+            .fallback(admin::not_found)
+            .method_not_allowed_fallback(admin::method_not_allowed)
+            .layer(layers)
+            .with_state(state)
+    }
+
+    /// Binds `addr`. Without a keys file, only a loopback address is
+    /// allowed unless `allow_open` says otherwise.
+    ///
+    /// # Errors
+    /// [`StartError::OpenOnPublicAddress`] or [`StartError::Bind`].
+    pub async fn bind(&self, addr: SocketAddr, allow_open: bool) -> Result<TcpListener, StartError> {
+        if self.is_open() && !addr.ip().is_loopback() && !allow_open {
+            return Err(StartError::OpenOnPublicAddress { addr });
+        }
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then stops
+    /// accepting, lets requests in flight finish (up to the drain
+    /// timeout), and waits for their budget commits.
+    ///
+    /// # Errors
+    /// [`StartError::Serve`] when accepting fails.
+    pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> Result<(), StartError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let live = Arc::clone(&self.state.live);
+        let (draining_tx, draining_rx) = oneshot::channel::<()>();
+        let signal = {
+            let live = Arc::clone(&live);
+            async move {
+                shutdown.await;
+                live.draining.store(true, Ordering::Relaxed);
+                tracing::info!("shutting down: draining requests in flight");
+                let _ = draining_tx.send(());
+            }
+        };
+        // Small answers go out in one segment anyway; streams must not wait
+        // for Nagle's algorithm between chunks.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(listener, self.router())
+            .with_graceful_shutdown(signal)
+            .into_future();
+        let drain = self.drain_timeout;
+        let deadline = async move {
+            if draining_rx.await.is_ok() {
+                tokio::time::sleep(drain).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            r = server => r.map_err(StartError::Serve)?,
+            () = deadline => tracing::warn!(seconds = drain.as_secs(), "drain timeout: closing the connections still open"),
+        }
+        for router in live.routers() {
+            if tokio::time::timeout(Duration::from_secs(5), router.settled())
+                .await
+                .is_err()
+            {
+                tracing::warn!("budget commits still pending at exit");
+            }
+        }
+        Ok(())
+    }
+
+    /// Serves on `listener` in a background task (for `routec demo` and
+    /// tests); the returned handle stops it.
+    pub fn spawn(self, listener: TcpListener) -> Running {
+        let addr = listener.local_addr().ok();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(self.serve(listener, async move {
+            let _ = stopped.await;
+        }));
+        Running { addr, stop, task }
+    }
+}
+
+/// A gateway serving in the background.
+#[derive(Debug)]
+pub struct Running {
+    addr: Option<SocketAddr>,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), StartError>>,
+}
+
+impl Running {
+    /// The address it listens on.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        self.addr
+    }
+
+    /// Stops accepting, drains, and waits until it is done.
+    ///
+    /// # Errors
+    /// What serving failed with, if it did.
+    pub async fn shutdown(self) -> Result<(), StartError> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(r) => r,
+            Err(e) => Err(StartError::Serve(std::io::Error::other(e.to_string()))),
+        }
+    }
+}
