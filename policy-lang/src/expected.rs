@@ -121,9 +121,14 @@ fn group(rule: Rule) -> Option<Expect> {
     use Expect as E;
     use Rule as R;
     Some(match rule {
-        R::kw_provider | R::kw_workload | R::kw_defaults | R::route_decl | R::provider | R::workload | R::defaults => {
-            E::Item
-        }
+        R::item_only
+        | R::kw_provider
+        | R::kw_workload
+        | R::kw_defaults
+        | R::route_decl
+        | R::provider
+        | R::workload
+        | R::defaults => E::Item,
         R::kw_route => E::Item,
         R::p_adapter
         | R::p_base_url

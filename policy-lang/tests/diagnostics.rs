@@ -254,6 +254,8 @@ fn unreachable_targets_respect_the_cheapest_arm_and_defaults() {
 
 #[test]
 fn syntax_errors_say_what_was_expected_in_words() {
+    expect_diag("simulate latency 1s", Code::R0005)
+        .message("expected `provider`, `workload`, `route` or `defaults`, found `simulate`");
     expect_diag("workload w { data secret }", Code::R0005)
         .message("expected a data class (`public`, `internal`, `private`), found `secret`")
         .label("in workload `w`");

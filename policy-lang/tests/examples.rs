@@ -77,3 +77,21 @@ fn the_seed_lowers_as_documented() {
         .collect();
     assert_eq!(labels, vec!["gemini_free/gemini-2.5-flash", "zai/glm-4.6"]);
 }
+
+#[test]
+fn every_route_block_in_the_language_reference_parses() {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/language.md")).unwrap();
+    let mut blocks = 0;
+    for (i, block) in doc.split("```route\n").skip(1).enumerate() {
+        let text = block.split("```").next().unwrap();
+        let file = policy_lang::SourceFile::new(format!("language.md block {}", i + 1), text);
+        if let Err(report) = policy_lang::parse(&[file]) {
+            panic!(
+                "docs/language.md route block {} does not parse:\n{report}\n{text}",
+                i + 1
+            );
+        }
+        blocks += 1;
+    }
+    assert!(blocks >= 4);
+}
