@@ -8,9 +8,12 @@
 //! soon as it passes the limit, and nesting is checked by a byte scan
 //! before the parser recurses into it.
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 use providers::openai_wire::ChatCompletionRequest;
 
 use crate::error::{ApiError, Code};
@@ -58,28 +61,63 @@ pub(crate) async fn read_chat_request(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limits.body_bytes as u64) {
+        discard(body, limits);
         return Err(too_large(limits));
     }
-    let bytes = match Limited::new(body, limits.body_bytes).collect().await {
-        Ok(collected) => collected.to_bytes(),
-        Err(e) if e.is::<LengthLimitError>() => return Err(too_large(limits)),
-        Err(e) if is_timeout(&*e) => {
-            return Err(ApiError::new(
-                Code::RequestTimeout,
-                "the request body did not arrive in time",
-            ));
+    let mut body = body;
+    let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(0)));
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(f) => f,
+            Err(e) if is_timeout(&e) => {
+                return Err(ApiError::new(
+                    Code::RequestTimeout,
+                    "the request body did not arrive in time",
+                ));
+            }
+            Err(_) => {
+                return Err(ApiError::new(
+                    Code::InvalidRequest,
+                    "the request body could not be read",
+                ));
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limits.body_bytes {
+                discard(body, limits);
+                return Err(too_large(limits));
+            }
+            buf.extend_from_slice(&data);
         }
-        Err(_) => {
-            return Err(ApiError::new(
-                Code::InvalidRequest,
-                "the request body could not be read",
-            ));
-        }
-    };
-    parse_chat_request(&bytes, limits.json_depth)
+    }
+    parse_chat_request(&buf, limits.json_depth)
 }
 
-fn is_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+/// Reads and drops the rest of a refused body in the background, up to a
+/// bound, so the client (still sending) gets to read the 413 instead of a
+/// connection reset: closing a socket with unread data makes the kernel
+/// answer with RST, which discards our answer on the client's side. Past
+/// four times the limit (at most 64 MiB) or 10 s, the connection is dropped.
+fn discard(body: Body, limits: Limits) {
+    let cap = limits.body_bytes.saturating_mul(4).min(64 * 1024 * 1024);
+    tokio::spawn(async move {
+        let mut body = body;
+        let mut seen = 0usize;
+        let drain = async {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Ok(data) = frame.into_data() {
+                    seen += data.len();
+                    if seen > cap {
+                        break;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+    });
+}
+
+fn is_timeout(e: &axum::Error) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if err.is::<tower_http::timeout::TimeoutError>() {
