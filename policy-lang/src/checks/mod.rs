@@ -31,7 +31,11 @@ pub(crate) fn run(lowered: &Lowered, report: &mut CheckReport) {
     cycles::check(lowered, report);
     paths::check(lowered, report);
     chains::check(lowered, report);
-    usage::check(lowered, report);
+    // With a name unresolved, what is used cannot be judged: the typo'd
+    // reference was probably meant for the "unused" item.
+    if !report.errors().iter().any(|e| e.code() == crate::code::Code::R0101) {
+        usage::check(lowered, report);
+    }
 }
 
 /// A node's children, empty for an id from nowhere.

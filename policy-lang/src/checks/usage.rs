@@ -3,7 +3,9 @@
 //!
 //! "Used" means referred to: a provider is used when a route names one of
 //! its models, a route when a workload or another route names it. So an
-//! unused route is one warning, not one per provider it names.
+//! unused route is one warning, not one per provider it names. Not run when
+//! a name is unresolved (`R0101`): the misspelt reference was most likely
+//! meant for the item that would be reported unused.
 
 use std::collections::HashSet;
 
