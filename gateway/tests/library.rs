@@ -1,0 +1,232 @@
+//! The gateway as a library, in-process over real loopback HTTP with a
+//! fake provider: what the process-level tests in the workspace's `tests/`
+//! do not reach — key rotation by reload, tenant budgets, a stream that
+//! breaks after it started, the open-gateway bind rule, decisions kept
+//! across a reload. Uses only the crate's public API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+
+use fake_upstream::{Behaviour, FakeUpstream, Flavor};
+use gateway::{Gateway, PolicySource, ReloadOutcome, StartError, hash_key};
+
+fn policy(base_url: &str) -> String {
+    format!(
+        r#"
+provider up {{
+  adapter openai_compatible
+  base_url "{base_url}"
+  tier paid
+  data private
+  model m {{
+    price $1/M in, $2/M out
+    context 128k
+    max_output 8k
+    supports tools, json_schema, stream
+  }}
+}}
+workload chat {{
+  data public
+  max_tokens 1000
+  route up/m
+}}
+workload other {{
+  data public
+  route up/m
+}}
+"#
+    )
+}
+
+fn keys(entries: &[(&str, &str, &str)]) -> String {
+    entries
+        .iter()
+        .map(|(tenant, key, extra)| {
+            format!(
+                "[tenants.{tenant}]\nkeys = [\"{}\"]\nworkloads = [\"*\"]\n{extra}\n",
+                hash_key(key)
+            )
+        })
+        .collect()
+}
+
+async fn start(dir: &Path, fake: &FakeUpstream, keys_text: &str) -> (Gateway, gateway::Running, String) {
+    let policy_path = dir.join("p.route");
+    std::fs::write(&policy_path, policy(&fake.base_url())).unwrap();
+    let keys_path = dir.join("keys.toml");
+    std::fs::write(&keys_path, keys_text).unwrap();
+    let gw = Gateway::builder(PolicySource::Path(policy_path))
+        .keys_file(&keys_path)
+        .build()
+        .await
+        .unwrap();
+    let listener = gw.bind("127.0.0.1:0".parse().unwrap(), false).await.unwrap();
+    let running = gw.clone().spawn(listener);
+    let base = format!("http://{}", running.addr().unwrap());
+    (gw, running, base)
+}
+
+async fn chat(base: &str, key: &str, body: serde_json::Value) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+fn hello() -> serde_json::Value {
+    serde_json::json!({"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_key_works_after_reload_and_the_old_one_stops() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, running, base) = start(dir.path(), &fake, &keys(&[("a", "old-key", "")])).await;
+    assert_eq!(chat(&base, "old-key", hello()).await.0, 200);
+    assert_eq!(chat(&base, "new-key", hello()).await.0, 401);
+
+    std::fs::write(dir.path().join("keys.toml"), keys(&[("a", "new-key", "")])).unwrap();
+    assert!(matches!(gw.reload().await, ReloadOutcome::Swapped(_)));
+    assert_eq!(chat(&base, "new-key", hello()).await.0, 200);
+    assert_eq!(chat(&base, "old-key", hello()).await.0, 401);
+    // Nothing changed: nothing swapped.
+    assert!(matches!(gw.reload().await, ReloadOutcome::Unchanged));
+    // A broken keys file is refused; the current keys keep working.
+    std::fs::write(
+        dir.path().join("keys.toml"),
+        "[tenants.a]\nkeys = [\"plain-key\"]\nworkloads = []\n",
+    )
+    .unwrap();
+    assert!(matches!(gw.reload().await, ReloadOutcome::Refused(_)));
+    assert_eq!(chat(&base, "new-key", hello()).await.0, 200);
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_budget_stops_that_tenant_only() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = keys(&[
+        ("small", "small-key", "budget = { tokens_per_day = 200 }"),
+        ("big", "big-key", ""),
+    ]);
+    let (_gw, running, base) = start(dir.path(), &fake, &text).await;
+    let body = serde_json::json!({"model": "chat", "max_tokens": 150, "messages": [{"role": "user", "content": "hi"}]});
+    // Each call reserves its prompt plus 150 tokens and spends 29 (the
+    // fake's usage): the small tenant's 200 run out after a few calls.
+    let mut answered = 0;
+    let refusal = loop {
+        let (status, text) = chat(&base, "small-key", body.clone()).await;
+        match status {
+            200 if answered < 6 => answered += 1,
+            _ => break (status, text),
+        }
+    };
+    assert_eq!(refusal.0, 429, "{}", refusal.1);
+    let code = serde_json::from_str::<serde_json::Value>(&refusal.1).unwrap()["error"]["code"].clone();
+    assert!(code.as_str().unwrap().starts_with("budget"), "{}", refusal.1);
+    assert!(answered >= 1, "the first call fits");
+    assert_eq!(
+        chat(&base, "big-key", body).await.0,
+        200,
+        "other tenants are not limited"
+    );
+    let budgets = reqwest::Client::new()
+        .get(format!("{base}/v1/routec/budgets"))
+        .header("authorization", "Bearer small-key")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let budgets: serde_json::Value = serde_json::from_str(&budgets).unwrap();
+    let scope = budgets["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["workload"] == "scope:small")
+        .unwrap_or_else(|| panic!("{budgets}"));
+    assert_eq!(scope["limits"][0]["committed"], 29 * answered, "{scope}");
+    assert!(scope["limits"][0]["committed"].as_u64().unwrap() <= 200, "{scope}");
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_that_breaks_ends_with_an_error_event_and_no_done() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, running, base) = start(dir.path(), &fake, &keys(&[("a", "k", "")])).await;
+    let body = serde_json::json!({"model": "chat", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+
+    let (status, whole) = chat(&base, "k", body.clone()).await;
+    assert_eq!(status, 200);
+    assert!(whole.ends_with("data: [DONE]\n\n"), "{whole}");
+    assert!(whole.contains("\"chat.completion.chunk\""), "{whole}");
+
+    fake.push(Behaviour::CutStream { abort: false });
+    let (status, cut) = chat(&base, "k", body).await;
+    assert_eq!(status, 200, "the status was sent with the first chunk");
+    assert!(!cut.contains("[DONE]"), "{cut}");
+    let last = cut.trim_end().lines().last().unwrap();
+    let err: serde_json::Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
+    assert_eq!(err["error"]["code"], "stream_interrupted", "{cut}");
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_gateway_listens_on_loopback_only_unless_allowed() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.route");
+    std::fs::write(&path, policy(&fake.base_url())).unwrap();
+    let gw = Gateway::builder(PolicySource::Path(path)).build().await.unwrap();
+    assert!(gw.is_open());
+    let public = "0.0.0.0:0".parse().unwrap();
+    let err = gw.bind(public, false).await.unwrap_err();
+    assert!(matches!(err, StartError::OpenOnPublicAddress { .. }));
+    assert!(err.to_string().contains("--allow-open"), "{err}");
+    assert!(gw.bind(public, true).await.is_ok(), "explicitly allowed");
+    assert!(gw.bind("127.0.0.1:0".parse().unwrap(), false).await.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_stays_explainable_after_a_reload() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (gw, running, base) = start(dir.path(), &fake, &keys(&[("a", "k", "")])).await;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer k")
+        .body(hello().to_string())
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-routec-decision-id"].to_str().unwrap().to_owned();
+    let text = std::fs::read_to_string(dir.path().join("p.route")).unwrap();
+    std::fs::write(
+        dir.path().join("p.route"),
+        text.replace("workload other", "workload renamed"),
+    )
+    .unwrap();
+    assert!(matches!(gw.reload().await, ReloadOutcome::Swapped(_)));
+    let explained = reqwest::Client::new()
+        .get(format!("{base}/v1/routec/decisions/{id}?format=text"))
+        .header("authorization", "Bearer k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(explained.status(), 200);
+    let text = explained.text().await.unwrap();
+    assert!(text.starts_with(&format!("decision {id}")), "{text}");
+    assert!(text.contains("outcome: "), "{text}");
+    running.shutdown().await.unwrap();
+}
