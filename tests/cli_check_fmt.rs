@@ -72,7 +72,10 @@ fn json_output_carries_locations_labels_and_help() {
     let d = &json["diagnostics"][0];
     assert_eq!(d["code"], "R0202");
     assert_eq!(d["severity"], "error");
-    assert_eq!(d["file"], "policy-lang/testdata/check/err/R0202-pii-across-files/workloads.route");
+    assert_eq!(
+        d["file"],
+        "policy-lang/testdata/check/err/R0202-pii-across-files/workloads.route"
+    );
     assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(3), Some(3)));
     assert!(d["help"].as_str().unwrap().starts_with("path: "));
     // A label in the other file names that file.
