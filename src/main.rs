@@ -44,6 +44,10 @@ enum Command {
     Explain(cmd::explain::Args),
     /// Draw the compiled route graph (workloads, routes, targets) as Graphviz DOT or Mermaid
     Graph(cmd::graph::Args),
+    /// Replay traffic through a policy offline: cost, latency, budgets, savings (or --generate traffic)
+    Simulate(cmd::simulate::Args),
+    /// Compare two policies per workload; exit 1 when data-class exposure widens (a CI gate)
+    Diff(cmd::diff::Args),
 }
 
 fn main() -> ExitCode {
@@ -54,6 +58,8 @@ fn main() -> ExitCode {
         Command::Budget(args) => cmd::budget::run(args),
         Command::Explain(args) => cmd::explain::run(args),
         Command::Graph(args) => cmd::graph::run(args),
+        Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Diff(args) => cmd::diff::run(args),
     };
     ExitCode::from(code)
 }

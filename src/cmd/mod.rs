@@ -2,6 +2,8 @@
 
 pub mod budget;
 pub mod check;
+pub mod diff;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod simulate;
