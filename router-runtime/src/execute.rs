@@ -310,7 +310,7 @@ impl Inner {
                 decision,
                 notes,
                 Vec::new(),
-                err.code(),
+                &format!("refused: {}", err.code()),
             );
             return Err(err);
         }
@@ -896,7 +896,11 @@ fn nested_call(
     wid: WorkloadId,
     depth: u8,
 ) -> std::pin::Pin<Box<dyn Future<Output = Result<Routed<ChatResponse>, RouteError>> + Send>> {
-    Box::pin(async move { inner.complete_call(call, wid, depth).await })
+    let span = tracing::info_span!(
+        "routec.request", workload = %call.workload, policy_hash = %inner.hash_short,
+        decision_id = tracing::field::Empty, kind = "evaluator"
+    );
+    Box::pin(async move { inner.complete_call(call, wid, depth).await }.instrument(span))
 }
 
 /// The request as sent to `attempt`'s target: max output capped by the
