@@ -332,6 +332,24 @@ impl PiiViolationError {
 }
 
 diagnostic_struct!(
+    /// A workload whose `escalate` check is judged by an evaluator workload
+    /// of a lower data class (`R0202`): the evaluator reads the answers.
+    EvaluatorBelowClassError { workload: String, evaluator: String }
+);
+
+impl EvaluatorBelowClassError {
+    /// The workload whose answers are judged.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+
+    /// The evaluator workload.
+    pub fn evaluator(&self) -> &str {
+        &self.evaluator
+    }
+}
+
+diagnostic_struct!(
     /// A workload none of whose targets it may use (`R0203`).
     NoEligibleTargetError { workload: String }
 );
@@ -497,6 +515,8 @@ diagnostic_enum!(
         RouteCycle(RouteCycleError),
         /// A data-class (PII) violation.
         PiiViolation(PiiViolationError),
+        /// Answers judged by an evaluator of a lower data class.
+        EvaluatorBelowClass(EvaluatorBelowClassError),
         /// A workload with no eligible target.
         NoEligibleTarget(NoEligibleTargetError),
         /// Split weights not adding up to 100.

@@ -277,3 +277,14 @@ fn mixed_scripts_are_flagged_per_definition() {
         "provider p { adapter mock; tier free; model m {} }\nroute pοol = p/m\nworkload w { data public; route pοol }";
     expect_diag(src, Code::W0306).message("mixes Latin and Greek letters");
 }
+
+#[test]
+fn evaluators_must_be_cleared_for_the_answers_they_judge() {
+    let src = format!(
+        "{PROVIDERS}workload judge {{ data public; route open/m }}\nworkload w {{ data private; route escalate [ safe/small, safe/big ] check evaluator(judge) }}"
+    );
+    expect_diag(&src, Code::R0202)
+        .message("workload `w` sends its answers to evaluator `judge`, below its data class")
+        .label("`judge` carries public data")
+        .help("give `judge` `data private`");
+}

@@ -14,14 +14,15 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use router_core::{NodeId, NodeKind, TargetId, Tier, WorkloadId};
+use router_core::{NodeId, NodeKind, QualityCheck, TargetId, Tier, WorkloadId};
 
 use super::{children, q};
 use crate::ast_to_ir::Lowered;
 use crate::code::Code;
 use crate::diagnostic::Diag;
 use crate::errors::{
-    CapabilityMismatchError, MaxTokensError, NoEligibleTargetError, PiiViolationError, UnpricedModelError,
+    CapabilityMismatchError, EvaluatorBelowClassError, MaxTokensError, NoEligibleTargetError, PiiViolationError,
+    UnpricedModelError,
 };
 use crate::report::CheckReport;
 use crate::source::Span;
@@ -37,12 +38,13 @@ struct Reached {
 /// Every target occurrence reachable from `root`, in breadth-first order,
 /// each with its shortest path. Also says whether any unresolved node is
 /// reachable (then eligibility is not judged: an error is already out).
-fn reach(lowered: &Lowered, root: NodeId) -> (Vec<Reached>, bool) {
+fn reach(lowered: &Lowered, root: NodeId) -> (Vec<Reached>, bool, Vec<(NodeId, WorkloadId)>) {
     let policy = &lowered.policy;
     let mut parent: HashMap<NodeId, Option<NodeId>> = HashMap::from([(root, None)]);
     let mut queue = VecDeque::from([root]);
     let mut out = Vec::new();
     let mut unresolved = false;
+    let mut evaluators = Vec::new();
     while let Some(node) = queue.pop_front() {
         let Some(n) = policy.routes.get(node) else {
             continue;
@@ -63,7 +65,14 @@ fn reach(lowered: &Lowered, root: NodeId) -> (Vec<Reached>, bool) {
                 });
             }
             NodeKind::Unresolved => unresolved = true,
-            _ => {
+            other => {
+                if let NodeKind::Escalate {
+                    check: QualityCheck::Evaluator(w),
+                    ..
+                } = other
+                {
+                    evaluators.push((node, *w));
+                }
                 for child in children(policy, node) {
                     if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(child) {
                         e.insert(Some(node));
@@ -73,7 +82,7 @@ fn reach(lowered: &Lowered, root: NodeId) -> (Vec<Reached>, bool) {
             }
         }
     }
-    (out, unresolved)
+    (out, unresolved, evaluators)
 }
 
 /// The path in words (`audit_report` → route `pool` → `cerebras/llama`)
@@ -109,8 +118,9 @@ fn describe_path(lowered: &Lowered, workload: WorkloadId, r: &Reached) -> (Vec<S
 pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) {
     let policy = &lowered.policy;
     for wid in policy.workload_ids() {
-        let (reached, unresolved) = reach(lowered, policy.workload(wid).route);
+        let (reached, unresolved, evaluators) = reach(lowered, policy.workload(wid).route);
         pii(lowered, wid, &reached, report);
+        evaluator_classes(lowered, wid, &evaluators, report);
         per_target(lowered, wid, &reached, report);
         if !unresolved {
             eligible(lowered, wid, &reached, report);
@@ -202,6 +212,63 @@ fn pii(lowered: &Lowered, wid: WorkloadId, reached: &[Reached], report: &mut Che
             workload: w.name.clone(),
             provider: provider.name.clone(),
             path: words,
+            diag,
+        });
+    }
+}
+
+/// An evaluator workload sees the answers it judges, so it must carry at
+/// least the data class of the workload whose answers they are; its own
+/// route is then checked against its own class.
+fn evaluator_classes(
+    lowered: &Lowered,
+    wid: WorkloadId,
+    evaluators: &[(NodeId, WorkloadId)],
+    report: &mut CheckReport,
+) {
+    let policy = &lowered.policy;
+    let info = &lowered.info;
+    let w = policy.workload(wid);
+    let mut seen = Vec::new();
+    for (node, eid) in evaluators {
+        let e = policy.workload(*eid);
+        if e.data >= w.data || seen.contains(eid) {
+            continue;
+        }
+        seen.push(*eid);
+        let winfo = info.workloads.get(wid.0 as usize);
+        let einfo = info.workloads.get(eid.0 as usize);
+        let mut diag = Diag::at(
+            Code::R0202,
+            format!(
+                "workload {} sends its answers to evaluator {}, below its data class",
+                q(&w.name),
+                q(&e.name)
+            ),
+            &info.src,
+            info.head(*node),
+            format!("answers checked by {}", q(&e.name)),
+        )
+        .label(
+            winfo
+                .and_then(|x| x.data)
+                .unwrap_or_else(|| workload_span(lowered, wid)),
+            format!("carries {} data", w.data),
+        );
+        if let Some(x) = einfo {
+            diag = diag.label(
+                x.data.unwrap_or(x.name),
+                format!("{} carries {} data", q(&e.name), e.data),
+            );
+        }
+        diag = diag.help(format!(
+            "an evaluator reads the answers it judges: give {} `data {}` (its own routes are then held to it), or judge with another workload",
+            q(&e.name),
+            w.data
+        ));
+        report.error(EvaluatorBelowClassError {
+            workload: w.name.clone(),
+            evaluator: e.name.clone(),
             diag,
         });
     }
