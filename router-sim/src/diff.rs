@@ -39,8 +39,9 @@ use std::io::BufRead;
 use router_core::{DEFAULT_OUTPUT_ESTIMATE, DataClass, NodeId, NodeKind, Policy, TargetId, Tier, Usd, Workload};
 use serde::Serialize;
 
+use crate::options::{Progress, SimError, SimOptions};
 use crate::report::{Table, money};
-use crate::simulate::{Progress, SimError, SimOptions, Simulator};
+use crate::simulate::Simulator;
 use crate::traffic::TrafficReader;
 
 /// Input tokens assumed for the worst-case cost per call.

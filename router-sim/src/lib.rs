@@ -31,9 +31,11 @@
 //! # Ok::<(), router_sim::SimError>(())
 //! ```
 
+mod baseline;
 mod diff;
 mod generate;
 mod html;
+mod options;
 mod pii;
 mod profile;
 mod report;
@@ -43,16 +45,15 @@ mod stats;
 mod time;
 mod traffic;
 
+pub use baseline::BaselineError;
 pub use diff::{
     Change, Exposure, PolicyDiff, Presence, REFERENCE_INPUT_TOKENS, TrafficDiff, TrafficDiffRow, WorkloadDiff, diff,
     diff_traffic,
 };
 pub use generate::{DEFAULT_START_MS, Mix, generate};
 pub use html::render_html;
+pub use options::{CheckPassRates, Progress, SimError, SimOptions};
 pub use profile::{DEFAULT_P50, DEFAULT_P95, SIM_RETRY_AFTER};
 pub use report::{Assumptions, BaselineInfo, CostOverTime, SimReport, TargetRow, WorkloadRow};
-pub use simulate::{
-    BaselineError, CheckPassRates, DEFAULT_ATTEMPT_TIMEOUT, Progress, RETRY_BACKOFF, SimError, SimOptions, Simulator,
-    StepOutcome, simulate,
-};
+pub use simulate::{DEFAULT_ATTEMPT_TIMEOUT, RETRY_BACKOFF, Simulator, StepOutcome, simulate};
 pub use traffic::{TrafficError, TrafficReader, TrafficRequest};

@@ -8,8 +8,10 @@ use std::fmt::Write;
 use router_core::{Policy, TargetId, Usd};
 use serde::Serialize;
 
+use crate::baseline::Baseline;
+use crate::options::CheckPassRates;
 use crate::profile::{DEFAULT_P50, DEFAULT_P95, SIM_RETRY_AFTER};
-use crate::simulate::{Baseline, CheckPassRates, DEFAULT_ATTEMPT_TIMEOUT, RETRY_BACKOFF};
+use crate::simulate::{DEFAULT_ATTEMPT_TIMEOUT, RETRY_BACKOFF};
 use crate::stats::{CostSeries, TargetStats, WorkloadStats};
 use crate::time::format_rfc3339;
 

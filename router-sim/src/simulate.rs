@@ -22,7 +22,7 @@
 //!    jittered exponential backoff of 250 ms × 2ⁿ; a 429 never retries the
 //!    same provider, which is cooling down); any other failure ends the call.
 //!    An answer under an `escalate` check passes with the check's simulated
-//!    pass rate ([`CheckPassRates`]) and is paid for either way; when every
+//!    pass rate ([`crate::CheckPassRates`]) and is paid for either way; when every
 //!    answer fails the check, the call fails;
 //! 5. the actual spend is committed to the budget (or the reservation
 //!    released when nothing was billed).
@@ -41,20 +41,21 @@ use std::time::Duration;
 
 use providers::{ErrorClass, SimResult};
 use router_core::{
-    Attempt, Decider, Decision, Facts, NodeKind, Policy, QualityCheck, Refusal, StateSnapshot, Strategy, TargetId, Usd,
-    WorkloadId, WorkloadState,
+    Attempt, Decider, Decision, Facts, NodeKind, Policy, Refusal, StateSnapshot, Strategy, TargetId, Usd, WorkloadId,
+    WorkloadState,
 };
 use router_runtime::{
-    AttemptOutcome, BudgetBook, CommitRequest, DEFAULT_RESERVATION_TTL, HealthBook, HealthConfig, LatencyBook, Millis,
-    ReservationId, ReserveOutcome, ReserveRequest, RetryBudget, Spend, budget_lines,
+    AttemptOutcome, BudgetBook, CommitRequest, DEFAULT_RESERVATION_TTL, HealthBook, LatencyBook, Millis, ReservationId,
+    ReserveOutcome, ReserveRequest, RetryBudget, Spend, budget_lines,
 };
-use thiserror::Error;
 
+use crate::baseline::{Baseline, BaselineError, choose_baseline};
+use crate::options::{Progress, SimError, SimOptions};
 use crate::pii;
 use crate::report::{self, SimReport};
 use crate::rng::SplitMix64;
 use crate::stats::{CostSeries, Ending, TargetStats, WorkloadStats};
-use crate::traffic::{TrafficError, TrafficReader, TrafficRequest};
+use crate::traffic::{TrafficReader, TrafficRequest};
 
 /// Per-attempt timeout when the plan gives none (the runtime's default is
 /// not set yet; this is the simulator's stand-in).
@@ -75,105 +76,6 @@ const PROGRESS_EVERY: u64 = 4_096;
 /// Distinct unknown workload names kept for the report.
 const MAX_UNKNOWN_NAMES: usize = 32;
 
-/// Simulated pass rates of `escalate` quality checks, in basis points.
-///
-/// The simulator has no answer text, so whether an answer passes its check
-/// is a draw at these rates, the same for every model: cheap and strong
-/// models alike fail `json_valid` 3 % of the time by default. An assumption
-/// to vary (`routec simulate --check-pass-rate`), not a measurement.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct CheckPassRates {
-    /// `json_valid`.
-    pub json_valid: u32,
-    /// `json_schema`.
-    pub json_schema: u32,
-    /// `non_empty`.
-    pub non_empty: u32,
-    /// `regex("…")`.
-    pub regex: u32,
-    /// `evaluator(WORKLOAD)`; the evaluator's own call is not simulated or billed.
-    pub evaluator: u32,
-}
-
-impl Default for CheckPassRates {
-    fn default() -> Self {
-        CheckPassRates {
-            json_valid: 9_700,
-            json_schema: 9_500,
-            non_empty: 9_950,
-            regex: 9_500,
-            evaluator: 9_000,
-        }
-    }
-}
-
-impl CheckPassRates {
-    /// The same rate for every check.
-    pub fn uniform(bp: u32) -> Self {
-        let bp = bp.min(10_000);
-        CheckPassRates {
-            json_valid: bp,
-            json_schema: bp,
-            non_empty: bp,
-            regex: bp,
-            evaluator: bp,
-        }
-    }
-
-    fn rate(&self, check: &QualityCheck) -> u32 {
-        match check {
-            QualityCheck::JsonValid => self.json_valid,
-            QualityCheck::JsonSchema => self.json_schema,
-            QualityCheck::NonEmpty => self.non_empty,
-            QualityCheck::Regex(_) => self.regex,
-            QualityCheck::Evaluator(_) => self.evaluator,
-        }
-    }
-}
-
-/// How to run a simulation.
-#[derive(Clone, Debug, Default)]
-pub struct SimOptions {
-    /// Seeds every random draw: same seed and traffic, same report.
-    pub seed: u64,
-    /// The frontier target all traffic is priced on for the savings ratio,
-    /// as `provider/model`; default: the policy's most expensive target by
-    /// output price (then input price).
-    pub baseline: Option<String>,
-    /// Simulated pass rates of quality checks.
-    pub check_pass: CheckPassRates,
-    /// Health book tuning (breaker threshold, ejection, cool-downs).
-    pub health: HealthConfig,
-}
-
-/// Why a simulation could not run.
-#[derive(Debug, Error)]
-#[non_exhaustive]
-pub enum SimError {
-    /// A traffic line could not be read or parsed.
-    #[error(transparent)]
-    Traffic(#[from] TrafficError),
-    /// The named baseline is not a priced target of the policy.
-    #[error(transparent)]
-    Baseline(#[from] BaselineError),
-}
-
-/// The baseline target is unusable.
-#[derive(Debug, Error)]
-#[error("{message}")]
-pub struct BaselineError {
-    message: String,
-}
-
-/// How far a replay has got, for progress bars.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Progress {
-    /// Requests replayed.
-    pub requests: u64,
-    /// Traffic bytes read.
-    pub bytes: u64,
-}
-
 /// How one replayed request went, for callers stepping a [`Simulator`]
 /// themselves (`routec diff --traffic`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,15 +87,6 @@ pub struct StepOutcome {
     pub cost: Usd,
     /// Whether an answer was delivered.
     pub served: bool,
-}
-
-/// The chosen baseline.
-#[derive(Clone, Debug)]
-pub(crate) struct Baseline {
-    /// `None` when the policy prices no target (the baseline then costs nothing).
-    pub target: Option<TargetId>,
-    pub price: router_core::Price,
-    pub chosen_by_default: bool,
 }
 
 /// An attempt's outcome waiting for the virtual clock to reach its end.
@@ -757,40 +650,6 @@ pub fn simulate<R: BufRead>(
         bytes: reader.bytes_read(),
     });
     Ok(sim.finish())
-}
-
-/// The baseline the caller named, else the most expensive priced target by
-/// output price, then input price, then the order written.
-fn choose_baseline(policy: &Policy, named: Option<&str>) -> Result<Baseline, BaselineError> {
-    if let Some(label) = named {
-        let id = label
-            .split_once('/')
-            .and_then(|(p, m)| policy.target_named(p, m))
-            .ok_or_else(|| BaselineError {
-                message: format!("baseline `{label}` is not a `provider/model` target of the policy"),
-            })?;
-        let price = policy.target(id).price.ok_or_else(|| BaselineError {
-            message: format!("baseline `{label}` has no price in the policy"),
-        })?;
-        return Ok(Baseline {
-            target: Some(id),
-            price,
-            chosen_by_default: false,
-        });
-    }
-    let mut best: Option<(TargetId, router_core::Price)> = None;
-    for (i, t) in policy.targets.iter().enumerate() {
-        let Some(price) = t.price else { continue };
-        let key = (price.output_per_mtok, price.input_per_mtok);
-        if best.is_none_or(|(_, b)| key > (b.output_per_mtok, b.input_per_mtok)) {
-            best = Some((TargetId(i as u32), price));
-        }
-    }
-    Ok(Baseline {
-        target: best.map(|(t, _)| t),
-        price: best.map_or(router_core::Price::FREE, |(_, p)| p),
-        chosen_by_default: true,
-    })
 }
 
 /// What the health book, latency book and chain triggers make of a sample.

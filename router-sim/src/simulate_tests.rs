@@ -1,6 +1,7 @@
 use router_core::{DataClass, StateSnapshot, decide};
 
 use super::*;
+use crate::options::CheckPassRates;
 
 fn compile(text: &str) -> Policy {
     match policy_lang::compile(&[policy_lang::SourceFile::new("test.route", text)]) {
