@@ -1,12 +1,12 @@
 //! Offline traffic simulation and policy diff for routec.
 //!
-//! [`simulate`] replays a traffic file (one JSON request a line, see
+//! [`simulate()`] replays a traffic file (one JSON request a line, see
 //! [`TrafficRequest`]) through a policy with the real decision engine and the
 //! runtime's health, latency, retry-budget and budget state machines on a
 //! virtual clock, sampling each attempt from the simulated provider; the
 //! [`SimReport`] gives cost, latency, fallbacks, budget halts, an independent
-//! data-class check and the savings against one frontier model. [`generate`]
-//! writes the product brief's traffic mix; [`diff`] says what changes
+//! data-class check and the savings against one frontier model. [`generate()`]
+//! writes the product brief's traffic mix; [`diff()`] says what changes
 //! between two policies, and whether the new one widens any workload's
 //! data-class exposure.
 //!
