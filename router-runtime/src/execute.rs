@@ -21,18 +21,15 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use providers::{
-    ChatRequest, ChatResponse, ErrorClass, EventStream, Provider, ProviderError, StreamEvent, TimeoutKind, Usage,
+    ChatRequest, ChatResponse, ErrorClass, EventStream, Provider, ProviderError, StreamEvent, TimeoutKind,
 };
-use router_core::{
-    Attempt, DataClass, Decision, Facts, Policy, QualityCheck, StateSnapshot, TargetId, Usd, WorkloadId, WorkloadState,
-    decide,
-};
+use router_core::{Attempt, DataClass, Decision, Facts, Policy, QualityCheck, TargetId, Usd, WorkloadId, decide};
 use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::attempt::{Next, backoff, clause_for, may_retry, next_after, outcome_of, placed};
-use crate::budget::error::{ReserveError, StatusError};
-use crate::budget::{Reservation, Spend};
+use crate::budget::Spend;
+use crate::budget::error::ReserveError;
 use crate::clock::Millis;
 use crate::decisions::{DecisionId, DecisionRecord};
 use crate::error::{
@@ -42,8 +39,8 @@ use crate::error::{
 use crate::facts::{MergedMetadata, features, input_tokens};
 use crate::health::{Admission, AttemptOutcome, HealthChange};
 use crate::idempotency::Leader;
-use crate::metrics::Direction;
 use crate::quality::{check_local, check_name, evaluator_passed, evaluator_request};
+use crate::reserve::{Held, release, spend_of};
 use crate::router::{Call, Completed, Inner, Routed};
 use crate::stream::{Live, RoutedStream};
 
@@ -55,50 +52,6 @@ const MAX_EVALUATOR_DEPTH: u8 = 2;
 pub(crate) enum Mode {
     Complete,
     Stream,
-}
-
-/// The reservations one attempt holds: the workload's, and the scope's.
-#[derive(Debug)]
-pub(crate) struct Held {
-    workload: Reservation,
-    scope: Option<Reservation>,
-}
-
-impl Held {
-    /// Commits `spend` to both budgets and reports it in metrics.
-    pub(crate) async fn commit(self, inner: &Inner, workload: &str, spend: Spend, usage: Usage) {
-        for r in std::iter::once(self.workload).chain(self.scope) {
-            if let Err(e) = r.commit(spend).await {
-                tracing::warn!(error = %e, "could not commit spend; the reservation stays held until it expires");
-                inner.metrics.error("budget_commit_failed");
-            }
-        }
-        inner.metrics.tokens(workload, Direction::Input, usage.input_tokens);
-        inner.metrics.tokens(workload, Direction::Output, usage.output_tokens);
-        inner.metrics.cost(workload, spend.usd);
-    }
-
-    /// Frees both reservations (the attempt was not billed).
-    async fn release(self) {
-        for r in std::iter::once(self.workload).chain(self.scope) {
-            if let Err(e) = r.release().await {
-                tracing::warn!(error = %e, "could not release a reservation; it expires by its ttl");
-            }
-        }
-    }
-}
-
-/// What an attempt's usage costs at `target`'s price (zero when unpriced:
-/// free and subscription tiers, or a paid model the policy gives no price).
-pub(crate) fn spend_of(policy: &Policy, target: TargetId, usage: Usage) -> Spend {
-    let usd = policy
-        .target(target)
-        .price
-        .map_or(Usd::ZERO, |p| p.cost(usage.input_tokens, usage.output_tokens));
-    Spend {
-        tokens: usage.input_tokens.saturating_add(usage.output_tokens),
-        usd,
-    }
 }
 
 /// What a successful execution produced.
@@ -371,66 +324,6 @@ impl Inner {
         );
     }
 
-    /// Health, latency, unavailable providers and budget remaining, as the
-    /// engine reads them. Budgeted workloads ask the store (failing closed).
-    async fn snapshot(
-        &self,
-        wid: WorkloadId,
-        scope: Option<WorkloadId>,
-        now: Millis,
-    ) -> Result<StateSnapshot, RouteError> {
-        let policy = &*self.policy;
-        let mut snap = StateSnapshot::for_policy(policy, now.as_u64());
-        {
-            let books = self.books();
-            books.health.fill_snapshot(&mut snap, now);
-            books.latency.fill_snapshot(&mut snap, now);
-        }
-        if self.registry.any_unavailable() {
-            for (i, t) in policy.targets.iter().enumerate() {
-                if self.registry.unavailable(t.provider).is_some() {
-                    // Out of every plan; the record's notes say why.
-                    snap.target_mut(TargetId(i as u32)).ejected_until_ms = Some(u64::MAX);
-                }
-            }
-        }
-        let mut state = WorkloadState::default();
-        for id in std::iter::once(wid).chain(scope) {
-            if !self.ledger.is_budgeted(id) {
-                continue;
-            }
-            let status = self.ledger.workload_status(id).await.map_err(|e| {
-                let source = match e {
-                    StatusError::StoreUnavailable(e) => ReserveError::StoreUnavailable(e),
-                    StatusError::UnknownWorkload(e) => ReserveError::UnknownWorkload(e),
-                };
-                RouteError::Budget(Box::new(BudgetError::new(source, None, now)))
-            })?;
-            state = tighter(state, status.to_state());
-        }
-        *snap.workload_mut(wid) = state;
-        Ok(snap)
-    }
-
-    /// Reserves `estimate` on the scope's budget, then the workload's.
-    async fn reserve(&self, wid: WorkloadId, scope: Option<WorkloadId>, estimate: Spend) -> Result<Held, ReserveError> {
-        let scope = match scope {
-            Some(s) => Some(self.ledger.reserve(s, estimate).await?),
-            None => None,
-        };
-        match self.ledger.reserve(wid, estimate).await {
-            Ok(workload) => Ok(Held { workload, scope }),
-            Err(e) => {
-                if let Some(s) = scope
-                    && let Err(release) = s.release().await
-                {
-                    tracing::warn!(error = %release, "could not release a scope reservation; it expires by its ttl");
-                }
-                Err(e)
-            }
-        }
-    }
-
     /// Records an attempt's outcome in the health book, the latency window
     /// and the metrics.
     fn record_outcome(
@@ -462,21 +355,6 @@ impl Inner {
                 tracing::info!(target = %label, until = %until, "provider cools down after a 429");
             }
         }
-    }
-}
-
-/// The tighter of two budget states (a workload's and its call's scope's).
-fn tighter(a: WorkloadState, b: WorkloadState) -> WorkloadState {
-    fn min<T: Ord>(x: Option<T>, y: Option<T>) -> Option<T> {
-        match (x, y) {
-            (Some(x), Some(y)) => Some(x.min(y)),
-            (x, y) => x.or(y),
-        }
-    }
-    WorkloadState {
-        tokens_remaining: min(a.tokens_remaining, b.tokens_remaining),
-        usd_remaining: min(a.usd_remaining, b.usd_remaining),
-        halted: a.halted || b.halted,
     }
 }
 
@@ -928,11 +806,5 @@ fn request_for<'c>(
         req.max_tokens = max_out;
         req.stream = stream;
         Cow::Owned(req)
-    }
-}
-
-async fn release(held: &mut Option<Held>) {
-    if let Some(h) = held.take() {
-        h.release().await;
     }
 }

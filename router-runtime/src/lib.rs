@@ -42,6 +42,7 @@ mod latency;
 mod metrics;
 mod quality;
 mod registry;
+mod reserve;
 mod retry_budget;
 mod router;
 mod stream;

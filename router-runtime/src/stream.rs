@@ -23,9 +23,9 @@ use router_core::TargetId;
 use crate::attempt::outcome_of;
 use crate::decisions::DecisionId;
 use crate::error::{AttemptError, RouteError, StreamInterruptedError, TimedOutError};
-use crate::execute::{Held, spend_of};
 use crate::health::AttemptOutcome;
 use crate::idempotency::Leader;
+use crate::reserve::{Held, spend_of};
 use crate::router::{Completed, Inner};
 
 type Events = Pin<Box<dyn Stream<Item = Result<StreamEvent, RouteError>> + Send>>;
