@@ -46,6 +46,10 @@ enum Command {
     Graph(cmd::graph::Args),
     /// Replay traffic through a policy offline: cost, latency, budgets, savings (or --generate traffic)
     Simulate(cmd::simulate::Args),
+    /// Serve a policy as an OpenAI-compatible HTTP gateway (POST /v1/chat/completions)
+    Serve(cmd::serve::Args),
+    /// Run the gateway on a built-in policy of simulated providers, send it traffic, show what happened
+    Demo(cmd::demo::Args),
     /// Compare two policies per workload; exit 1 when data-class exposure widens (a CI gate)
     Diff(cmd::diff::Args),
 }
@@ -59,6 +63,8 @@ fn main() -> ExitCode {
         Command::Explain(args) => cmd::explain::run(args),
         Command::Graph(args) => cmd::graph::run(args),
         Command::Simulate(args) => cmd::simulate::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
         Command::Diff(args) => cmd::diff::run(args),
     };
     ExitCode::from(code)

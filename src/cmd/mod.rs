@@ -2,8 +2,10 @@
 
 pub mod budget;
 pub mod check;
+pub mod demo;
 pub mod diff;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod serve;
 pub mod simulate;

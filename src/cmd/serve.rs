@@ -1,0 +1,225 @@
+//! `routec serve`: the OpenAI-compatible gateway over a policy.
+//!
+//! The edge: parses flags, sets up logging (stderr, `RUST_LOG`), opens the
+//! budget store, and hands everything else to the `gateway` crate. The
+//! first stdout line is `listening on http://ADDR`, so a script (or a test)
+//! that passes `--listen 127.0.0.1:0` learns the port.
+
+use std::io::{IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use gateway::{Gateway, Limits, LoadError, PolicySource, StartError, hash_key};
+use router_runtime::store_from_url;
+
+use crate::exit;
+
+/// Arguments of `routec serve`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The policy: a `.route` file or a directory of them (reloaded on SIGHUP and on change)
+    #[arg(long, required_unless_present_any = ["hash_key", "new_key"])]
+    policy: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free one (printed on the first stdout line)
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Virtual keys file (TOML, key hashes per tenant); without it the gateway runs open
+    #[arg(long)]
+    keys: Option<PathBuf>,
+    /// Listen on a non-loopback address without a keys file (anyone who reaches it can spend your budget)
+    #[arg(long)]
+    allow_open: bool,
+    /// The budget store: `memory:`, `sqlite:/path/file.db` or `redis://host:port/db`
+    #[arg(long, default_value = "memory:")]
+    budget_store: String,
+    /// The largest request body accepted, in bytes
+    #[arg(long, default_value_t = Limits::default().body_bytes)]
+    max_body_bytes: usize,
+    /// The deepest JSON nesting accepted
+    #[arg(long, default_value_t = Limits::default().json_depth)]
+    max_json_depth: usize,
+    /// Seconds to let requests in flight finish at shutdown
+    #[arg(long, default_value_t = 30)]
+    drain_timeout: u64,
+    /// Do not watch the policy and keys files (SIGHUP still reloads)
+    #[arg(long)]
+    no_watch: bool,
+    /// Log format on stderr
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Read a key from stdin and print the `sha256:` hash to put in a keys file, then exit
+    #[arg(long, conflicts_with = "new_key")]
+    hash_key: bool,
+    /// Print a new random key and its hash, then exit
+    #[arg(long)]
+    new_key: bool,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Runs the command and returns its exit code.
+pub fn run(args: Args) -> u8 {
+    if args.hash_key {
+        return print_hash();
+    }
+    if args.new_key {
+        return print_new_key();
+    }
+    init_logging(args.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::USAGE;
+        }
+    };
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: Args) -> u8 {
+    let Some(policy) = args.policy else {
+        eprintln!("error: --policy is required");
+        return exit::USAGE;
+    };
+    let store = match store_from_url(&args.budget_store).await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: budget store: {e}");
+            return exit::USAGE;
+        }
+    };
+    let mut builder = Gateway::builder(PolicySource::Path(policy))
+        .budget_store(store)
+        .limits(Limits {
+            body_bytes: args.max_body_bytes,
+            json_depth: args.max_json_depth,
+        })
+        .drain_timeout(Duration::from_secs(args.drain_timeout));
+    if let Some(keys) = &args.keys {
+        builder = builder.keys_file(keys);
+    }
+    let gateway = match builder.build().await {
+        Ok(g) => g,
+        Err(StartError::Load(LoadError::Policy { rendered })) => {
+            eprintln!("{rendered}");
+            eprintln!("error: the policy failed `routec check`; not serving");
+            return exit::FAILED;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::FAILED;
+        }
+    };
+    let listener = match gateway.bind(args.listen, args.allow_open).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let triggers = match gateway.reload_triggers(!args.no_watch) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::USAGE;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
+    tracing::info!(
+        addr = %addr,
+        policy_hash = %gateway.policy_hash(),
+        mode = if gateway.is_open() { "open (no keys file)" } else { "virtual keys" },
+        "routec serve: listening"
+    );
+    println!("listening on http://{addr}");
+    // Scripts read this line through a pipe, which is block-buffered.
+    let _ = std::io::stdout().flush();
+    let result = gateway.serve(listener, shutdown_signal()).await;
+    drop(triggers);
+    match result {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::FAILED
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what process managers send).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Logs to stderr, `info` unless `RUST_LOG` says otherwise.
+pub(crate) fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn print_hash() -> u8 {
+    let mut input = String::new();
+    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+        eprintln!("error: cannot read the key from stdin: {e}");
+        return exit::USAGE;
+    }
+    // `echo KEY |` adds a newline that is not part of the key.
+    let key = input.trim_end_matches(['\n', '\r']);
+    if key.is_empty() {
+        eprintln!("error: no key on stdin (try: echo -n \"$KEY\" | routec serve --hash-key)");
+        return exit::USAGE;
+    }
+    println!("{}", hash_key(key));
+    exit::OK
+}
+
+fn print_new_key() -> u8 {
+    let mut bytes = [0u8; 24];
+    let read = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if let Err(e) = read {
+        eprintln!("error: no source of randomness: {e}");
+        return exit::USAGE;
+    }
+    let key: String = std::iter::once("rk-".to_owned())
+        .chain(bytes.iter().map(|b| format!("{b:02x}")))
+        .collect();
+    println!("key:  {key}");
+    println!("hash: {}", hash_key(&key));
+    eprintln!("give the key to the client; put the hash in the keys file");
+    exit::OK
+}
