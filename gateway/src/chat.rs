@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
 use providers::StreamEvent;
-use providers::openai_wire::{ChunkEncoder, request_from_wire, response_to_wire};
+use providers::openai_wire::{ChunkEncoder, WireError, request_from_wire, response_to_wire};
 use router_core::DataClass;
 use router_runtime::{Call, DecisionId, Routed, RoutedStream, Served};
 
@@ -74,8 +74,14 @@ async fn handle(
 ) -> Result<Response, ApiError> {
     let wire = read_chat_request(headers, body, app.limits).await?;
     let include_usage = wire.stream_options.as_ref().is_some_and(|o| o.include_usage);
-    let (model, request) =
-        request_from_wire(wire).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()).param("messages"))?;
+    let (model, request) = request_from_wire(wire).map_err(|e| {
+        // Only the offending parameter differs; every variant is a 400.
+        let param = match e {
+            WireError::UnknownToolChoice(_) => "tool_choice",
+            _ => "messages",
+        };
+        ApiError::new(Code::InvalidRequest, e.to_string()).param(param)
+    })?;
     let workload = match headers.get(&WORKLOAD) {
         Some(v) => v
             .to_str()
