@@ -26,7 +26,12 @@ pub(crate) mod exit {
 }
 
 #[derive(Parser)]
-#[command(name = "routec", version, about = "A policy-compiled LLM router", propagate_version = true)]
+#[command(
+    name = "routec",
+    version,
+    about = "A policy-compiled LLM router",
+    propagate_version = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
