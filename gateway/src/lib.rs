@@ -43,5 +43,5 @@ pub use body::Limits;
 pub use error::{ApiError, Code};
 pub use keys::{Keys, KeysError, Tenant, hash_key};
 pub use live::{LoadError, PolicySource, ReloadOutcome};
-pub use server::{Gateway, GatewayBuilder, Running, StartError};
+pub use server::{DEFAULT_KEPT_DECISIONS, Gateway, GatewayBuilder, Running, StartError};
 pub use watch::ReloadTriggers;

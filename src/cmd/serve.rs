@@ -39,6 +39,9 @@ pub struct Args {
     /// The deepest JSON nesting accepted
     #[arg(long, default_value_t = Limits::default().json_depth)]
     max_json_depth: usize,
+    /// Recent decisions kept for /v1/routec/decisions/{id} (about 2.5 KB each, 15 minutes at most)
+    #[arg(long, default_value_t = gateway::DEFAULT_KEPT_DECISIONS)]
+    keep_decisions: usize,
     /// Seconds to let requests in flight finish at shutdown
     #[arg(long, default_value_t = 30)]
     drain_timeout: u64,
@@ -102,7 +105,8 @@ async fn serve(args: Args) -> u8 {
             body_bytes: args.max_body_bytes,
             json_depth: args.max_json_depth,
         })
-        .drain_timeout(Duration::from_secs(args.drain_timeout));
+        .drain_timeout(Duration::from_secs(args.drain_timeout))
+        .keep_decisions(args.keep_decisions, Duration::from_secs(15 * 60));
     if let Some(keys) = &args.keys {
         builder = builder.keys_file(keys);
     }
