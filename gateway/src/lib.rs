@@ -40,8 +40,7 @@ mod server;
 mod watch;
 
 pub use body::Limits;
-pub use error::{ApiError, Code};
-pub use keys::{Keys, KeysError, Tenant, hash_key};
+pub use keys::{KeysError, hash_key};
 pub use live::{LoadError, PolicySource, ReloadOutcome};
 pub use server::{DEFAULT_KEPT_DECISIONS, Gateway, GatewayBuilder, Running, StartError};
 pub use watch::ReloadTriggers;
