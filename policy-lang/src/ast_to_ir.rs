@@ -32,9 +32,9 @@ use crate::checks::matches::{self, Cause};
 use crate::code::Code;
 use crate::diagnostic::Diag;
 use crate::errors::{
-    BadLiteralError, DuplicateNameError, DuplicatePropertyError, LiteralSecretError, MatchWithoutElseError,
-    MissingPropertyError, MixedScriptsWarning, SplitWeightsError, StoresInputsError, TrainsOnInputsError,
-    UnknownAdapterError, UnknownNameError, UnknownTaskError, UnreachableArmError,
+    BadLiteralError, DuplicateNameError, DuplicatePropertyError, InvalidRegexError, LiteralSecretError,
+    MatchWithoutElseError, MissingPropertyError, MixedScriptsWarning, SplitWeightsError, StoresInputsError,
+    TrainsOnInputsError, UnknownAdapterError, UnknownNameError, UnknownTaskError, UnreachableArmError,
 };
 use crate::names;
 use crate::report::CheckReport;
@@ -95,6 +95,8 @@ pub(crate) struct Info {
     pub(crate) edges: HashMap<(NodeId, NodeId), Span>,
     /// For each node, the span of its head (keyword or target).
     pub(crate) heads: Vec<Span>,
+    /// For each `escalate … check evaluator(W)` node, where `W` is written.
+    pub(crate) evaluators: HashMap<NodeId, Span>,
 }
 
 impl Info {
@@ -131,6 +133,7 @@ struct Lowerer<'a> {
     graph: RouteGraph,
     heads: Vec<Span>,
     edges: HashMap<(NodeId, NodeId), Span>,
+    evaluators: HashMap<NodeId, Span>,
     free_first: Vec<NodeId>,
 }
 
@@ -156,6 +159,7 @@ pub(crate) fn lower(ast: &Ast) -> (Lowered, CheckReport) {
         graph: RouteGraph::new(),
         heads: Vec::new(),
         edges: HashMap::new(),
+        evaluators: HashMap::new(),
         free_first: Vec::new(),
     };
     l.mixed_scripts(&ast.names);
@@ -223,6 +227,7 @@ pub(crate) fn lower(ast: &Ast) -> (Lowered, CheckReport) {
         routes: l.route_list,
         edges: l.edges,
         heads: l.heads,
+        evaluators: l.evaluators,
     };
     let policy = Policy::new(ast.src.names(), l.providers, l.targets, workloads, l.graph, defaults);
     (Lowered { policy, info }, l.report)

@@ -41,6 +41,8 @@ pub enum Code {
     R0105,
     /// A required property missing.
     R0106,
+    /// A `regex` check whose pattern does not compile.
+    R0107,
     /// A route cycle.
     R0201,
     /// A workload can reach a provider below its data class.
@@ -65,6 +67,8 @@ pub enum Code {
     R0211,
     /// A provider that stores inputs cleared above public without a no-store header.
     R0212,
+    /// Workloads whose answers are judged, through `evaluator` checks, by themselves.
+    R0213,
     /// A provider no workload uses.
     W0301,
     /// A named route no workload uses.
@@ -83,7 +87,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 35] = [
+    pub const ALL: [Code; 37] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -100,6 +104,7 @@ impl Code {
         Code::R0104,
         Code::R0105,
         Code::R0106,
+        Code::R0107,
         Code::R0201,
         Code::R0202,
         Code::R0203,
@@ -112,6 +117,7 @@ impl Code {
         Code::R0210,
         Code::R0211,
         Code::R0212,
+        Code::R0213,
         Code::W0301,
         Code::W0302,
         Code::W0303,
@@ -140,6 +146,7 @@ impl Code {
             Code::R0104 => "R0104",
             Code::R0105 => "R0105",
             Code::R0106 => "R0106",
+            Code::R0107 => "R0107",
             Code::R0201 => "R0201",
             Code::R0202 => "R0202",
             Code::R0203 => "R0203",
@@ -152,6 +159,7 @@ impl Code {
             Code::R0210 => "R0210",
             Code::R0211 => "R0211",
             Code::R0212 => "R0212",
+            Code::R0213 => "R0213",
             Code::W0301 => "W0301",
             Code::W0302 => "W0302",
             Code::W0303 => "W0303",
@@ -181,6 +189,7 @@ impl Code {
             Code::R0104 => "unknown task",
             Code::R0105 => "duplicate property",
             Code::R0106 => "missing property",
+            Code::R0107 => "invalid regex",
             Code::R0201 => "route cycle",
             Code::R0202 => "data class violation",
             Code::R0203 => "no eligible target",
@@ -193,6 +202,7 @@ impl Code {
             Code::R0210 => "literal secret",
             Code::R0211 => "provider trains on inputs",
             Code::R0212 => "provider stores inputs",
+            Code::R0213 => "evaluator cycle",
             Code::W0301 => "unused provider",
             Code::W0302 => "unused route",
             Code::W0303 => "unused model",

@@ -295,6 +295,24 @@ impl MissingPropertyError {
     }
 }
 
+diagnostic_struct!(
+    /// A `regex("…")` check whose pattern the `regex` crate rejects (`R0107`):
+    /// the runtime compiles it with the same crate, so it could never pass.
+    InvalidRegexError { pattern: String, reason: String }
+);
+
+impl InvalidRegexError {
+    /// The pattern, escapes resolved.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Why the `regex` crate rejects it, in its words.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
 // ------------------------------------------------------------------ soundness
 
 diagnostic_struct!(
@@ -492,6 +510,20 @@ impl StoresInputsError {
     }
 }
 
+diagnostic_struct!(
+    /// Workloads whose `escalate … check evaluator(W)` checks lead back to
+    /// themselves (`R0213`): judging one answer would never end.
+    EvaluatorCycleError { cycle: Vec<String> }
+);
+
+impl EvaluatorCycleError {
+    /// The workloads of the cycle in order, each judged by the next; the
+    /// first is repeated at the end.
+    pub fn cycle(&self) -> &[String] {
+        &self.cycle
+    }
+}
+
 diagnostic_enum!(
     /// A problem that makes a policy unusable. `routec check` exits 1 on any.
     CheckError {
@@ -511,6 +543,8 @@ diagnostic_enum!(
         DuplicateProperty(DuplicatePropertyError),
         /// A required property missing.
         MissingProperty(MissingPropertyError),
+        /// A `regex` check pattern that does not compile.
+        InvalidRegex(InvalidRegexError),
         /// A route cycle.
         RouteCycle(RouteCycleError),
         /// A data-class (PII) violation.
@@ -537,6 +571,8 @@ diagnostic_enum!(
         TrainsOnInputs(TrainsOnInputsError),
         /// A provider storing inputs above public data.
         StoresInputs(StoresInputsError),
+        /// Workloads judging their own answers through evaluators.
+        EvaluatorCycle(EvaluatorCycleError),
     }
 );
 

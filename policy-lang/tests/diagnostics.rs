@@ -288,3 +288,33 @@ fn evaluators_must_be_cleared_for_the_answers_they_judge() {
         .label("`judge` carries public data")
         .help("give `judge` `data private`");
 }
+
+#[test]
+fn regex_checks_are_compiled_with_the_regex_crate() {
+    let src = "provider p { adapter mock; tier free; model m {} }\nworkload w { data public; route escalate [ p/m ] check regex(\"a(?=b)\") }";
+    expect_diag(src, Code::R0107)
+        .message("`regex` check pattern `a(?=b)` does not compile")
+        .help("look-around, including look-ahead and look-behind, is not supported")
+        .underlines(&["\"a(?=b)\""]);
+    // Escapes are resolved before the pattern is compiled: `\\d` is `\d`.
+    let ok = src.replace("a(?=b)", "^\\\\d+$");
+    assert_eq!(codes(&ok), vec![]);
+    // One error per written pattern, also in a named route used twice.
+    let src = "provider p { adapter mock; tier free; model m {} }\nroute r = escalate [ p/m ] check regex(\"[z-a]\")\nworkload a { data public; route r }\nworkload b { data public; route r }";
+    assert_eq!(codes(src), vec![Code::R0107]);
+}
+
+#[test]
+fn evaluator_cycles_show_every_hop() {
+    let src = "provider p { adapter mock; tier free; model m {} }\nworkload a { data public; route escalate [ p/m ] check evaluator(b) }\nworkload b { data public; route fallback [ escalate [ p/m ] check evaluator(c) ] }\nworkload c { data public; route escalate [ p/m ] check evaluator(a) }";
+    expect_diag(src, Code::R0213)
+        .message("evaluator cycle: `a` → `b` → `c` → `a`")
+        .underlines(&["b", "c", "a"])
+        .label("`c` is judged by `a`");
+    assert_eq!(codes(src), vec![Code::R0213]);
+    let src = "provider p { adapter mock; tier free; model m {} }\nworkload a { data public; route escalate [ p/m ] check evaluator(a) }";
+    expect_diag(src, Code::R0213).message("evaluator cycle: `a` → `a`");
+    // A chain of judges that ends is fine.
+    let src = "provider p { adapter mock; tier free; model m {} }\nworkload a { data public; route escalate [ p/m ] check evaluator(b) }\nworkload b { data public; route escalate [ p/m ] check evaluator(c) }\nworkload c { data public; route p/m }";
+    assert!(!codes(src).contains(&Code::R0213));
+}

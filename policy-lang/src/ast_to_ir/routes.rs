@@ -74,6 +74,9 @@ impl Lowerer<'_> {
             }
             ExprKind::Escalate { items, check, rules } => {
                 let children = self.children(node, items.iter(), salt);
+                if let CheckAst::Evaluator(w) = &check.value {
+                    self.evaluators.insert(node, w.span);
+                }
                 NodeKind::Escalate {
                     children,
                     check: self.quality_check(check),
@@ -306,7 +309,10 @@ impl Lowerer<'_> {
             CheckAst::JsonValid => QualityCheck::JsonValid,
             CheckAst::JsonSchema => QualityCheck::JsonSchema,
             CheckAst::NonEmpty => QualityCheck::NonEmpty,
-            CheckAst::Regex(s) => QualityCheck::Regex(s.value.clone()),
+            CheckAst::Regex(s) => {
+                self.regex(s);
+                QualityCheck::Regex(s.value.clone())
+            }
             CheckAst::Evaluator(w) => {
                 match self.workload_ids.get(&w.name) {
                     Some(id) => QualityCheck::Evaluator(*id),
@@ -334,6 +340,33 @@ impl Lowerer<'_> {
                 }
             }
         }
+    }
+
+    /// Compiles a `regex("…")` pattern as the runtime will, with the
+    /// `regex` crate and its default limits, so a pattern that could never
+    /// match anything is an error now rather than a failed check per call.
+    fn regex(&mut self, s: &Str) {
+        let Err(e) = regex::Regex::new(&s.value) else {
+            return;
+        };
+        let reason = regex_reason(&e);
+        let shown: String = s.value.chars().take(40).collect();
+        let ellipsis = if shown.len() < s.value.len() { "…" } else { "" };
+        let diag = Diag::at(
+            Code::R0107,
+            format!("`regex` check pattern `{shown}{ellipsis}` does not compile"),
+            self.src,
+            s.span,
+            "not a valid regex",
+        )
+        .help(format!(
+            "the `regex` crate, which the runtime compiles checks with, says: {reason}"
+        ));
+        self.report.error(InvalidRegexError {
+            pattern: s.value.clone(),
+            reason,
+            diag,
+        });
     }
 
     pub(super) fn unreachable_arms(&mut self, arms: &[MatchArm], conds: &[Option<Condition>]) {
@@ -462,6 +495,25 @@ impl Lowerer<'_> {
         };
         memo.insert(node, tier);
         tier
+    }
+}
+
+/// The `regex` crate's reason, on one line: its syntax errors repeat the
+/// pattern with carets and end in `error: REASON`.
+fn regex_reason(e: &regex::Error) -> String {
+    let text = e.to_string();
+    let line = text
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("error: "))
+        .or_else(|| text.lines().find(|l| !l.trim().is_empty()))
+        .unwrap_or("not a valid pattern")
+        .trim();
+    let line = line.strip_suffix('.').unwrap_or(line);
+    let mut chars = line.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => "not a valid pattern".to_string(),
     }
 }
 

@@ -1,7 +1,8 @@
 //! Graph checks over the lowered policy: everything that needs names
 //! resolved and the route graph built.
 //!
-//! - `cycles`: routes that reach themselves (`R0201`).
+//! - `cycles`: routes that reach themselves (`R0201`), and workloads whose
+//!   answers are judged, through `evaluator` checks, by themselves (`R0213`).
 //! - `paths`: what each workload can reach, over every path: data class
 //!   (`R0202`), eligibility (`R0203`), capabilities (`R0207`), token limits
 //!   (`R0208`), prices under a dollar limit (`R0209`).
@@ -29,7 +30,8 @@ use crate::report::CheckReport;
 /// Runs every graph check, adding what it finds to `report`.
 pub(crate) fn run(lowered: &Lowered, report: &mut CheckReport) {
     cycles::check(lowered, report);
-    paths::check(lowered, report);
+    let judged_by = paths::check(lowered, report);
+    cycles::evaluators(lowered, &judged_by, report);
     chains::check(lowered, report);
     // With a name unresolved, what is used cannot be judged: the typo'd
     // reference was probably meant for the "unused" item.

@@ -115,8 +115,12 @@ fn describe_path(lowered: &Lowered, workload: WorkloadId, r: &Reached) -> (Vec<S
     (words, labels)
 }
 
-pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) {
+/// Runs the path checks; returns every `evaluator` check a workload can
+/// reach, as `(workload, escalate node, evaluator)`, for the evaluator-cycle
+/// check.
+pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) -> Vec<(WorkloadId, NodeId, WorkloadId)> {
     let policy = &lowered.policy;
+    let mut judged_by = Vec::new();
     for wid in policy.workload_ids() {
         let (reached, unresolved, evaluators) = reach(lowered, policy.workload(wid).route);
         pii(lowered, wid, &reached, report);
@@ -125,7 +129,9 @@ pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) {
         if !unresolved {
             eligible(lowered, wid, &reached, report);
         }
+        judged_by.extend(evaluators.into_iter().map(|(node, e)| (wid, node, e)));
     }
+    judged_by
 }
 
 fn workload_span(lowered: &Lowered, wid: WorkloadId) -> Span {
