@@ -2,11 +2,11 @@
 //!
 //! One walk of the workload's route graph, depth first, in the order the
 //! policy is written. Each target leaf is filtered (data class, capability,
-//! token limits, cost ceiling, budget, health — in that order, the first
-//! failing filter names the reason); combinators decide which children count
-//! and in what order. Three passes over the resulting list (`passes.rs`) then
-//! drop repeats of a target, defer back-to-back attempts on one provider, and
-//! cut the plan at the attempt bound.
+//! token limits, cost ceiling, budget, availability, health — in that
+//! order, the first failing filter names the reason); combinators decide
+//! which children count and in what order. Three passes over the resulting
+//! list (`passes.rs`) then drop repeats of a target, defer back-to-back
+//! attempts on one provider, and cut the plan at the attempt bound.
 //!
 //! Nothing here allocates once a [`Decider`] and a [`Decision`] have warmed
 //! up: candidates and attempts go into reused vectors, sorting is an
@@ -623,6 +623,9 @@ impl Walk<'_, '_, '_> {
                 usd_remaining: budget.usd_remaining,
                 halted: budget.halted,
             });
+        }
+        if call.state.provider(target.provider).unavailable {
+            return Some(Reason::Unavailable);
         }
         let now = call.state.now_ms;
         if let Some(until) = call.state.target(id).ejected_until_ms

@@ -251,6 +251,39 @@ fn ejected_targets_and_cooling_providers_are_skipped_until_their_time() {
 }
 
 #[test]
+fn unavailable_providers_are_skipped_at_any_time_and_set_no_retry_time() {
+    let p = seed();
+    let provider = |name: &str| crate::ProviderId(p.providers.iter().position(|x| x.name == name).unwrap() as u32);
+    let mut state = StateSnapshot::for_policy(&p, 10_000);
+    state.provider_mut(provider("anthropic")).unavailable = true;
+    let d = run(&p, "audit_report", &user("a"), &state);
+    assert_eq!(labels(&p, &d), ["openrouter/claude-opus-4.1", "xai/grok-4-fast"]);
+    assert_eq!(dropped(&p, &d, "unavailable"), ["anthropic/claude-opus-4.1"]);
+    state.now_ms = u64::MAX - 1;
+    let d = run(&p, "audit_report", &user("a"), &state);
+    assert_eq!(
+        dropped(&p, &d, "unavailable"),
+        ["anthropic/claude-opus-4.1"],
+        "no time brings it back"
+    );
+
+    state.now_ms = 10_000;
+    state.provider_mut(provider("xai")).unavailable = true;
+    state.provider_mut(provider("openrouter")).unavailable = true;
+    let d = run(&p, "audit_report", &user("a"), &state);
+    assert_eq!(d.refusal(), Some(Refusal::Unhealthy { retry_at_ms: u64::MAX }));
+    assert_eq!(
+        d.refusal().unwrap().to_string(),
+        "every target that fits is unavailable or out of rotation with no end time"
+    );
+    // A cooling provider among unavailable ones gives the refusal its time.
+    state.provider_mut(provider("openrouter")).unavailable = false;
+    state.provider_mut(provider("openrouter")).cooling_until_ms = Some(25_000);
+    let d = run(&p, "audit_report", &user("a"), &state);
+    assert_eq!(d.refusal(), Some(Refusal::Unhealthy { retry_at_ms: 25_000 }));
+}
+
+#[test]
 fn a_target_never_appears_twice() {
     let mut b = Builder::new();
     let a = b.provider("a", Tier::Paid, DataClass::Private);

@@ -67,6 +67,9 @@ pub enum Reason {
         /// The workload is halted until its budget window rolls over.
         halted: bool,
     },
+    /// The runtime has no adapter for the provider (its key is not set, or
+    /// it could not be configured), so none of its models can be called.
+    Unavailable,
     /// The circuit breaker has ejected the target.
     Ejected {
         /// Back in rotation at this time (ms, caller's clock).
@@ -104,7 +107,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason code, in the order filters run.
-    pub const CODES: [&'static str; 14] = [
+    pub const CODES: [&'static str; 15] = [
         "data_class",
         "capability",
         "max_output",
@@ -112,6 +115,7 @@ impl Reason {
         "over_cost_ceiling",
         "unpriced",
         "over_budget",
+        "unavailable",
         "ejected",
         "cooling_down",
         "duplicate",
@@ -131,6 +135,7 @@ impl Reason {
             Reason::OverCostCeiling { .. } => "over_cost_ceiling",
             Reason::Unpriced => "unpriced",
             Reason::OverBudget { .. } => "over_budget",
+            Reason::Unavailable => "unavailable",
             Reason::Ejected { .. } => "ejected",
             Reason::CoolingDown { .. } => "cooling_down",
             Reason::Duplicate { .. } => "duplicate",

@@ -111,6 +111,8 @@ pub(crate) fn refusal(ex: &Explain, halted: bool) -> Refusal {
             | Reason::Duplicate { .. }
             | Reason::AttemptBound { .. } => 2,
             Reason::OverBudget { .. } => 3,
+            // Down with no time set for its return: it adds no `retry_at`.
+            Reason::Unavailable => 4,
             Reason::Ejected { until_ms } | Reason::CoolingDown { until_ms } => {
                 retry_at = retry_at.min(until_ms);
                 4

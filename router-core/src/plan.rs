@@ -133,10 +133,12 @@ pub enum Refusal {
         /// The workload is halted until its window rolls over or an unlock.
         halted: bool,
     },
-    /// Every target that fits is ejected or its provider cooling down.
+    /// Every target that fits is ejected, or its provider cooling down or
+    /// unavailable.
     Unhealthy {
         /// The earliest time (ms, caller's clock) one comes back: a
-        /// `Retry-After` for the caller.
+        /// `Retry-After` for the caller. `u64::MAX` when none has a time
+        /// (every one is on an unavailable provider).
         retry_at_ms: u64,
     },
     /// No target fits the call (capabilities, token limits, cost ceiling…).
@@ -167,6 +169,9 @@ impl fmt::Display for Refusal {
             Refusal::BudgetExhausted { halted: true } => f.write_str("the workload is halted: its budget is spent"),
             Refusal::BudgetExhausted { halted: false } => {
                 f.write_str("the workload's remaining budget cannot cover this call")
+            }
+            Refusal::Unhealthy { retry_at_ms: u64::MAX } => {
+                f.write_str("every target that fits is unavailable or out of rotation with no end time")
             }
             Refusal::Unhealthy { retry_at_ms } => {
                 write!(

@@ -117,6 +117,10 @@ pub fn reason_text(policy: &Policy, reason: &Reason, now_ms: u64) -> String {
                 )
             }
         }
+        Reason::Unavailable => {
+            "the runtime has no adapter for this provider (its key is not set, or it could not be configured)"
+                .to_owned()
+        }
         Reason::Ejected { until_ms } => format!("ejected by the circuit breaker {}", from_now(until_ms, now_ms)),
         Reason::CoolingDown { until_ms } => format!("provider cooling down after a 429 {}", from_now(until_ms, now_ms)),
         Reason::Duplicate { first } => format!("already in the plan at {}", node_text(policy, first)),

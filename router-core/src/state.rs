@@ -37,6 +37,11 @@ pub struct ProviderState {
     /// until this time (ms on the caller's clock).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cooling_until_ms: Option<u64>,
+    /// The runtime has no adapter for the provider (its key is not set, or
+    /// it could not be configured): none of its models is called, at any
+    /// time, until the runtime is set up again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub unavailable: bool,
 }
 
 /// What one workload's budget has left. `None` means unlimited or not tracked.
@@ -140,7 +145,7 @@ pub struct WorkloadStateFile {
 /// {
 ///   "now_ms": 60000,
 ///   "targets": { "anthropic/claude-opus-4.1": { "ejected_until_ms": 90000, "p95_ms": 1800 } },
-///   "providers": { "cerebras": { "cooling_until_ms": 75000 } },
+///   "providers": { "cerebras": { "cooling_until_ms": 75000 }, "xai": { "unavailable": true } },
 ///   "workloads": { "content_summary": { "tokens_remaining": 1200, "usd_remaining": 0.5 } }
 /// }
 /// ```

@@ -34,6 +34,7 @@ fn deciding_allocates_nothing_once_warm() {
         let mut state = StateSnapshot::for_policy(policy, 5_000);
         state.target_mut(router_core::TargetId(1)).ejected_until_ms = Some(9_000);
         state.provider_mut(router_core::ProviderId(0)).cooling_until_ms = Some(6_000);
+        state.provider_mut(router_core::ProviderId(1)).unavailable = true;
         let calls: Vec<Facts<'_>> = policy
             .workload_ids()
             .flat_map(|w| facts.iter().map(move |f| f.facts(w)))
