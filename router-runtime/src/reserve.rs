@@ -8,7 +8,7 @@
 //! actual usage at the target's price; a failure releases.
 
 use providers::Usage;
-use router_core::{Policy, StateSnapshot, TargetId, Usd, WorkloadId, WorkloadState};
+use router_core::{Policy, ProviderId, StateSnapshot, TargetId, Usd, WorkloadId, WorkloadState};
 
 use crate::budget::error::{ReserveError, StatusError};
 use crate::budget::{Reservation, Spend};
@@ -78,10 +78,11 @@ impl Inner {
             books.latency.fill_snapshot(&mut snap, now);
         }
         if self.registry.any_unavailable() {
-            for (i, t) in policy.targets.iter().enumerate() {
-                if self.registry.unavailable(t.provider).is_some() {
+            for i in 0..policy.providers.len() {
+                let id = ProviderId(i as u32);
+                if self.registry.unavailable(id).is_some() {
                     // Out of every plan; the record's notes say why.
-                    snap.target_mut(TargetId(i as u32)).ejected_until_ms = Some(u64::MAX);
+                    snap.provider_mut(id).unavailable = true;
                 }
             }
         }

@@ -447,12 +447,21 @@ async fn a_provider_without_its_key_is_left_out_with_a_note() {
     );
     let r = router.complete(ask("both")).await.unwrap();
     assert_eq!((r.target.as_str(), r.attempts), ("sim/m", 1));
-    assert_eq!(router.decision(&r.decision_id).unwrap().notes(), router.notes());
-    let err = router.complete(ask("only")).await.unwrap_err();
+    let record = router.decision(&r.decision_id).unwrap();
+    assert_eq!(record.notes(), router.notes());
+    // The explanation says the provider is unavailable, not ejected.
+    let text = record.render(router.policy());
     assert!(
-        err.to_string()
-            .ends_with("environment variable `ROUTEC_TEST_UNSET_KEY` is not set"),
-        "{err}"
+        text.contains("dropped  keyed/m  unavailable: the runtime has no adapter for this provider"),
+        "{text}"
+    );
+    assert!(!text.contains("ejected"), "{text}");
+    let err = router.complete(ask("only")).await.unwrap_err();
+    assert_eq!((err.code(), err.http_status()), ("unhealthy", 503));
+    assert_eq!(
+        err.to_string(),
+        "workload `only` refused the call: every target that fits is unavailable or out of rotation with no end \
+         time; provider `keyed` is unavailable: environment variable `ROUTEC_TEST_UNSET_KEY` is not set"
     );
     assert_eq!(err.retry_after(), None);
 }
