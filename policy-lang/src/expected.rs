@@ -64,7 +64,7 @@ pub(crate) enum Expect {
     End,
 }
 
-const PROVIDER_PROPS: &[&str] = &[
+pub(crate) const PROVIDER_PROPS: &[&str] = &[
     "adapter",
     "base_url",
     "command",
@@ -81,7 +81,7 @@ const PROVIDER_PROPS: &[&str] = &[
     "simulate",
     "model",
 ];
-const MODEL_PROPS: &[&str] = &[
+pub(crate) const MODEL_PROPS: &[&str] = &[
     "id",
     "version",
     "price",
@@ -90,7 +90,7 @@ const MODEL_PROPS: &[&str] = &[
     "supports",
     "simulate",
 ];
-const WORKLOAD_PROPS: &[&str] = &[
+pub(crate) const WORKLOAD_PROPS: &[&str] = &[
     "task",
     "quality",
     "data",
@@ -377,6 +377,18 @@ pub(crate) fn keywords_of(groups: &BTreeSet<Expect>) -> Vec<&'static str> {
         }
     }
     out
+}
+
+/// Whether a property of some block could start where these rules were
+/// expected: then what was found there is the mistake, not the property
+/// before it.
+pub(crate) fn expects_property(rules: &[Rule]) -> bool {
+    rules.iter().copied().filter_map(group).any(|g| {
+        matches!(
+            g,
+            Expect::ProviderProp | Expect::ModelProp | Expect::WorkloadProp | Expect::DefaultsProp
+        )
+    })
 }
 
 /// The groups expected, deduplicated, in phrasing order.

@@ -82,7 +82,8 @@ pub(crate) const fn closer(open: u8) -> u8 {
     }
 }
 
-fn is_word_byte(b: u8) -> bool {
+/// Whether `b` continues a word (a name, keyword, number or target).
+pub(crate) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'$' | b'%' | b'/') || b >= 0x80
 }
 

@@ -1,5 +1,7 @@
 //! Text to syntax tree: the pre-scan splits each file into items, pest parses
-//! each item, and a walk over pest's pairs builds the [`Ast`].
+//! each item, and a walk over pest's pairs builds the [`Ast`]. After a syntax
+//! error inside a block, `recover` blanks the broken property out and parses
+//! the item again, so each broken property is reported.
 //!
 //! The walk never unwraps: [`Kids`] hands out a parent's children by rule and
 //! returns an internal-error diagnostic when the tree is not shaped as the
@@ -26,6 +28,7 @@ use crate::prescan::{self, DelimError, ItemScan, MAX_DEPTH};
 use crate::report::CheckReport;
 use crate::source::{MAX_FILE_BYTES, SourceFile, SourceMap, Span};
 
+mod recover;
 mod routes;
 mod syntax_errors;
 
@@ -288,7 +291,9 @@ impl<'s> Builder<'s> {
                 }
                 Err(e) => {
                     self.base = file_base;
-                    self.syntax_error(text, chunk.start, &e, &scan);
+                    if let Some(item) = self.item_errors(text, chunk, e, &scan) {
+                        items.push(item);
+                    }
                 }
             }
             self.base = file_base;

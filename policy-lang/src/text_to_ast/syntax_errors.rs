@@ -44,17 +44,16 @@ impl Builder<'_> {
         (format!("`{shown}{ellipsis}`"), len)
     }
 
+    /// Reports a parse failure at `pos` (an offset in the item starting at
+    /// `chunk_start` of `text`).
     pub(super) fn syntax_error(
         &mut self,
         text: &str,
         chunk_start: usize,
-        e: &pest::error::Error<Rule>,
+        pos: usize,
+        variant: &pest::error::ErrorVariant<Rule>,
         scan: &ItemScan,
     ) {
-        let pos = match e.location {
-            pest::error::InputLocation::Pos(p) => p,
-            pest::error::InputLocation::Span((p, _)) => p,
-        };
         let mut at = chunk_start + pos;
         // Point at the next token, not at the whitespace before it.
         let bytes = text.as_bytes();
@@ -90,7 +89,7 @@ impl Builder<'_> {
         };
         let span = Span::new(self.base + at, self.base + at + len);
         let context = scan.enclosing(at).map(str::to_string);
-        let (message, expected, help) = match &e.variant {
+        let (message, expected, help) = match variant {
             pest::error::ErrorVariant::ParsingError { positives, negatives } => {
                 let groups = expected::groups(positives);
                 let phrases = expected::phrase_all(&groups);
