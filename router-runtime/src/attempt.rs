@@ -12,6 +12,7 @@ use std::time::Duration;
 use providers::{ErrorClass, ProviderError};
 use router_core::{Attempt, Policy, Trigger, node_text};
 
+use crate::error::NotSent;
 use crate::health::AttemptOutcome;
 
 /// How a provider error counts for health, latency and metrics.
@@ -102,6 +103,31 @@ pub(crate) fn placed(policy: &Policy, attempt: &Attempt) -> String {
     match attempt.placed_by {
         Some(n) => node_text(policy, n),
         None => "the workload's route".to_owned(),
+    }
+}
+
+/// The clause text for an attempt skipped before it was sent: at one of
+/// its provider's limits, or out of health since the plan was made.
+pub(crate) fn skip_clause(policy: &Policy, attempt: &Attempt, reason: &NotSent, last: bool) -> String {
+    match reason {
+        NotSent::LocalLimit { limit } => {
+            let then = if last {
+                "no attempt was left"
+            } else {
+                "the next attempt goes at once"
+            };
+            format!(
+                "skipped: provider `{}` is at its `limits {}`; {then}",
+                policy.provider(attempt.provider).name,
+                limit.clause()
+            )
+        }
+        NotSent::Ejected { .. }
+        | NotSent::CoolingDown { .. }
+        | NotSent::DataClass { .. }
+        | NotSent::Unavailable { .. } => {
+            format!("skipped: {} since the plan was made", reason.code())
+        }
     }
 }
 

@@ -18,6 +18,7 @@ use crate::budget::error::{ReserveError, UnknownWorkloadError};
 use crate::clock::Millis;
 use crate::decisions::DecisionId;
 use crate::idempotency::KeyReusedError;
+use crate::limits::LocalLimit;
 
 /// Why a routed call failed.
 ///
@@ -103,7 +104,8 @@ impl RouteError {
 
     /// How long the caller should wait before trying again, when that is
     /// known: a halted budget's rollover, the end of a cool-down, a busy
-    /// budget's short pause, the earliest `Retry-After` among the attempts.
+    /// budget's short pause, the earliest `Retry-After` among the attempts
+    /// (a provider's own, or when a provider's `rpm`/`tpm` has room again).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             RouteError::Refused(e) => e.retry_after,
@@ -113,6 +115,9 @@ impl RouteError {
                 .iter()
                 .filter_map(|a| match &a.error {
                     Some(AttemptError::Upstream(p)) if p.class() == ErrorClass::RateLimited => p.retry_after(),
+                    Some(AttemptError::NotSent(NotSentError {
+                        reason: NotSent::LocalLimit { limit },
+                    })) => limit.free_in(),
                     _ => None,
                 })
                 .min(),
@@ -444,6 +449,12 @@ pub enum NotSent {
         /// Why, in words (never a key).
         why: String,
     },
+    /// The provider is at one of its `limits` (`concurrency`, `rpm`,
+    /// `tpm`); the plan moved on at once rather than wait.
+    LocalLimit {
+        /// Which limit, and when it has room again.
+        limit: LocalLimit,
+    },
 }
 
 impl NotSent {
@@ -454,6 +465,7 @@ impl NotSent {
             NotSent::CoolingDown { .. } => "cooling_down",
             NotSent::DataClass { .. } => "data_class",
             NotSent::Unavailable { .. } => "unavailable",
+            NotSent::LocalLimit { .. } => "local_limit",
         }
     }
 }
@@ -473,6 +485,32 @@ fn not_sent_text(reason: &NotSent) -> String {
             format!("not sent: the provider may receive `{allowed}` data, the call carries `{required}`")
         }
         NotSent::Unavailable { why } => format!("not sent: {why}"),
+        NotSent::LocalLimit { limit } => local_limit_text(limit),
+    }
+}
+
+fn local_limit_text(limit: &LocalLimit) -> String {
+    let clause = limit.clause();
+    match *limit {
+        LocalLimit::Concurrency { .. } => format!("not sent: the provider already has `{clause}` calls in flight"),
+        LocalLimit::Rpm { free_in: Some(d), .. } => {
+            format!(
+                "not sent: the provider's `{clause}` is used up; a request is free in {}ms",
+                d.as_millis()
+            )
+        }
+        LocalLimit::Rpm { free_in: None, .. } => format!("not sent: the provider's `{clause}` admits no request"),
+        LocalLimit::Tpm {
+            needed,
+            free_in: Some(d),
+            ..
+        } => format!(
+            "not sent: the provider's `{clause}` has no room for this attempt's {needed} tokens; they are free in {}ms",
+            d.as_millis()
+        ),
+        LocalLimit::Tpm {
+            needed, free_in: None, ..
+        } => format!("not sent: this attempt's {needed} tokens are more than the provider's `{clause}` allows"),
     }
 }
 

@@ -24,10 +24,11 @@ use providers::{
     ChatRequest, ChatResponse, ErrorClass, EventStream, Provider, ProviderError, StreamEvent, TimeoutKind,
 };
 use router_core::{Attempt, DataClass, Decision, Facts, Policy, QualityCheck, TargetId, Usd, WorkloadId, decide};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::attempt::{Next, backoff, clause_for, may_retry, next_after, outcome_of, placed};
+use crate::attempt::{Next, backoff, clause_for, may_retry, next_after, outcome_of, placed, skip_clause};
 use crate::budget::Spend;
 use crate::budget::error::ReserveError;
 use crate::clock::Millis;
@@ -37,7 +38,7 @@ use crate::error::{
     QualityCheckError, RefusedError, RouteError, TimedOutError, UpstreamRejectedError,
 };
 use crate::facts::{MergedMetadata, features, input_tokens};
-use crate::health::{Admission, AttemptOutcome, HealthChange};
+use crate::health::{AttemptOutcome, HealthChange};
 use crate::idempotency::Leader;
 use crate::quality::{check_local, check_name, evaluator_passed, evaluator_request};
 use crate::reserve::{Held, release, spend_of};
@@ -58,12 +59,14 @@ pub(crate) enum Mode {
 pub(crate) enum Answer {
     /// The whole answer; its spend is committed.
     Whole(ChatResponse),
-    /// A stream whose first event has arrived; it holds the reservation.
+    /// A stream whose first event has arrived; it holds the reservation
+    /// and the provider's concurrency permit, if it has a limit.
     Stream {
         first: StreamEvent,
         rest: EventStream,
         held: Held,
         idle: Duration,
+        permit: Option<OwnedSemaphorePermit>,
     },
 }
 
@@ -163,6 +166,7 @@ impl Inner {
                 rest,
                 held,
                 idle,
+                permit,
             } => RoutedStream::live(Live {
                 inner: Arc::clone(self),
                 workload: self.policy.workload(wid).name.clone(),
@@ -176,6 +180,7 @@ impl Inner {
                 held,
                 idle,
                 leader,
+                permit,
             }),
         };
         Ok(Routed {
@@ -547,25 +552,26 @@ impl Run<'_> {
                 release(&mut held).await;
                 return Err(self.deadline_exceeded());
             };
-            let now = inner.clock.now();
-            let admission = inner.books().health.admit(attempt.target, now);
-            let reason = match admission {
-                Admission::Allowed | Admission::Probe => None,
-                Admission::Ejected { until } => Some(NotSent::Ejected { until }),
-                Admission::CoolingDown { until } => Some(NotSent::CoolingDown { until }),
+            let permit = match inner.admit(attempt, inner.clock.now()) {
+                Ok(permit) => permit,
+                Err(reason) => {
+                    release(&mut held).await;
+                    if let NotSent::LocalLimit { limit } = &reason {
+                        inner
+                            .metrics
+                            .local_limit_skip(&policy.provider(attempt.provider).name, limit);
+                    }
+                    let clause = skip_clause(policy, attempt, &reason, last);
+                    self.record(
+                        attempt,
+                        retry,
+                        Duration::ZERO,
+                        Some(AttemptError::NotSent(NotSentError { reason })),
+                        clause,
+                    );
+                    return Ok(None);
+                }
             };
-            if let Some(reason) = reason {
-                release(&mut held).await;
-                let clause = format!("skipped: {} since the plan was made", reason.code());
-                self.record(
-                    attempt,
-                    retry,
-                    Duration::ZERO,
-                    Some(AttemptError::NotSent(NotSentError { reason })),
-                    clause,
-                );
-                return Ok(None);
-            }
             self.dispatched += 1;
             let span = tracing::info_span!(
                 "routec.attempt", target = %label, node = %attempt.node, retry,
@@ -576,6 +582,15 @@ impl Run<'_> {
                 .instrument(span.clone())
                 .await;
             let elapsed = started.elapsed();
+            // The permit is held while the call is in flight: to the end of
+            // a stream, else until the answer (or failure) is in.
+            let mut permit = match &result {
+                Ok(Ok(Got::Stream(..))) => permit,
+                Ok(Ok(Got::Whole(_)) | Err(_)) | Err(_) => {
+                    drop(permit);
+                    None
+                }
+            };
             let failure = match result {
                 Ok(Ok(got)) => {
                     span.record("outcome", "success");
@@ -592,6 +607,7 @@ impl Run<'_> {
                                 rest,
                                 held,
                                 idle,
+                                permit: permit.take(),
                             }));
                         }
                         Got::Whole(answer) => {

@@ -1,19 +1,19 @@
 //! routec's runtime: the [`Router`] that executes a policy's attempt plans
 //! over provider adapters, and the state it keeps between calls — budgets
-//! and their stores, target health, rolling latency, the retry budget,
-//! idempotency and metrics.
+//! and their stores, target health, provider limits, rolling latency, the
+//! retry budget, idempotency and metrics.
 //!
 //! A call flows: [`Router::complete`] or [`Router::stream`] → idempotency
 //! (join or replay an identical call) → facts from the request → a state
 //! snapshot → the engine's decision (`router_core::decide`) → attempts in
-//! plan order, each reserving budget, passing the health book, dispatched
-//! under a timeout inside the workload's deadline, then committed or
-//! released. See `docs/runtime.md`.
+//! plan order, each reserving budget, passing the provider's `limits` and
+//! the health book, dispatched under a timeout inside the workload's
+//! deadline, then committed or released. See `docs/runtime.md`.
 //!
-//! The synchronous state pieces — [`HealthBook`], [`LatencyBook`],
-//! [`RetryBudget`], [`BudgetBook`] — take `now` as an argument and never
-//! read a clock, so `routec simulate` runs them on a virtual clock; the
-//! async ones hold a [`Clock`].
+//! The synchronous state pieces — [`HealthBook`], [`LimitBook`],
+//! [`LatencyBook`], [`RetryBudget`], [`BudgetBook`] — take `now` as an
+//! argument and never read a clock, so `routec simulate` runs them on a
+//! virtual clock; the async ones hold a [`Clock`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -39,6 +39,7 @@ mod facts;
 mod health;
 mod idempotency;
 mod latency;
+mod limits;
 mod metrics;
 mod quality;
 mod registry;
@@ -75,6 +76,7 @@ pub use error::{
 pub use health::{Admission, AttemptOutcome, BreakerState, HealthBook, HealthChange, HealthConfig, parse_retry_after};
 pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, KeyReusedError, Leader, Served};
 pub use latency::{LatencyBook, LatencyWindow, Percentiles};
+pub use limits::{LimitBook, LocalLimit};
 pub use metrics::{Direction, LATENCY_BUCKETS_MS, Metrics};
 pub use retry_budget::RetryBudget;
 pub use router::{BuildError, Call, DuplicateScopeError, Routed, Router, RouterBuilder, UnknownProviderError};

@@ -4,14 +4,15 @@
 //! metrics is fixed and small, the text format is a page of code, and a
 //! typed method per metric (`metrics.attempt(workload, target, outcome)`)
 //! keeps label sets consistent and makes it hard to put anything but a
-//! policy name into a label. Label values are only ever workload, target
-//! and limit names from the policy, outcome keywords and error classes:
-//! **never an API key, header or request content.**
+//! policy name into a label. Label values are only ever workload, target,
+//! provider and limit names from the policy, outcome keywords and error
+//! classes: **never an API key, header or request content.**
 //!
 //! Exposed series:
 //! - `routec_requests_total{workload}`
 //! - `routec_attempts_total{workload,target,outcome}`
 //! - `routec_fallbacks_total{workload}`
+//! - `routec_local_limit_skips_total{provider,limit}`
 //! - `routec_errors_total{class}`
 //! - `routec_tokens_total{workload,direction}`
 //! - `routec_cost_usd_total{workload}` (exact: counted in nano-dollars)
@@ -28,6 +29,7 @@ use router_core::Usd;
 
 use crate::budget::period::LimitKind;
 use crate::health::AttemptOutcome;
+use crate::limits::LocalLimit;
 
 /// Upper bounds of the latency histogram's buckets, in milliseconds.
 pub const LATENCY_BUCKETS_MS: [u64; 12] = [
@@ -146,6 +148,7 @@ struct Registry {
     requests: Family,
     attempts: Family,
     fallbacks: Family,
+    local_limit_skips: Family,
     errors: Family,
     tokens: Family,
     cost: Family,
@@ -174,6 +177,12 @@ impl Default for Registry {
                 "Times a call moved on to its next candidate.",
                 "counter",
                 &["workload"],
+            ),
+            local_limit_skips: Family::new(
+                "routec_local_limit_skips_total",
+                "Attempts skipped because their provider was at one of its limits (concurrency, rpm, tpm).",
+                "counter",
+                &["provider", "limit"],
             ),
             errors: Family::new(
                 "routec_errors_total",
@@ -242,6 +251,13 @@ impl Metrics {
         self.reg().fallbacks.add(vec![workload.to_owned()], 1, Scale::Unit);
     }
 
+    /// An attempt skipped `provider` (its policy name) because it was at
+    /// its `limit`.
+    pub fn local_limit_skip(&self, provider: &str, limit: &LocalLimit) {
+        let labels = vec![provider.to_owned(), limit.keyword().to_owned()];
+        self.reg().local_limit_skips.add(labels, 1, Scale::Unit);
+    }
+
     /// A call failed with an error of `class` (a stable error code such as
     /// `budget_halted` or `fallback_exhausted`).
     pub fn error(&self, class: &str) {
@@ -296,6 +312,7 @@ impl Metrics {
             &reg.requests,
             &reg.attempts,
             &reg.fallbacks,
+            &reg.local_limit_skips,
             &reg.errors,
             &reg.tokens,
             &reg.cost,

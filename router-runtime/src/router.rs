@@ -27,6 +27,7 @@ use crate::error::RouteError;
 use crate::health::{HealthBook, HealthConfig};
 use crate::idempotency::{Claim, IdempotencyCache, IdempotencyKey, Served};
 use crate::latency::LatencyBook;
+use crate::limits::{Concurrency, LimitBook};
 use crate::metrics::Metrics;
 use crate::quality::{Regexes, compile_regexes};
 use crate::registry::{EnvLookup, Registry};
@@ -137,6 +138,7 @@ pub(crate) struct Settings {
 #[derive(Debug)]
 pub(crate) struct Books {
     pub(crate) health: HealthBook,
+    pub(crate) limits: LimitBook,
     pub(crate) latency: LatencyBook,
     pub(crate) retries: RetryBudget,
 }
@@ -191,6 +193,7 @@ pub(crate) struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) metrics: Metrics,
     pub(crate) books: Mutex<Books>,
+    pub(crate) concurrency: Concurrency,
     pub(crate) idempotency: IdempotencyCache<Arc<Completed>, RouteError>,
     pub(crate) decisions: DecisionStore,
     pub(crate) regexes: Regexes,
@@ -617,6 +620,7 @@ impl RouterBuilder {
         }
         let books = Books {
             health: HealthBook::new(&policy, self.health),
+            limits: LimitBook::new(&policy),
             latency: LatencyBook::new(policy.targets.len()),
             retries: self.retry_budget,
         };
@@ -632,6 +636,7 @@ impl RouterBuilder {
             clock: self.clock,
             metrics: self.metrics,
             books: Mutex::new(books),
+            concurrency: Concurrency::new(&policy),
             settings: self.settings,
             seed,
             counter: AtomicU64::new(0),

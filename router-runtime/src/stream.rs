@@ -19,6 +19,7 @@ use std::time::Duration;
 use futures::{Stream, StreamExt};
 use providers::{ChatResponse, EventStream, FinishReason, StreamEvent, ToolCall, Usage, estimate_tokens};
 use router_core::TargetId;
+use tokio::sync::OwnedSemaphorePermit;
 
 use crate::attempt::outcome_of;
 use crate::decisions::DecisionId;
@@ -92,6 +93,7 @@ impl RoutedStream {
             held,
             idle,
             leader,
+            permit,
         } = live;
         let state = State {
             first: Some(first),
@@ -108,6 +110,7 @@ impl RoutedStream {
                 held: Some(held),
                 leader,
                 seen: Seen::default(),
+                _permit: permit,
             },
         };
         let events = futures::stream::unfold(Some(state), |state| async move {
@@ -170,6 +173,7 @@ pub(crate) struct Live {
     pub(crate) held: Held,
     pub(crate) idle: Duration,
     pub(crate) leader: Option<Leader<Arc<Completed>, RouteError>>,
+    pub(crate) permit: Option<OwnedSemaphorePermit>,
 }
 
 struct State {
@@ -236,7 +240,9 @@ impl Seen {
     }
 }
 
-/// Owns the reservation (and the idempotency lead) of a live stream.
+/// Owns the reservation (and the idempotency lead) of a live stream, and
+/// its provider's concurrency permit: the stream counts as a call in flight
+/// until it ends or is dropped.
 struct Guard {
     inner: Arc<Inner>,
     workload: String,
@@ -248,6 +254,7 @@ struct Guard {
     held: Option<Held>,
     leader: Option<Leader<Arc<Completed>, RouteError>>,
     seen: Seen,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Guard {
