@@ -23,7 +23,7 @@ use futures::StreamExt;
 use providers::{
     ChatRequest, ChatResponse, ErrorClass, EventStream, Provider, ProviderError, StreamEvent, TimeoutKind,
 };
-use router_core::{Attempt, DataClass, Decision, Facts, Policy, QualityCheck, TargetId, Usd, WorkloadId, decide};
+use router_core::{Attempt, DataClass, Decision, Policy, QualityCheck, TargetId, Usd, WorkloadId, decide};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -37,7 +37,7 @@ use crate::error::{
     AttemptError, AttemptRecord, BudgetError, DeadlineExceededError, FallbackExhaustedError, NotSent, NotSentError,
     QualityCheckError, RefusedError, RouteError, TimedOutError, UpstreamRejectedError,
 };
-use crate::facts::{MergedMetadata, features, input_tokens};
+use crate::facts::{MergedMetadata, facts_of};
 use crate::health::{AttemptOutcome, HealthChange};
 use crate::idempotency::Leader;
 use crate::quality::{check_local, check_name, evaluator_passed, evaluator_request};
@@ -209,26 +209,12 @@ impl Inner {
         let (decision_id, seed) = self.next_ids();
         tracing::Span::current().record("decision_id", tracing::field::display(decision_id));
 
-        let input = input_tokens(&call.request);
         // Facts borrow the call (and a `dyn Metadata`, which is not `Sync`):
         // they live only while the engine decides, never across an await.
-        let decision = {
-            let metadata = MergedMetadata {
-                call: &call.metadata,
-                request: &call.request.metadata,
-            };
-            let facts = Facts {
-                workload: wid,
-                input_tokens: input,
-                max_output_tokens: call.request.max_tokens.map(u64::from),
-                features: features(&call.request, mode == Mode::Stream),
-                task: None,
-                metadata: &metadata,
-                user: call.user.as_deref().or(call.request.user.as_deref()),
-                data: call.data_class,
-                request_seed: seed,
-            };
-            Arc::new(decide(policy, &facts, &snap))
+        let (decision, input) = {
+            let metadata = MergedMetadata::of(call);
+            let facts = facts_of(call, wid, &metadata, mode == Mode::Stream, seed);
+            (Arc::new(decide(policy, &facts, &snap)), facts.input_tokens)
         };
         let data = decision.explain().data_class;
         let notes = if self.registry.any_unavailable() {

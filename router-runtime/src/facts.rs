@@ -10,8 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use providers::{ChatRequest, ContentPart, ResponseFormat, estimate_tokens};
-use router_core::{DataClass, Feature, Features, Metadata};
+use router_core::{DataClass, Facts, Feature, Features, Metadata, RequestFacts, WorkloadId};
 use serde_json::Value;
+
+use crate::router::Call;
 
 /// Tokens an image part is assumed to cost (a typical tile-based figure,
 /// the same the simulated provider uses).
@@ -66,10 +68,94 @@ pub(crate) fn features(req: &ChatRequest, stream: bool) -> Features {
     f
 }
 
+/// The facts the engine decides `call` on, for `workload`: `stream` is
+/// whether the caller asked for a stream ([`crate::Router::stream`]), `seed`
+/// the call's request seed. The one place a call becomes facts; the
+/// router and [`Call::request_facts`] both read it.
+pub(crate) fn facts_of<'a>(
+    call: &'a Call,
+    workload: WorkloadId,
+    metadata: &'a MergedMetadata<'a>,
+    stream: bool,
+    seed: u64,
+) -> Facts<'a> {
+    Facts {
+        workload,
+        input_tokens: input_tokens(&call.request),
+        max_output_tokens: call.request.max_tokens.map(u64::from),
+        features: features(&call.request, stream),
+        task: None,
+        metadata,
+        user: call.user.as_deref().or(call.request.user.as_deref()),
+        data: call.data_class,
+        request_seed: seed,
+    }
+}
+
+impl Call {
+    /// The facts the router decides this call on, as data: estimated input
+    /// tokens (`providers::estimate_tokens` over the text, plus framing,
+    /// images and tools), the requested max output, tools / images / JSON
+    /// schema / stream (the request's `stream` flag, as the gateway reads
+    /// it), user, metadata (the call's over the request's) and data class.
+    /// The request seed is left at 0: the router draws one per call.
+    ///
+    /// `routec explain --request` uses it, so an explanation sees the same
+    /// facts as the runtime.
+    ///
+    /// ```
+    /// use providers::ChatRequest;
+    /// use router_runtime::Call;
+    ///
+    /// let mut call = Call::new("content_summary", ChatRequest::user("Summarise: routing saves money."));
+    /// call.user = Some("alice".into());
+    /// let facts = call.request_facts();
+    /// assert_eq!(facts.user.as_deref(), Some("alice"));
+    /// assert!(facts.input_tokens > 4 && !facts.tools);
+    /// ```
+    pub fn request_facts(&self) -> RequestFacts {
+        let metadata = MergedMetadata::of(self);
+        let facts = facts_of(self, WorkloadId(0), &metadata, self.request.stream, 0);
+        let has = |f| facts.features.has(f);
+        RequestFacts {
+            input_tokens: facts.input_tokens,
+            max_output: facts.max_output_tokens,
+            tools: has(Feature::Tools),
+            images: has(Feature::Images),
+            json_schema: has(Feature::JsonSchema),
+            stream: has(Feature::Stream),
+            task: facts.task,
+            metadata: metadata.to_map(),
+            user: facts.user.map(str::to_owned),
+            data: facts.data,
+            request_seed: facts.request_seed,
+        }
+    }
+}
+
 /// The call's metadata first, then the request's own.
 pub(crate) struct MergedMetadata<'a> {
     pub(crate) call: &'a [(String, String)],
     pub(crate) request: &'a BTreeMap<String, String>,
+}
+
+impl<'a> MergedMetadata<'a> {
+    pub(crate) fn of(call: &'a Call) -> Self {
+        MergedMetadata {
+            call: &call.metadata,
+            request: &call.request.metadata,
+        }
+    }
+
+    /// Every key with the value [`Metadata::get`] gives it.
+    fn to_map(&self) -> BTreeMap<String, String> {
+        let mut map = self.request.clone();
+        // In reverse, so the first of repeated call keys wins, as in `get`.
+        for (k, v) in self.call.iter().rev() {
+            map.insert(k.clone(), v.clone());
+        }
+        map
+    }
 }
 
 impl Metadata for MergedMetadata<'_> {
@@ -215,6 +301,45 @@ mod tests {
         let m2 = [("y".to_owned(), "2".to_owned()), ("x".to_owned(), "1".to_owned())];
         assert_eq!(content_hash(&input(&a, &m1)), content_hash(&input(&a, &m2)));
         assert_ne!(content_hash(&input(&a, &m1)), content_hash(&input(&a, none)));
+    }
+
+    #[test]
+    fn request_facts_are_the_facts_the_router_decides_on() {
+        let mut req = ChatRequest::user("one two three four five");
+        req.max_tokens = Some(300);
+        req.stream = true;
+        req.user = Some("from-request".into());
+        req.metadata.insert("team".into(), "infra".into());
+        req.metadata.insert("tier".into(), "gold".into());
+        req.tools.push(Tool {
+            name: "lookup".into(),
+            description: None,
+            parameters: serde_json::json!({"type": "object"}),
+        });
+        let mut call = Call::new("w", req);
+        call.metadata = vec![
+            ("team".to_owned(), "growth".to_owned()),
+            ("team".to_owned(), "shadowed".to_owned()),
+        ];
+        call.data_class = Some(DataClass::Internal);
+
+        let data = call.request_facts();
+        let metadata = MergedMetadata::of(&call);
+        let live = facts_of(&call, WorkloadId(0), &metadata, true, 0);
+        let replayed = data.facts(WorkloadId(0));
+        assert_eq!(format!("{live:?}"), format!("{replayed:?}"));
+        for key in ["team", "tier", "none"] {
+            assert_eq!(live.metadata.get(key), replayed.metadata.get(key), "{key}");
+        }
+        assert_eq!(data.metadata.get("team").map(String::as_str), Some("growth"));
+        assert_eq!(data.input_tokens, input_tokens(&call.request));
+        assert!(data.tools && data.stream && !data.images);
+        assert_eq!(
+            (data.max_output, data.user.as_deref(), data.data),
+            (Some(300), Some("from-request"), Some(DataClass::Internal))
+        );
+        call.user = Some("caller".into());
+        assert_eq!(call.request_facts().user.as_deref(), Some("caller"));
     }
 
     #[test]
