@@ -91,6 +91,64 @@ fn explain_rejects_unknown_workloads_and_facts_with_exit_2() {
 }
 
 #[test]
+fn explain_reads_an_openai_request_with_the_router_s_own_facts() {
+    let seed = seed();
+    let dir = tempfile::tempdir().unwrap();
+    let body = serde_json::json!({
+        "model": "content_summary",
+        "user": "alice",
+        "messages": [
+            {"role": "system", "content": "You summarise."},
+            {"role": "user", "content": "Summarise: routing saves money because most calls never need a frontier model."}
+        ]
+    });
+    let path = dir.path().join("request.json");
+    std::fs::write(&path, body.to_string()).unwrap();
+    let request = path.to_str().unwrap();
+    let o = routec(&[
+        "explain",
+        seed.to_str().unwrap(),
+        "-w",
+        "content_summary",
+        "--request",
+        request,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    // What the router itself derives from the same body, read as the gateway reads it.
+    let (_, normalised) = providers::openai_wire::request_from_wire(serde_json::from_value(body).unwrap()).unwrap();
+    let router = router_runtime::Call::new("content_summary", normalised).request_facts();
+    assert_eq!(json["facts"]["input_tokens"], router.input_tokens, "{json}");
+    assert_eq!(json["facts"]["user"], "alice");
+    assert_eq!(json["input_tokens_estimated"], true);
+
+    // `--set` still overrides what the request said.
+    let o = routec(&[
+        "explain",
+        seed.to_str().unwrap(),
+        "-w",
+        "content_summary",
+        "--request",
+        request,
+        "--set",
+        "input_tokens=5000",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("facts: {\"input_tokens\":5000,\"user\":\"alice\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("note: facts derived from an OpenAI request as the router derives them"),
+        "{text}"
+    );
+    assert!(!text.contains("characters per token"), "{text}");
+}
+
+#[test]
 fn graph_dot_renders_with_graphviz() {
     let seed = seed();
     let o = routec(&["graph", seed.to_str().unwrap(), "--format", "dot"]);

@@ -1,14 +1,17 @@
 //! `routec explain`: decide one call offline and show the plan and the trace.
 //!
 //! The facts come from `--request` (a facts JSON, or an OpenAI chat
-//! completions request reduced to facts) and `--set key=value`, applied in
-//! that order; the state from `--state`. The decision is the engine's own,
-//! so what this prints is what the runtime would do with the same inputs.
+//! completions request reduced to facts by the router's own code) and
+//! `--set key=value`, applied in that order; the state from `--state`. The
+//! decision is the engine's own, so what this prints is what the runtime
+//! would do with the same inputs.
 
 use std::path::{Path, PathBuf};
 
 use miette::{GraphicalReportHandler, GraphicalTheme};
+use providers::openai_wire::{ChatCompletionRequest, request_from_wire};
 use router_core::{Decider, Policy, Report, RequestFacts, StateFile, StateSnapshot, render_text};
+use router_runtime::Call;
 use serde_json::Value;
 
 use crate::exit;
@@ -19,8 +22,8 @@ use crate::exit;
     after_help = "Facts keys for --set: input_tokens, max_output, tools, images, json_schema, stream, task, \
                         user, data, request_seed, metadata.NAME.\n\
                         --request takes a facts JSON ({\"input_tokens\": 1200, \"user\": \"alice\", \"tools\": true}) \
-                        or an OpenAI chat-completions request; from the latter, input tokens are estimated at \
-                        about 4 characters per token.\n\
+                        or an OpenAI chat-completions request, reduced to facts exactly as the gateway and router \
+                        do (input tokens by the router's estimator).\n\
                         Exit status: 0 with a plan, 1 when the call would be refused, 2 on usage or I/O errors \
                         or a policy that does not compile."
 )]
@@ -57,7 +60,8 @@ pub enum Format {
 #[derive(serde::Serialize)]
 struct JsonOutput<'a> {
     facts: &'a RequestFacts,
-    /// Input tokens were estimated from an OpenAI request's text.
+    /// Input tokens were estimated from an OpenAI request, by the router's
+    /// own estimator.
     input_tokens_estimated: bool,
     #[serde(flatten)]
     report: Report,
@@ -157,7 +161,7 @@ fn explain(policy: &Policy, args: &Args) -> Result<(String, bool), String> {
             let mut s = format!("facts: {facts_json}\n");
             match source {
                 FactsSource::OpenAi => s.push_str(
-                    "note: facts derived from an OpenAI request; input tokens estimated at ~4 characters per token\n",
+                    "note: facts derived from an OpenAI request as the router derives them (input tokens estimated)\n",
                 ),
                 FactsSource::Facts | FactsSource::None => {}
             }
@@ -183,71 +187,48 @@ fn read_state(path: &Path, policy: &Policy) -> Result<StateSnapshot, String> {
 fn read_request(path: &Path) -> Result<(RequestFacts, FactsSource), String> {
     let value = read_json(path)?;
     if value.get("messages").is_some_and(Value::is_array) {
-        return Ok((facts_from_openai(&value), FactsSource::OpenAi));
+        let facts = facts_from_openai(value)
+            .map_err(|e| format!("`{}` is not an OpenAI chat-completions request: {e}", path.display()))?;
+        return Ok((facts, FactsSource::OpenAi));
     }
     let facts = serde_json::from_value(value).map_err(|e| format!("`{}`: {e}", path.display()))?;
     Ok((facts, FactsSource::Facts))
 }
 
-/// Characters per token for the rough estimate, until the providers
-/// crate's estimator is wired into the CLI.
-const CHARS_PER_TOKEN: u64 = 4;
-
-/// Facts from an OpenAI chat-completions request body: text length / 4 for
-/// input tokens, `max_completion_tokens` (or `max_tokens`), tools, image
-/// parts, a JSON-schema response format, `stream`, `user` and string
-/// `metadata` values.
-fn facts_from_openai(req: &Value) -> RequestFacts {
-    let mut chars: u64 = 0;
-    let mut images = false;
-    for message in req["messages"].as_array().into_iter().flatten() {
-        match &message["content"] {
-            Value::String(s) => chars += s.chars().count() as u64,
-            Value::Array(parts) => {
-                for part in parts {
-                    match part["type"].as_str() {
-                        Some("text") => chars += part["text"].as_str().map_or(0, |s| s.chars().count() as u64),
-                        Some("image_url" | "input_image" | "image") => images = true,
-                        _ => {}
-                    }
-                }
-            }
-            _ => {}
-        }
+/// Facts from an OpenAI chat-completions request body, exactly as the
+/// gateway and the router derive them: the body is read into the
+/// normalised request as the gateway reads it, then
+/// [`router_runtime::Call::request_facts`] gives the router's own facts
+/// (input tokens from `providers::estimate_tokens`, max output, tools,
+/// images, JSON schema, `stream`, `user`, `metadata`).
+fn facts_from_openai(mut body: Value) -> Result<RequestFacts, String> {
+    // `--workload` names the workload, so a `model` is not needed here.
+    if let Value::Object(fields) = &mut body {
+        fields.entry("model").or_insert_with(|| Value::String(String::new()));
     }
-    let tools = req["tools"].as_array().is_some_and(|t| !t.is_empty())
-        || req["functions"].as_array().is_some_and(|t| !t.is_empty());
-    let metadata = req["metadata"]
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
-        .collect();
-    RequestFacts {
-        input_tokens: chars.div_ceil(CHARS_PER_TOKEN),
-        max_output: req["max_completion_tokens"].as_u64().or(req["max_tokens"].as_u64()),
-        tools,
-        images,
-        json_schema: req["response_format"]["type"].as_str() == Some("json_schema"),
-        stream: req["stream"].as_bool().unwrap_or(false),
-        user: req["user"].as_str().map(str::to_owned),
-        metadata,
-        ..RequestFacts::default()
-    }
+    let wire: ChatCompletionRequest = serde_json::from_value(body).map_err(|e| e.to_string())?;
+    let (_, request) = request_from_wire(wire).map_err(|e| e.to_string())?;
+    let call = Call {
+        request,
+        ..Call::default()
+    };
+    Ok(call.request_facts())
 }
 
 #[cfg(test)]
 mod tests {
+    use providers::{ChatRequest, ContentPart, Message, ResponseFormat, Role, Tool};
+
     use super::*;
 
     #[test]
-    fn openai_requests_reduce_to_facts() {
-        let req = serde_json::json!({
-            "model": "content_summary",
+    fn openai_requests_reduce_to_the_router_s_own_facts() {
+        let text = "Summarise the quarterly report, keeping every figure that matters to finance.";
+        let body = serde_json::json!({
             "messages": [
                 {"role": "system", "content": "Summarise."},
                 {"role": "user", "content": [
-                    {"type": "text", "text": "abcdefghij"},
+                    {"type": "text", "text": text},
                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
                 ]}
             ],
@@ -256,13 +237,47 @@ mod tests {
             "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}},
             "stream": true,
             "user": "alice",
-            "metadata": {"team": "growth", "n": 3}
+            "metadata": {"team": "growth"}
         });
-        let f = facts_from_openai(&req);
-        assert_eq!(f.input_tokens, 5); // 20 characters / 4
+        let f = facts_from_openai(body).unwrap();
         assert_eq!(f.max_output, Some(300));
         assert!(f.tools && f.images && f.json_schema && f.stream);
         assert_eq!(f.user.as_deref(), Some("alice"));
-        assert_eq!(f.metadata.len(), 1);
+        assert_eq!(f.metadata.get("team").map(String::as_str), Some("growth"));
+
+        // The same request built by hand, as the gateway hands it to the
+        // router: the router's token estimate, not a character count.
+        let mut user = Message::text(Role::User, text);
+        user.content.push(ContentPart::Image {
+            url: "data:image/png;base64,AAAA".into(),
+            detail: None,
+        });
+        let request = ChatRequest {
+            messages: vec![Message::text(Role::System, "Summarise."), user],
+            tools: vec![Tool {
+                name: "f".into(),
+                description: None,
+                parameters: serde_json::json!({"type": "object", "properties": {}}),
+            }],
+            response_format: Some(ResponseFormat::JsonSchema {
+                name: "x".into(),
+                schema: serde_json::json!({}),
+                strict: false,
+            }),
+            ..ChatRequest::default()
+        };
+        let router = Call::new("w", request).request_facts();
+        assert_eq!(f.input_tokens, router.input_tokens);
+        let chars = (text.len() + "Summarise.".len()) as u64;
+        assert_ne!(f.input_tokens, chars.div_ceil(4), "not the old 4-characters guess");
+    }
+
+    #[test]
+    fn requests_the_gateway_would_refuse_are_errors() {
+        let bad_role = serde_json::json!({"messages": [{"role": "narrator", "content": "hi"}]});
+        let err = facts_from_openai(bad_role).unwrap_err();
+        assert!(err.contains("narrator"), "{err}");
+        let bad_metadata = serde_json::json!({"messages": [], "metadata": {"n": 3}});
+        assert!(facts_from_openai(bad_metadata).is_err());
     }
 }
