@@ -1,17 +1,25 @@
 //! The canonical layout of a `.route` file, as `routec fmt` writes it.
 //!
 //! Two spaces per level; one property per line; route lists one candidate
-//! per line; short value lists (`supports`, `on`, `alias`, …) on one line,
-//! one item per line when longer than [`MAX_WIDTH`]; one blank line between
-//! top-level items, and inside blocks a blank line where the author left one.
-//! Literals keep their spelling (`5M` stays `5M`).
+//! per line; short value lists (`supports`, `alias`, …) on one line, one
+//! item per line when longer than [`MAX_WIDTH`]; a list's rules after its
+//! closing bracket, or, when that line is too long, one rule per line below
+//! it (and a still-too-long `on` one trigger per line); one blank line
+//! between top-level items, and inside blocks a blank line where the author
+//! left one. Literals keep their spelling (`5M` stays `5M`).
 //!
 //! Comments are not in the syntax tree (pest skips them), so the pre-scan
 //! collects them with their offsets and the printer puts each back before
 //! the first line that starts after it, or at the end of the line it trails.
 //! A comment written inside a construct printed on one line moves above that
-//! line. Printing is driven by the tree, so the output parses to an equal
-//! tree, and printing it again changes nothing.
+//! line. Trailing comments of one block that the author aligned (two or
+//! more at the same column) stay aligned: at that column when every line
+//! still fits before it, else one space after the longest; any other
+//! trailing comment follows its line after one space. Printing is driven by
+//! the tree, so the output parses to an equal tree, and printing it again
+//! changes nothing.
+
+use std::collections::HashMap;
 
 use crate::ast::*;
 use crate::prescan::{self, Comment};
@@ -32,6 +40,24 @@ struct Printer<'a> {
     at_start: bool,
     /// A blank line must come next (between top-level items).
     force_blank: bool,
+    /// The blocks open around the current line (ids; the file is 0).
+    blocks: Vec<usize>,
+    /// How many blocks have been opened, for fresh ids.
+    opened: usize,
+    /// Every trailing comment printed, for [`align`].
+    trailing: Vec<Trailing>,
+}
+
+/// A comment printed at the end of a line, as `" #…"`.
+struct Trailing {
+    /// Offset in the output of the space before the `#`.
+    at: usize,
+    /// The printed line's width before that space, in characters.
+    width: usize,
+    /// The comment's column in the source, in characters from 0.
+    column: usize,
+    /// The block the line is in.
+    block: usize,
 }
 
 /// Formats one file's items, given its text (for comments and blank lines).
@@ -45,6 +71,9 @@ pub(crate) fn format_items(text: &str, items: &[Item]) -> String {
         last_end: 0,
         at_start: true,
         force_blank: false,
+        blocks: vec![0],
+        opened: 0,
+        trailing: Vec::new(),
     };
     for (i, item) in items.iter().enumerate() {
         p.force_blank = i > 0;
@@ -57,7 +86,39 @@ pub(crate) fn format_items(text: &str, items: &[Item]) -> String {
     }
     p.force_blank = !items.is_empty();
     p.flush_before(usize::MAX);
-    p.out
+    align(&p.out, &p.trailing)
+}
+
+/// Pads trailing comments to their block's aligned column: comments of one
+/// block sharing a source column keep it (or move one past the widest line
+/// of the group, when one no longer fits); the rest keep one space.
+///
+/// Idempotent: a group printed at column `c` reads back as comments at `c`,
+/// all fitting, so they stay; comments that happen to land on one column
+/// form a group that fits where it is.
+fn align(out: &str, trailing: &[Trailing]) -> String {
+    // (block, source column) → (how many, one past the widest line).
+    let mut target: HashMap<(usize, usize), (usize, usize)> = HashMap::new();
+    for t in trailing {
+        let entry = target.entry((t.block, t.column)).or_insert((0, 0));
+        entry.0 += 1;
+        entry.1 = entry.1.max(t.width + 1);
+    }
+    let mut aligned = String::with_capacity(out.len() + 16 * trailing.len());
+    let mut copied = 0;
+    for t in trailing {
+        let Some(&(count, widest)) = target.get(&(t.block, t.column)) else {
+            continue;
+        };
+        let column = if count >= 2 { t.column.max(widest) } else { t.width + 1 };
+        aligned.push_str(out.get(copied..t.at).unwrap_or(""));
+        for _ in t.width..column {
+            aligned.push(' ');
+        }
+        copied = t.at + 1;
+    }
+    aligned.push_str(out.get(copied..).unwrap_or(""));
+    aligned
 }
 
 impl Printer<'_> {
@@ -102,16 +163,36 @@ impl Printer<'_> {
         self.push_indent();
         self.out.push_str(text);
         self.last_end = end;
-        if let Some(c) = self.comments.get(self.next).copied() {
-            let gap = self.text.get(end..c.start).unwrap_or("\n");
-            if gap.chars().all(|ch| matches!(ch, ' ' | '\t' | ';' | ',' | '[' | '{')) {
-                self.out.push(' ');
-                self.out.push_str(self.text.get(c.start..c.end).unwrap_or("#"));
-                self.last_end = c.end;
-                self.next += 1;
-            }
-        }
+        self.trailing_comment(end, &[' ', '\t', ';', ',', '[', '{']);
         self.out.push('\n');
+    }
+
+    /// Appends the comment after source offset `end`, if only `gap` characters
+    /// lie between them, as `" #…"`, and records it for [`align`].
+    fn trailing_comment(&mut self, end: usize, gap: &[char]) {
+        let Some(c) = self.comments.get(self.next).copied() else {
+            return;
+        };
+        let between = self.text.get(end..c.start).unwrap_or("\n");
+        if !between.chars().all(|ch| gap.contains(&ch)) {
+            return;
+        }
+        let line_start = self.out.rfind('\n').map_or(0, |i| i + 1);
+        let source_line = self
+            .text
+            .get(..c.start)
+            .and_then(|t| t.rfind('\n'))
+            .map_or(0, |i| i + 1);
+        self.trailing.push(Trailing {
+            at: self.out.len(),
+            width: self.out.get(line_start..).map_or(0, |l| l.chars().count()),
+            column: self.text.get(source_line..c.start).map_or(0, |l| l.chars().count()),
+            block: self.blocks.last().copied().unwrap_or(0),
+        });
+        self.out.push(' ');
+        self.out.push_str(self.text.get(c.start..c.end).unwrap_or("#"));
+        self.last_end = c.end;
+        self.next += 1;
     }
 
     /// Whether a comment not yet printed lies between the two offsets
@@ -127,6 +208,8 @@ impl Printer<'_> {
     fn open(&mut self, start: usize, end: usize, text: &str) {
         self.line(start, end, text);
         self.indent += 1;
+        self.opened += 1;
+        self.blocks.push(self.opened);
         self.at_start = true;
     }
 
@@ -137,6 +220,9 @@ impl Printer<'_> {
         // puts them in the same place.
         self.flush_before(end.max(close.start));
         self.indent = self.indent.saturating_sub(1);
+        if self.blocks.len() > 1 {
+            self.blocks.pop();
+        }
         self.at_start = true; // no blank line before a closing bracket
         self.line(close.start, end.max(close.end), text);
     }
@@ -168,15 +254,7 @@ impl Printer<'_> {
         }
         // The last item's line takes any trailing comment.
         self.last_end = end;
-        if let Some(c) = self.comments.get(self.next).copied() {
-            let gap = self.text.get(end..c.start).unwrap_or("\n");
-            if gap.chars().all(|ch| matches!(ch, ' ' | '\t' | ';' | ',')) {
-                self.out.push(' ');
-                self.out.push_str(self.text.get(c.start..c.end).unwrap_or("#"));
-                self.last_end = c.end;
-                self.next += 1;
-            }
-        }
+        self.trailing_comment(end, &[' ', '\t', ';', ',']);
         self.out.push('\n');
     }
 
@@ -329,14 +407,7 @@ impl Printer<'_> {
             } => {
                 let kw = if *free_first { "free_first" } else { "fallback" };
                 let arms: Vec<(Option<(String, usize)>, &Expr)> = items.iter().map(|x| (None, x)).collect();
-                self.block(
-                    &format!("{prefix}{kw}"),
-                    start,
-                    e,
-                    ('[', ']'),
-                    &arms,
-                    &rules_text(rules),
-                );
+                self.block(&format!("{prefix}{kw}"), start, e, ('[', ']'), &arms, ("", rules));
             }
             ExprKind::Split { key, arms } => {
                 let arms: Vec<(Option<(String, usize)>, &Expr)> = weighted(arms);
@@ -346,7 +417,7 @@ impl Printer<'_> {
                     e,
                     ('{', '}'),
                     &arms,
-                    "",
+                    ("", &[]),
                 );
             }
             ExprKind::Select { strategy, arms, rules } => {
@@ -361,13 +432,20 @@ impl Printer<'_> {
                     e,
                     brackets,
                     &list,
-                    &rules_text(rules),
+                    ("", rules),
                 );
             }
             ExprKind::Escalate { items, check, rules } => {
                 let arms: Vec<(Option<(String, usize)>, &Expr)> = items.iter().map(|x| (None, x)).collect();
-                let tail = format!(" check {}{}", check_text(&check.value), rules_text(rules));
-                self.block(&format!("{prefix}escalate"), start, e, ('[', ']'), &arms, &tail);
+                let check = format!(" check {}", check_text(&check.value));
+                self.block(
+                    &format!("{prefix}escalate"),
+                    start,
+                    e,
+                    ('[', ']'),
+                    &arms,
+                    (&check, rules),
+                );
             }
             ExprKind::Match { arms } => {
                 let head = format!("{prefix}match");
@@ -390,7 +468,8 @@ impl Printer<'_> {
     }
 
     /// A combinator: `head [` or `head {`, one candidate per line, then the
-    /// closing bracket followed by `tail` (rules, check).
+    /// closing bracket followed by `check` (` check …` or nothing) and the
+    /// rules.
     fn block(
         &mut self,
         head: &str,
@@ -398,11 +477,12 @@ impl Printer<'_> {
         e: &Expr,
         (open, close): (char, char),
         arms: &[(Option<(String, usize)>, &Expr)],
-        tail: &str,
+        (check, rules): (&str, &[RuleItem]),
     ) {
         let has_comment = self.comment_between(e.head.end, e.close.start);
         if arms.is_empty() && !has_comment {
-            self.line(start, e.span.end, &format!("{head} {open}{close}{tail}"));
+            let text = with_rules(self.indent, &format!("{head} {open}{close}{check}"), rules);
+            self.line(start, e.span.end, &text);
             return;
         }
         self.open(start, e.head.end, &format!("{head} {open}"));
@@ -412,7 +492,9 @@ impl Printer<'_> {
                 None => self.expr("", arm.span.start, arm),
             }
         }
-        self.close(e.close, e.span.end, &format!("{close}{tail}"));
+        // The closing line is one level out.
+        let text = with_rules(self.indent.saturating_sub(1), &format!("{close}{check}"), rules);
+        self.close(e.close, e.span.end, &text);
     }
 }
 
@@ -434,22 +516,60 @@ fn sim_items(items: &[SimItem]) -> Vec<String> {
         .collect()
 }
 
-fn rules_text(rules: &[RuleItem]) -> String {
-    let mut out = String::new();
-    for r in rules {
-        match r {
-            RuleItem::On(triggers) => {
-                let list: Vec<String> = triggers
-                    .iter()
-                    .map(|t| match &t.timeout {
-                        Some(d) => format!("{}({})", t.trigger.text, d.text),
-                        None => t.trigger.text.clone(),
-                    })
-                    .collect();
-                out.push_str(&format!(" on {}", list.join(", ")));
+/// One rule as written: `on 429, timeout(15s)`, `retry 2`, `allow_repeat`.
+fn rule_text(rule: &RuleItem) -> String {
+    match rule {
+        RuleItem::On(triggers) => format!("on {}", triggers_text(triggers).join(", ")),
+        RuleItem::Retry(n) => format!("retry {}", n.text),
+        RuleItem::AllowRepeat(_) => "allow_repeat".to_string(),
+    }
+}
+
+fn triggers_text(triggers: &[TriggerAst]) -> Vec<String> {
+    triggers
+        .iter()
+        .map(|t| match &t.timeout {
+            Some(d) => format!("{}({})", t.trigger.text, d.text),
+            None => t.trigger.text.clone(),
+        })
+        .collect()
+}
+
+/// `first` (a list's closing bracket, with its `check`) followed by the
+/// rules, for a line at `level`: on that line when it fits in
+/// [`MAX_WIDTH`]; else one rule per line, a level deeper, and an `on` that
+/// still does not fit one trigger per line below it.
+fn with_rules(level: usize, first: &str, rules: &[RuleItem]) -> String {
+    let parts: Vec<String> = rules.iter().map(rule_text).collect();
+    let mut one = first.to_string();
+    for part in &parts {
+        one.push(' ');
+        one.push_str(part);
+    }
+    if parts.is_empty() || level * 2 + one.chars().count() <= MAX_WIDTH {
+        return one;
+    }
+    let pad = "  ".repeat(level + 1);
+    let mut out = first.to_string();
+    for (rule, part) in rules.iter().zip(&parts) {
+        out.push('\n');
+        out.push_str(&pad);
+        match rule {
+            RuleItem::On(triggers) if triggers.len() > 1 && pad.len() + part.chars().count() > MAX_WIDTH => {
+                out.push_str("on");
+                let items = triggers_text(triggers);
+                let last = items.len() - 1;
+                for (i, item) in items.iter().enumerate() {
+                    out.push('\n');
+                    out.push_str(&pad);
+                    out.push_str("  ");
+                    out.push_str(item);
+                    if i < last {
+                        out.push(',');
+                    }
+                }
             }
-            RuleItem::Retry(n) => out.push_str(&format!(" retry {}", n.text)),
-            RuleItem::AllowRepeat(_) => out.push_str(" allow_repeat"),
+            _ => out.push_str(part),
         }
     }
     out
@@ -480,5 +600,77 @@ pub(crate) fn cond_text(c: &Cond) -> String {
         CondKind::Compare { fact, op, value } => format!("{} {} {}", fact.text, op.text, value.text),
         CondKind::Metadata { key, op, value } => format!("{} {} {}", key.text, op.text, value.text),
         CondKind::Task { op, task } => format!("task {} {}", op.text, task.name),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::SourceFile;
+
+    fn fmt(text: &str) -> String {
+        let once = match crate::format(&SourceFile::new("t.route", text)) {
+            Ok(out) => out,
+            Err(report) => panic!("{report}"),
+        };
+        let twice = crate::format(&SourceFile::new("t.route", once.as_str())).ok();
+        assert_eq!(twice.as_deref(), Some(once.as_str()), "not idempotent");
+        once
+    }
+
+    #[test]
+    fn aligned_trailing_comments_stay_aligned_within_their_block() {
+        // The model's comments are aligned with each other, at a column of
+        // their own; the provider's two aligned ones keep theirs though
+        // the indentation changes; the lone one gets one space.
+        let text = "provider p {\n    adapter mock          # a\n  tier free               # b\n  data public   # lone\n  model m {\n    id \"x\"      # c\n    price free  # d\n  }\n}\n";
+        let want = "provider p {\n  adapter mock            # a\n  tier free               # b\n  data public # lone\n  model m {\n    id \"x\"      # c\n    price free  # d\n  }\n}\n";
+        assert_eq!(fmt(text), want);
+    }
+
+    #[test]
+    fn an_aligned_group_moves_past_its_widest_line() {
+        let text = "workload w {\n  data public # a\n  max_tokens 2000 # b\n  route p/m\n}\n";
+        // Two comments at different columns: not a group.
+        assert_eq!(fmt(text), text);
+        // Aligned at column 15 without indentation; indented, `task
+        // summarise` no longer fits before it, so both move one past it.
+        let text = "workload w {\ndata public    # a\ntask summarise # b\nroute p/m\n}\n";
+        assert_eq!(
+            fmt(text),
+            "workload w {\n  data public    # a\n  task summarise # b\n  route p/m\n}\n"
+        );
+    }
+
+    #[test]
+    fn long_rules_go_one_per_line_and_long_trigger_lists_one_per_line() {
+        let triggers = "rate_limited, overloaded, server_error, connection_error, context_length, timeout(15s)";
+        let text = format!("route r = fallback [ p/m ] on {triggers} retry 2\n");
+        // It fits at the top level.
+        assert_eq!(
+            fmt(&text),
+            format!("route r = fallback [\n  p/m\n] on {triggers} retry 2\n")
+        );
+        // Three levels in, it does not: rules below the bracket.
+        let text = format!("route r = fallback [ fallback [ fallback [ p/m ] on {triggers} retry 2 ] ]\n");
+        let want = format!(
+            "route r = fallback [\n  fallback [\n    fallback [\n      p/m\n    ]\n      on {triggers}\n      retry 2\n  ]\n]\n"
+        );
+        assert_eq!(fmt(&text), want);
+        // Deeper still, the `on` list itself wraps.
+        let deep = format!(
+            "route r = {}p/m ] on {triggers}, 429, 503 allow_repeat {}\n",
+            "fallback [ ".repeat(9),
+            "] ".repeat(8)
+        );
+        let out = fmt(&deep);
+        assert!(
+            out.contains("\n                  on\n                    rate_limited,\n"),
+            "{out}"
+        );
+        assert!(
+            out.contains("                    503\n                  allow_repeat\n"),
+            "{out}"
+        );
+        assert!(out.lines().all(|l| l.chars().count() <= super::MAX_WIDTH), "{out}");
     }
 }

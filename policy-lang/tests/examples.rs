@@ -78,20 +78,39 @@ fn the_seed_lowers_as_documented() {
     assert_eq!(labels, vec!["gemini_free/gemini-2.5-flash", "zai/glm-4.6"]);
 }
 
+/// Every ```route block of `docs/language.md` parses, is in the form
+/// `routec fmt` writes, and checks: a complete policy (one with providers
+/// and workloads) with no errors or warnings, a fragment with no error but
+/// names it leaves to other blocks.
 #[test]
-fn every_route_block_in_the_language_reference_parses() {
+fn every_route_block_in_the_language_reference_parses_is_formatted_and_checks() {
     let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/language.md")).unwrap();
-    let mut blocks = 0;
+    let (mut blocks, mut complete) = (0, 0);
     for (i, block) in doc.split("```route\n").skip(1).enumerate() {
         let text = block.split("```").next().unwrap();
         let file = policy_lang::SourceFile::new(format!("language.md block {}", i + 1), text);
-        if let Err(report) = policy_lang::parse(&[file]) {
-            panic!(
-                "docs/language.md route block {} does not parse:\n{report}\n{text}",
+        let ast = policy_lang::parse(std::slice::from_ref(&file))
+            .unwrap_or_else(|r| panic!("docs/language.md route block {} does not parse:\n{r}\n{text}", i + 1));
+        let formatted = policy_lang::format(&file).unwrap();
+        assert_eq!(
+            formatted,
+            text,
+            "docs/language.md route block {} is not in `routec fmt` form",
+            i + 1
+        );
+        let report = policy_lang::check(&ast);
+        let defines = |kind: &str| text.lines().any(|l| l.starts_with(&format!("{kind} ")));
+        if defines("provider") && defines("workload") {
+            assert!(report.is_clean(), "docs/language.md route block {}:\n{report}", i + 1);
+            complete += 1;
+        } else {
+            assert!(
+                report.errors().iter().all(|e| e.code() == policy_lang::Code::R0101),
+                "docs/language.md route block {}:\n{report}",
                 i + 1
             );
         }
         blocks += 1;
     }
-    assert!(blocks >= 4);
+    assert!(blocks >= 4 && complete >= 1, "{blocks} blocks, {complete} complete");
 }

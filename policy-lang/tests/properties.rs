@@ -401,7 +401,8 @@ impl Gen {
             match self.below(3) {
                 0 => {
                     self.t("on");
-                    self.list(1, 3, |g| {
+                    // Up to six, so deep lists' rules wrap.
+                    self.list(1, 6, |g| {
                         if g.chance(30) {
                             let d = g.duration();
                             g.ts(&["timeout", "(", &d, ")"]);
@@ -565,8 +566,14 @@ impl Gen {
                     16 => out.push('\t'),
                     17 => out.push_str("\r\n"),
                     _ => {
+                        // Half the trailing comments are aligned at column
+                        // 40, as authors align them (when the line is short
+                        // enough), to exercise alignment.
+                        let column = out.len() - out.rfind('\n').map_or(0, |i| i + 1);
+                        let pad = if self.chance(50) && column < 39 { 40 - column } else { 1 };
                         self.comments += 1;
-                        out.push_str(&format!(" #c{} note {{ [ \"\n", self.comments));
+                        out.push_str(&" ".repeat(pad));
+                        out.push_str(&format!("#c{} note {{ [ \"\n", self.comments));
                     }
                 }
             }
