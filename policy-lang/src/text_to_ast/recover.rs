@@ -290,8 +290,19 @@ impl Builder<'_> {
                     let item = pairs
                         .next()
                         .map(|p| self.kids(p))
-                        .and_then(|mut k| k.next().ok())
-                        .and_then(|p| self.item(p).ok());
+                        .ok_or(Internal {
+                            span: Span::new(self.base, self.base + current.len()),
+                            what: "no item".to_string(),
+                        })
+                        .and_then(|mut k| k.next())
+                        .and_then(|p| self.item(p));
+                    let item = match item {
+                        Ok(item) => Some(item),
+                        Err(e) => {
+                            self.internal_error(e);
+                            None
+                        }
+                    };
                     self.base = file_base;
                     return item;
                 }
