@@ -12,6 +12,8 @@ use std::sync::Arc;
 use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 use router_core::Origin;
 
+use crate::ast_to_ir::looks_like_secret;
+
 /// The largest policy file accepted, in bytes. Real policies are a few
 /// kilobytes; the limit keeps a stray log file from eating memory.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
@@ -85,6 +87,9 @@ impl From<Span> for SourceSpan {
 struct Entry {
     file: SourceFile,
     base: usize,
+    /// The text diagnostics show: the file's own, with any secret written in
+    /// a string literal masked. Same length, so every span still fits.
+    shown: Arc<str>,
 }
 
 /// Every file of one policy, each at its own base offset.
@@ -105,6 +110,7 @@ impl SourceMap {
             entries.push(Entry {
                 file: file.clone(),
                 base,
+                shown: mask_secrets(&file.text),
             });
             base += file.text.len() + GAP;
         }
@@ -158,7 +164,7 @@ impl SourceCode for SourceMap {
             return Err(MietteError::OutOfBounds);
         }
         let local = SourceSpan::new(local_start.into(), span.len());
-        let text: &'a str = &e.file.text;
+        let text: &'a str = &e.shown;
         let contents = text.read_span(&local, context_lines_before, context_lines_after)?;
         let rebased = SourceSpan::new((contents.span().offset() + e.base).into(), contents.span().len());
         Ok(Box::new(MietteSpanContents::new_named(
@@ -169,6 +175,52 @@ impl SourceCode for SourceMap {
             contents.column(),
             contents.line_count(),
         )))
+    }
+}
+
+/// `text` with the body of every string literal that looks like an API key
+/// replaced by `*` after its first four characters.
+///
+/// `R0210` tells the author a key is in the policy; rendering that key into a
+/// terminal or a CI log would spread it further. Every diagnostic renders
+/// through the [`SourceMap`], so masking here also covers context lines that
+/// other diagnostics happen to show. Bytes are replaced one for one (with an
+/// ASCII `*`), so offsets and spans are unchanged.
+fn mask_secrets(text: &Arc<str>) -> Arc<str> {
+    let bytes = text.as_bytes();
+    let mut masked: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' => {
+                let start = i + 1;
+                let mut end = start;
+                while end < bytes.len() && bytes[end] != b'"' && bytes[end] != b'\n' {
+                    end += if bytes[end] == b'\\' { 2 } else { 1 };
+                }
+                let end = end.min(bytes.len());
+                if let Some(body) = text.get(start..end)
+                    && looks_like_secret(body)
+                {
+                    let keep = body.char_indices().nth(4).map_or(body.len(), |(k, _)| k);
+                    let m = masked.get_or_insert_with(|| bytes.to_vec());
+                    m[start + keep..end].fill(b'*');
+                }
+                i = end + 1;
+            }
+            _ => i += 1,
+        }
+    }
+    match masked {
+        // Only ASCII replaced whole characters, so this is valid UTF-8 and the
+        // lossy path never runs; it is there so no error path shows the key.
+        Some(m) => Arc::from(String::from_utf8_lossy(&m).as_ref()),
+        None => Arc::clone(text),
     }
 }
 
@@ -194,6 +246,33 @@ impl SourceCode for Loc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shown(map: &SourceMap, start: usize, len: usize) -> String {
+        let contents = map.read_span(&SourceSpan::new(start.into(), len), 1, 1).unwrap();
+        String::from_utf8(contents.data().to_vec()).unwrap()
+    }
+
+    #[test]
+    fn secrets_in_string_literals_are_masked_wherever_they_are_shown() {
+        let text = "provider p {\n  key \"sk-ant-REALKEY1234567890abcdef\"\n  header \"X-Name\" = \"plain\"\n}";
+        let map = SourceMap::new(&[SourceFile::new("p.route", text)]);
+        // A span on the line after the key still shows the key as context.
+        let header = text.find("header").unwrap();
+        let around = shown(&map, header, 6);
+        assert!(around.contains("key \"sk-a***"), "{around}");
+        assert!(!around.contains("REALKEY"), "{around}");
+        // Everything else, and every offset, is untouched.
+        assert!(around.contains("\"X-Name\" = \"plain\""), "{around}");
+        assert_eq!(map.entries[0].shown.len(), text.len());
+        // Parsing still sees the real text.
+        assert_eq!(&*map.file(0).unwrap().1.text, text);
+    }
+
+    #[test]
+    fn masking_leaves_comments_escapes_and_unicode_alone() {
+        let text = "# \"sk-ant-in-a-comment-0123456789\"\nx \"caf\u{e9} \\\" ok\"";
+        assert_eq!(&*mask_secrets(&Arc::from(text)), text);
+    }
 
     #[test]
     fn spans_map_to_the_file_they_fall_in() {
