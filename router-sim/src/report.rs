@@ -150,6 +150,8 @@ pub struct TargetRow {
     pub check_failed: u64,
     /// Times the plan named it but it was ejected or cooling down.
     pub skipped_unhealthy: u64,
+    /// Times the plan named it but its provider was at a `limits rpm`/`tpm`.
+    pub skipped_limit: u64,
     /// Input tokens billed.
     pub input_tokens: u64,
     /// Output tokens billed.
@@ -200,6 +202,8 @@ pub struct Assumptions {
     /// Failed attempts are not billed; every answer is, even one that fails
     /// its quality check.
     pub billing: &'static str,
+    /// How provider `limits` are applied.
+    pub provider_limits: &'static str,
 }
 
 /// What [`build`] needs from a finished simulator.
@@ -276,7 +280,7 @@ pub(crate) fn build(p: Parts<'_>) -> SimReport {
     let mut targets = Vec::new();
     let mut defaulted = Vec::new();
     for (i, s) in p.targets.iter().enumerate() {
-        if s.dispatches == 0 && s.skipped_unhealthy == 0 {
+        if s.dispatches == 0 && s.skipped_unhealthy == 0 && s.skipped_limit == 0 {
             continue;
         }
         let label = policy.target_label(TargetId(i as u32));
@@ -293,6 +297,7 @@ pub(crate) fn build(p: Parts<'_>) -> SimReport {
             timeouts: s.timeouts,
             check_failed: s.check_failed,
             skipped_unhealthy: s.skipped_unhealthy,
+            skipped_limit: s.skipped_limit,
             input_tokens: s.input_tokens,
             output_tokens: s.output_tokens,
             cost: dollars(s.cost),
@@ -357,6 +362,8 @@ pub(crate) fn build(p: Parts<'_>) -> SimReport {
             retry_backoff_ms: RETRY_BACKOFF.as_millis() as u64,
             check_pass_bp: p.check_pass,
             billing: "failed attempts are not billed; every answer is, including answers that fail their check",
+            provider_limits: "rpm and tpm paced per provider as the runtime does (a provider at a limit is skipped); \
+                              concurrency is not modelled, since requests replay one after another",
         },
     }
 }
@@ -482,6 +489,7 @@ fn render_human(r: &SimReport) -> String {
         "timeouts",
         "check fail",
         "skipped",
+        "at limit",
         "tokens",
         "cost",
         "p50",
@@ -501,6 +509,7 @@ fn render_human(r: &SimReport) -> String {
             x.timeouts.to_string(),
             x.check_failed.to_string(),
             x.skipped_unhealthy.to_string(),
+            x.skipped_limit.to_string(),
             (x.input_tokens + x.output_tokens).to_string(),
             money(x.cost),
             opt_ms(x.p50_ms),

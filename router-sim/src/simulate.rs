@@ -11,8 +11,11 @@
 //! 2. the engine decides ([`Decider::decide_into`]), exactly as the runtime
 //!    would with that state;
 //! 3. a budgeted workload reserves the plan's estimate before dispatch;
-//! 4. the plan's attempts are walked: each is admitted by the health book
-//!    (an ejected or cooling target is skipped, as the runtime would), checked
+//! 4. the plan's attempts are walked: each is admitted by the provider's
+//!    `limits rpm`/`tpm` ([`LimitBook`]) and the health book (a provider at a
+//!    limit, or an ejected or cooling target, is skipped, as the runtime
+//!    would; concurrency limits are not modelled, since requests replay one
+//!    after another), checked
 //!    independently for its data class ([`crate::pii`]), and sampled with the
 //!    providers crate's [`providers::SimProfile::sample`]. Its latency moves
 //!    the call's clock; a latency past the attempt's timeout (the plan's, else
@@ -45,8 +48,8 @@ use router_core::{
     WorkloadState,
 };
 use router_runtime::{
-    AttemptOutcome, BudgetBook, CommitRequest, DEFAULT_RESERVATION_TTL, HealthBook, LatencyBook, Millis, ReservationId,
-    ReserveOutcome, ReserveRequest, RetryBudget, Spend, budget_lines,
+    AttemptOutcome, BudgetBook, CommitRequest, DEFAULT_RESERVATION_TTL, HealthBook, LatencyBook, LimitBook, Millis,
+    ReservationId, ReserveOutcome, ReserveRequest, RetryBudget, Spend, budget_lines,
 };
 
 use crate::baseline::{Baseline, BaselineError, choose_baseline};
@@ -136,6 +139,7 @@ pub struct Simulator<'p> {
     decision: Option<Decision>,
     snapshot: StateSnapshot,
     health: HealthBook,
+    limits: LimitBook,
     latency: LatencyBook,
     latency_filled_at: Option<u64>,
     uses_fastest: bool,
@@ -180,6 +184,7 @@ impl<'p> Simulator<'p> {
             decision: None,
             snapshot: StateSnapshot::for_policy(policy, 0),
             health: HealthBook::new(policy, options.health),
+            limits: LimitBook::new(policy),
             latency: LatencyBook::new(policy.targets.len()),
             latency_filled_at: None,
             uses_fastest,
@@ -491,9 +496,20 @@ impl<'p> Simulator<'p> {
                     break 'plan;
                 }
                 self.apply_events(t);
+                // The runtime's order: a provider at its `limits` is skipped
+                // before the health book is asked, and the limit is handed
+                // back when the health book then says no.
+                let provider = policy.target(a.target).provider;
+                if self.limits.admit(provider, a.estimate.tokens, Millis(t)).is_err() {
+                    if let Some(s) = self.targets.get_mut(tix) {
+                        s.skipped_limit += 1;
+                    }
+                    break;
+                }
                 match self.health.admit(a.target, Millis(t)) {
                     router_runtime::Admission::Allowed | router_runtime::Admission::Probe => {}
                     router_runtime::Admission::Ejected { .. } | router_runtime::Admission::CoolingDown { .. } => {
+                        self.limits.refund(provider, a.estimate.tokens, Millis(t));
                         if let Some(s) = self.targets.get_mut(tix) {
                             s.skipped_unhealthy += 1;
                         }

@@ -238,3 +238,37 @@ fn the_baseline_defaults_to_the_highest_output_price_and_can_be_named() {
         "baseline `open/x` is not a `provider/model` target of the policy"
     );
 }
+
+#[test]
+fn a_provider_at_its_rpm_is_skipped_for_the_next_candidate_until_it_refills() {
+    let policy = compile(
+        r#"
+        provider free { adapter mock; tier free; data public; limits rpm 2
+          model m { price free; simulate latency 100ms p95 200ms } }
+        provider paid { adapter mock; tier paid; data public
+          model m { price $1/M in, $1/M out; simulate latency 100ms p95 200ms } }
+        workload burst { data public; route free_first [free/m, paid/m] }
+        "#,
+    );
+    let mut sim = Simulator::new(&policy, SimOptions::default()).unwrap();
+    // Three calls in the same second: `rpm 2` lets two through to `free`;
+    // the third is not sent there and goes to the next candidate.
+    for i in 0..3 {
+        assert!(sim.step(&request(T0 + i, "burst")).served);
+    }
+    // Half a minute later one request's worth has refilled.
+    assert!(sim.step(&request(T0 + 30_000, "burst")).served);
+    let report = sim.finish();
+    let row = |label: &str| report.targets.iter().find(|t| t.target == label).unwrap();
+    assert_eq!(row("free/m").skipped_limit, 1);
+    assert_eq!(
+        row("free/m").dispatches,
+        3,
+        "two of the burst and the one after the refill"
+    );
+    assert_eq!(
+        row("paid/m").dispatches,
+        1,
+        "only the call that found `free` at its limit"
+    );
+}
