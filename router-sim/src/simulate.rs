@@ -380,31 +380,13 @@ impl<'p> Simulator<'p> {
         }
     }
 
-    /// The budget part of the snapshot from the book's lines: the tightest
-    /// remaining tokens and dollars among enforced lines, and whether any
-    /// line is halted.
+    /// The budget part of the snapshot, computed as the runtime's ledger
+    /// computes it.
     fn budget_state(&mut self, wid: WorkloadId, now: u64) -> WorkloadState {
         let workload = self.policy.workload(wid);
-        let lines = budget_lines(&workload.budget, Spend::default(), Millis(now));
-        let keys: Vec<_> = lines.iter().map(|l| l.key.clone()).collect();
-        let states = self.budgets.status(&workload.name, &keys, Millis(now));
-        let mut out = WorkloadState::default();
-        for (line, st) in lines.iter().zip(&states) {
-            out.halted |= st.halted;
-            if st.unlocked {
-                continue;
-            }
-            let left = line.cap.saturating_sub(st.committed.saturating_add(st.reserved));
-            if line.key.limit.is_usd() {
-                out.usd_remaining = Some(
-                    out.usd_remaining
-                        .map_or(Usd::from_nanos(left), |u| u.min(Usd::from_nanos(left))),
-                );
-            } else {
-                out.tokens_remaining = Some(out.tokens_remaining.map_or(left, |t| t.min(left)));
-            }
-        }
-        out
+        self.budgets
+            .workload_status(&workload.name, &workload.budget, Millis(now))
+            .to_state()
     }
 
     /// Reserves the plan's estimate for a budgeted workload: `Ok(None)` for

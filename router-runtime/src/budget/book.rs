@@ -16,11 +16,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use router_core::Budget;
+
 use crate::budget::period::LimitKind;
 use crate::budget::store::{
     CommitOutcome, CommitRequest, LineAmount, LineKey, LineState, Refusal, RefusalReason, ReservationId,
-    ReserveOutcome, ReserveRequest,
+    ReserveOutcome, ReserveRequest, budget_lines,
 };
+use crate::budget::{Spend, WorkloadStatus};
 use crate::clock::Millis;
 
 /// What a reserve decided for each line: refuse (and which lines to mark
@@ -210,6 +213,16 @@ impl BudgetBook {
             .iter()
             .map(|k| self.line(workload, k).cloned().unwrap_or_default())
             .collect()
+    }
+
+    /// The status of a workload's `budget` lines for the periods around
+    /// `now`, as the async ledger reports it: what a simulator needs for the
+    /// engine's snapshot (`.to_state()`).
+    pub fn workload_status(&mut self, workload: &str, budget: &Budget, now: Millis) -> WorkloadStatus {
+        let lines = budget_lines(budget, Spend::default(), now);
+        let keys: Vec<LineKey> = lines.iter().map(|l| l.key.clone()).collect();
+        let states = self.status(workload, &keys, now);
+        WorkloadStatus::from_lines(workload, lines, states, now)
     }
 
     /// Reservations currently held (for tests and reports).

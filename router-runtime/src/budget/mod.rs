@@ -43,8 +43,8 @@ use crate::budget::error::{
 };
 use crate::budget::period::LimitKind;
 use crate::budget::store::{
-    BudgetStore, CommitOutcome, CommitRequest, LineAmount, LineKey, RefusalReason, ReservationId, ReserveOutcome,
-    ReserveRequest, budget_lines,
+    BudgetStore, CommitOutcome, CommitRequest, LineAmount, LineKey, LineState, RefusalReason, ReservationId,
+    ReserveOutcome, ReserveRequest, budget_lines,
 };
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::metrics::Metrics;
@@ -225,6 +225,32 @@ pub struct WorkloadStatus {
 }
 
 impl WorkloadStatus {
+    /// The status of `workload` from its budget lines (as [`budget_lines`]
+    /// gives them for `now`) and their stored states, in the same order.
+    pub fn from_lines(workload: &str, lines: Vec<LineAmount>, states: Vec<LineState>, now: Millis) -> Self {
+        let limits = lines
+            .into_iter()
+            .zip(states)
+            .map(|(line, st)| LimitStatus {
+                limit: line.key.limit,
+                resets_at: line.key.limit.period_at(now).end(),
+                period: line.key.period,
+                cap: line.cap,
+                committed: st.committed,
+                reserved: st.reserved,
+                remaining: line.cap.saturating_sub(st.committed.saturating_add(st.reserved)),
+                halted: st.halted,
+                unlocked: st.unlocked,
+                alert_at: line.alert_at,
+                alert_fired: st.alerted,
+            })
+            .collect();
+        WorkloadStatus {
+            workload: workload.to_owned(),
+            limits,
+        }
+    }
+
     /// Whether any limit halts the workload.
     pub fn halted(&self) -> bool {
         self.limits.iter().any(|l| l.halted)
@@ -392,33 +418,13 @@ impl BudgetLedger {
                     source,
                 })
             })?;
-        let limits = lines
-            .into_iter()
-            .zip(states)
-            .map(|(line, st)| {
-                let remaining = line.cap.saturating_sub(st.committed.saturating_add(st.reserved));
-                if let Some(m) = &self.inner.metrics {
-                    m.budget_remaining(&entry.name, line.key.limit, remaining);
-                }
-                LimitStatus {
-                    limit: line.key.limit,
-                    resets_at: line.key.limit.period_at(now).end(),
-                    period: line.key.period,
-                    cap: line.cap,
-                    committed: st.committed,
-                    reserved: st.reserved,
-                    remaining,
-                    halted: st.halted,
-                    unlocked: st.unlocked,
-                    alert_at: line.alert_at,
-                    alert_fired: st.alerted,
-                }
-            })
-            .collect();
-        Ok(WorkloadStatus {
-            workload: entry.name.clone(),
-            limits,
-        })
+        let status = WorkloadStatus::from_lines(&entry.name, lines, states, now);
+        if let Some(m) = &self.inner.metrics {
+            for l in &status.limits {
+                m.budget_remaining(&entry.name, l.limit, l.remaining);
+            }
+        }
+        Ok(status)
     }
 
     /// The status of one workload (or extra budget), for the current periods.
