@@ -6,12 +6,23 @@
 //! Each target keeps a ring of one-minute HDR histograms covering the last
 //! five minutes (bounded memory, ~1 % error); a read merges the live ones.
 //!
+//! Why a running merge: the router reads every target's p95 on every call
+//! (the decision engine's snapshot), and merging the ring there cloned a
+//! ~16 KiB histogram per target per call — the largest single cost of a
+//! call through the gateway. So each window also keeps the merge of its
+//! live slots for one minute, rebuilt when the minute turns
+//! ([`LatencyBook::refresh`], or the first record of the minute) and
+//! recorded into alongside the slot; a read in that minute scans it in
+//! place. Reads in any other minute still merge the ring, so every answer
+//! is exactly what merging at read time gives.
+//!
 //! What is recorded ([`LatencyWindow::record_attempt`]): successes and
 //! counted failures (5xx, connection errors) at their elapsed time, and
 //! timeouts at the timeout (or elapsed, if longer). 429s and client errors
 //! are not recorded: a fast refusal says nothing about how fast the model
 //! answers. Synchronous with explicit `now`, like the health book.
 
+use std::borrow::Cow;
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -37,6 +48,9 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct LatencyWindow {
     slots: Vec<Option<Slot>>,
+    /// The merge of the slots live in `minute` (see the module docs);
+    /// `None` until a minute with samples has been merged.
+    live: Option<Slot>,
 }
 
 impl Default for LatencyWindow {
@@ -50,7 +64,47 @@ impl LatencyWindow {
     pub fn new() -> Self {
         LatencyWindow {
             slots: vec![None; SLOTS],
+            live: None,
         }
+    }
+
+    /// Whether the slot of `minute` is in the window at `current`.
+    fn in_window(slot_minute: u64, current: u64) -> bool {
+        slot_minute <= current && current - slot_minute < SLOTS as u64
+    }
+
+    /// The running merge, if it is the one of `minute`.
+    fn live_at(&self, minute: u64) -> Option<&Histogram<u64>> {
+        self.live.as_ref().filter(|l| l.minute == minute).map(|l| &l.hist)
+    }
+
+    /// Makes the running merge the one of `minute`, if any slot is live then.
+    fn advance(&mut self, minute: u64) {
+        if self.live.as_ref().is_some_and(|l| l.minute == minute) {
+            return;
+        }
+        let mut live = self
+            .slots
+            .iter()
+            .flatten()
+            .filter(|s| Self::in_window(s.minute, minute));
+        let Some(first) = live.next() else {
+            self.live = None;
+            return;
+        };
+        let mut merged = match self.live.take() {
+            Some(mut old) => {
+                // Reuse the allocation: same bounds, so `add` cannot fail.
+                old.hist.reset();
+                let _ = old.hist.add(&first.hist);
+                old.hist
+            }
+            None => first.hist.clone(),
+        };
+        for s in live {
+            let _ = merged.add(&s.hist);
+        }
+        self.live = Some(Slot { minute, hist: merged });
     }
 
     fn minute(now: Millis) -> u64 {
@@ -63,14 +117,27 @@ impl LatencyWindow {
         let i = (minute % SLOTS as u64) as usize;
         let slot = &mut self.slots[i];
         if slot.as_ref().is_none_or(|s| s.minute != minute) {
-            // Three significant figures from 1 ms to an hour: ~20 KiB a slot.
+            // Two significant figures from 1 ms to an hour: ~16 KiB a slot.
+            // The slot replaced is five or more minutes old (or ahead of a
+            // clock that went back), so never part of this minute's merge.
             let Ok(hist) = Histogram::new_with_bounds(1, MAX_MS, 2) else {
                 return;
             };
             *slot = Some(Slot { minute, hist });
         }
-        if let Some(s) = slot {
-            s.hist.saturating_record(duration_to_ms(latency).clamp(1, MAX_MS));
+        let value = duration_to_ms(latency).clamp(1, MAX_MS);
+        if let Some(s) = &mut self.slots[i] {
+            s.hist.saturating_record(value);
+        }
+        // The slot now holds the sample, so a merge built here includes it;
+        // one already current gets it added.
+        let current = self.live.as_ref().is_some_and(|l| l.minute == minute);
+        if current {
+            if let Some(l) = &mut self.live {
+                l.hist.saturating_record(value);
+            }
+        } else {
+            self.advance(minute);
         }
     }
 
@@ -93,11 +160,16 @@ impl LatencyWindow {
         }
     }
 
-    fn merged(&self, now: Millis) -> Option<Histogram<u64>> {
+    /// The merged window at `now`: the running merge when it is current,
+    /// else a merge made here.
+    fn merged(&self, now: Millis) -> Option<Cow<'_, Histogram<u64>>> {
         let current = Self::minute(now);
+        if let Some(h) = self.live_at(current) {
+            return Some(Cow::Borrowed(h)).filter(|h| !h.is_empty());
+        }
         let mut out: Option<Histogram<u64>> = None;
         for s in self.slots.iter().flatten() {
-            if s.minute > current || current - s.minute >= SLOTS as u64 {
+            if !Self::in_window(s.minute, current) {
                 continue;
             }
             match &mut out {
@@ -107,7 +179,7 @@ impl LatencyWindow {
                 }
             }
         }
-        out.filter(|h| !h.is_empty())
+        out.filter(|h| !h.is_empty()).map(Cow::Owned)
     }
 
     /// Samples in the window.
@@ -131,6 +203,14 @@ impl LatencyWindow {
             p99: at(0.99),
             count: h.len(),
         })
+    }
+
+    /// Brings the running merge to `now`'s minute, so reads in that minute
+    /// need no merge of their own (see the module docs).
+    pub fn refresh(&mut self, now: Millis) {
+        if self.slots.iter().any(Option::is_some) {
+            self.advance(Self::minute(now));
+        }
     }
 }
 
@@ -177,6 +257,15 @@ impl LatencyBook {
     ) {
         if let Some(w) = self.targets.get_mut(target.0 as usize) {
             w.record_attempt(now, outcome, elapsed, timeout);
+        }
+    }
+
+    /// Brings every window's running merge to `now`'s minute: call it
+    /// before [`LatencyBook::fill_snapshot`] so the snapshot merges nothing
+    /// (once a minute per target it merges the ring instead).
+    pub fn refresh(&mut self, now: Millis) {
+        for w in &mut self.targets {
+            w.refresh(now);
         }
     }
 
@@ -236,6 +325,41 @@ mod tests {
         assert_eq!(w.count(later), 2);
         assert_eq!(w.count(t0.after(Duration::from_secs(3_600))), 0);
         assert_eq!(w.quantile(t0.after(Duration::from_secs(3_600)), 0.5), None);
+    }
+
+    #[test]
+    fn the_running_merge_answers_as_a_merge_at_read_time_would() {
+        // A merge made at read time, for comparison.
+        fn fresh(w: &LatencyWindow) -> LatencyWindow {
+            LatencyWindow {
+                slots: w.slots.clone(),
+                live: None,
+            }
+        }
+        let mut w = LatencyWindow::new();
+        let mut b = LatencyBook::new(1);
+        let t0 = Millis(60_000 * 1_000);
+        let mut seed = 7u64;
+        for step in 0..2_000u64 {
+            // Minutes with samples, idle minutes, and reads in between.
+            let now = t0.after(Duration::from_millis(step * 997 + (step / 300) * 240_000));
+            seed = crate::attempt::splitmix64(seed);
+            if !seed.is_multiple_of(3) {
+                let latency = ms(1 + seed % 40_000);
+                w.record(now, latency);
+                b.record_attempt(TargetId(0), now, AttemptOutcome::Success, latency, None);
+            }
+            if step.is_multiple_of(7) {
+                w.refresh(now);
+                b.refresh(now);
+            }
+            let reference = fresh(&w);
+            for q in [0.0, 0.5, 0.95, 0.99, 1.0] {
+                assert_eq!(w.quantile(now, q), reference.quantile(now, q), "step {step} q {q}");
+            }
+            assert_eq!(w.count(now), reference.count(now), "step {step}");
+            assert_eq!(b.p95(TargetId(0), now), reference.quantile(now, 0.95), "step {step}");
+        }
     }
 
     #[test]

@@ -73,8 +73,9 @@ impl Inner {
         let policy = &*self.policy;
         let mut snap = StateSnapshot::for_policy(policy, now.as_u64());
         {
-            let books = self.books();
+            let mut books = self.books();
             books.health.fill_snapshot(&mut snap, now);
+            books.latency.refresh(now);
             books.latency.fill_snapshot(&mut snap, now);
         }
         if self.registry.any_unavailable() {
