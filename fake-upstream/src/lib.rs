@@ -25,13 +25,19 @@
 //! assert_eq!(fake.calls(), 0);
 //! # Ok(()) }
 //! ```
+//!
+//! Tests await what a fake receives with [`FakeUpstream::wait_calls`] rather
+//! than polling [`FakeUpstream::calls`]. For the Redis budget store, the
+//! [`redis`] module starts a real `redis-server` of a test's own.
 
 mod fixtures;
+pub mod redis;
 mod respond;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -40,6 +46,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Which provider's wire format the fake speaks.
@@ -219,6 +226,8 @@ struct Inner {
 struct Shared {
     flavor: Flavor,
     inner: Mutex<Inner>,
+    /// `inner.calls`, published on every change for [`FakeUpstream::wait_calls`].
+    calls: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -256,6 +265,7 @@ impl FakeUpstream {
         let shared = Arc::new(Shared {
             flavor,
             inner: Mutex::new(Inner::default()),
+            calls: watch::Sender::new(0),
         });
         let app = router(Arc::clone(&shared));
         let task = tokio::spawn(async move {
@@ -293,6 +303,15 @@ impl FakeUpstream {
     /// Requests received so far (control endpoints excluded).
     pub fn calls(&self) -> u64 {
         self.shared.lock().calls
+    }
+
+    /// Waits until at least `n` requests have arrived (control endpoints
+    /// excluded), for at most `within`; whether they did. Each arriving
+    /// request wakes the wait, so nothing polls.
+    pub async fn wait_calls(&self, n: u64, within: Duration) -> bool {
+        let mut calls = self.shared.calls.subscribe();
+        let reached = tokio::time::timeout(within, calls.wait_for(|&c| c >= n)).await;
+        matches!(reached, Ok(Ok(_)))
     }
 
     /// The requests received so far.
@@ -358,7 +377,9 @@ async fn requests(State(shared): State<Arc<Shared>>) -> axum::Json<Vec<RecordedR
 }
 
 async fn reset(State(shared): State<Arc<Shared>>) -> StatusCode {
-    *shared.lock() = Inner::default();
+    let mut inner = shared.lock();
+    *inner = Inner::default();
+    shared.calls.send_replace(0);
     StatusCode::NO_CONTENT
 }
 
@@ -390,6 +411,7 @@ async fn upstream(State(shared): State<Arc<Shared>>, request: Request) -> Respon
         let mut inner = shared.lock();
         inner.calls += 1;
         inner.requests.push(recorded.clone());
+        shared.calls.send_replace(inner.calls);
     }
     // A request the real API would reject is rejected the same way, without
     // consuming the script: adapter bugs show up as the provider's own error.

@@ -127,3 +127,23 @@ async fn binary_prints_its_address_and_serves() {
 async fn json_of(r: reqwest::Response) -> Value {
     serde_json::from_slice(&r.bytes().await.unwrap()).unwrap()
 }
+
+#[tokio::test]
+async fn wait_calls_wakes_when_a_request_arrives() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    // The call never gets an answer, so only the fake's own signal ends the wait.
+    fake.push(Behaviour::Hang);
+    let base = fake.base_url();
+    let call = tokio::spawn(async move { chat(&reqwest::Client::new(), &base).await });
+    assert!(fake.wait_calls(1, Duration::from_secs(20)).await, "the call arrived");
+    assert_eq!(fake.calls(), 1);
+    call.abort();
+}
+
+#[tokio::test(start_paused = true)]
+async fn wait_calls_gives_up_at_its_bound() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    assert!(fake.wait_calls(0, Duration::ZERO).await, "already there");
+    // Paused time: the bound passes as soon as nothing else can happen.
+    assert!(!fake.wait_calls(1, Duration::from_secs(20)).await, "nothing arrived");
+}
