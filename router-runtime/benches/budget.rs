@@ -2,8 +2,8 @@
 //! baseline measured in the same run.
 //!
 //! `cargo bench -p router-runtime --bench budget`. The Redis case starts its
-//! own `redis-server` on a free loopback port (skipped, with a note, when
-//! the binary is missing).
+//! own `redis-server` on a free loopback port (skipped, with a note, when it
+//! cannot start).
 
 #![allow(
     missing_docs,
@@ -14,16 +14,16 @@
     reason = "a benchmark binary: setup failures should stop it loudly"
 )]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+// The runtime's unit-test policy builder: one source for tests and benches.
+#[path = "../src/testkit.rs"]
+mod testkit;
+
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use router_core::{
-    Adapter, Budget, Capabilities, DataClass, Defaults, Limits, NodeKind, Origin, Policy, Provider, ProviderId,
-    RouteGraph, RouteNode, Target, TargetId, Tier, Usd, Workload, WorkloadId,
-};
+use fake_upstream::redis::RedisServer;
+use router_core::{Budget, Usd, WorkloadId};
 use router_runtime::{
     BudgetBook, BudgetLedger, BudgetStore, CommitRequest, ManualClock, MemoryStore, Millis, RedisStore, ReserveOutcome,
     ReserveRequest, Spend, SqliteStore, budget_lines,
@@ -40,107 +40,10 @@ fn budget() -> Budget {
     }
 }
 
-fn policy() -> Policy {
-    let mut routes = RouteGraph::new();
-    let leaf = routes.add(RouteNode {
-        name: None,
-        kind: NodeKind::Target { target: TargetId(0) },
-        origin: Origin::default(),
-    });
-    Policy::new(
-        Vec::new(),
-        vec![Provider {
-            name: "p".into(),
-            adapter: Adapter::Mock,
-            base_url: None,
-            key: None,
-            tier: Tier::Paid,
-            jurisdiction: None,
-            max_data: DataClass::Private,
-            trains_on_inputs: false,
-            stores_inputs: false,
-            no_store_header: None,
-            headers: Vec::new(),
-            limits: Limits::default(),
-            timeout: None,
-            simulate: None,
-            targets: vec![TargetId(0)],
-            origin: Origin::default(),
-        }],
-        vec![Target {
-            provider: ProviderId(0),
-            model: "m".into(),
-            api_id: "m".into(),
-            version: None,
-            price: None,
-            context_window: None,
-            max_output: None,
-            capabilities: Capabilities::NONE,
-            simulate: None,
-            origin: Origin::default(),
-        }],
-        vec![Workload {
-            name: "w".into(),
-            aliases: Vec::new(),
-            task: None,
-            quality: None,
-            data: DataClass::Public,
-            max_tokens: None,
-            latency_budget: None,
-            max_cost_per_call: None,
-            requires: Capabilities::NONE,
-            budget: budget(),
-            max_attempts: None,
-            idempotency_window: None,
-            route: leaf,
-            origin: Origin::default(),
-        }],
-        routes,
-        Defaults::default(),
-    )
-}
-
 const CALL: Spend = Spend {
     tokens: 1_200,
     usd: Usd::from_nanos(900_000),
 };
-
-struct Redis(Child);
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> Option<(Redis, String)> {
-    let port = TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let guard = Redis(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some((guard, format!("redis://127.0.0.1:{port}/0")));
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -148,7 +51,7 @@ fn bench(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let policy = policy();
+    let policy = testkit::policy(&[("w", budget())]);
     let mut group = c.benchmark_group("budget_reserve_commit");
 
     // Baseline: the synchronous rules with no store around them.
@@ -173,13 +76,13 @@ fn bench(c: &mut Criterion) {
     let mut stores: Vec<(&str, Arc<dyn BudgetStore>)> = vec![("memory", Arc::new(MemoryStore::new()))];
     let sqlite = rt.block_on(SqliteStore::open(dir.path().join("bench.db"))).unwrap();
     stores.push(("sqlite (WAL, synchronous=FULL)", Arc::new(sqlite)));
-    let redis = start_redis();
+    let redis = RedisServer::try_start();
     match &redis {
-        Some((_, url)) => {
-            let store = rt.block_on(RedisStore::connect(url, "bench")).unwrap();
+        Ok(server) => {
+            let store = rt.block_on(RedisStore::connect(&server.url(), "bench")).unwrap();
             stores.push(("redis (loopback)", Arc::new(store)));
         }
-        None => eprintln!("redis-server not available: skipping the Redis case"),
+        Err(e) => eprintln!("skipping the Redis case: {e}"),
     }
     for (name, store) in stores {
         let ledger = rt.block_on(async {

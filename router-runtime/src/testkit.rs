@@ -1,4 +1,7 @@
-//! Small policies built in code for unit tests.
+//! Small policies built in code, for the unit tests and, included with
+//! `#[path]`, the integration tests (`tests/common`) and the budget
+//! benchmark. It names only `router_core`, never `crate::`, so it compiles
+//! as a module of any of them.
 
 use router_core::{
     Adapter, Budget, Capabilities, DataClass, Defaults, Limits, NodeKind, Origin, Policy, Provider, ProviderId,

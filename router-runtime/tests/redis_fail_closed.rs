@@ -87,6 +87,9 @@ async fn redis_down_means_budgeted_calls_are_refused() {
                 break;
             }
             Err(ReserveError::StoreUnavailable(_)) if Instant::now() < deadline => {
+                // A bounded retry, not a wait for an event: the store's
+                // connection manager reconnects on its own and says nothing
+                // when it has, so only a call can tell.
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(e) => panic!("no recovery: {e}"),
