@@ -9,8 +9,9 @@ mod gateway_support;
 
 use std::time::Duration;
 
+use fake_upstream::redis::RedisServer;
 use fake_upstream::{Behaviour, FakeUpstream, Flavor};
-use gateway_support::{PROVIDER_KEY, Redis, Serve, chat_body, get, policy, post, wait_for_metric};
+use gateway_support::{PROVIDER_KEY, Serve, assert_metric, chat_body, get, policy, post};
 
 struct Setup {
     dir: tempfile::TempDir,
@@ -37,7 +38,7 @@ async fn setup() -> Setup {
 async fn bad_bodies_are_refused_in_the_error_shape_before_any_upstream_call() {
     let s = setup().await;
     let policy = s.policy.to_str().unwrap();
-    let gw = Serve::start(s.dir.path(), "bodies", &["--policy", policy], "info").await;
+    let gw = Serve::start("bodies", &["--policy", policy], "info").await;
     let chat = "/v1/chat/completions";
 
     let deep = format!(
@@ -136,13 +137,7 @@ async fn keys_headers_and_no_secret_anywhere() {
     .unwrap();
     let policy = s.policy.to_str().unwrap();
     // Everything logged, every crate, every level.
-    let gw = Serve::start(
-        s.dir.path(),
-        "keys",
-        &["--policy", policy, "--keys", keys.to_str().unwrap()],
-        "trace",
-    )
-    .await;
+    let gw = Serve::start("keys", &["--policy", policy, "--keys", keys.to_str().unwrap()], "trace").await;
     let chat = "/v1/chat/completions";
     let bearer = |k: &str| format!("Bearer {k}");
 
@@ -262,7 +257,7 @@ async fn keys_headers_and_no_secret_anywhere() {
 async fn a_broken_policy_is_refused_on_reload_and_the_old_one_keeps_serving() {
     let s = setup().await;
     let policy = s.policy.to_str().unwrap();
-    let mut gw = Serve::start(s.dir.path(), "reload", &["--policy", policy], "info").await;
+    let mut gw = Serve::start("reload", &["--policy", policy], "info").await;
     let chat = "/v1/chat/completions";
     let first = post(&gw.base, chat, chat_body("chat"), &[]).await;
     assert_eq!(first.status, 200, "{}", first.body);
@@ -273,7 +268,9 @@ async fn a_broken_policy_is_refused_on_reload_and_the_old_one_keeps_serving() {
     let tmp = s.dir.path().join("policy.route.tmp");
     std::fs::write(&tmp, good.replace("route primary/m1", "route primary/no-such-model")).unwrap();
     std::fs::rename(&tmp, &s.policy).unwrap();
-    wait_for_metric(&gw.base, "routec_policy_reloads_total{result=\"refused\"} 1").await;
+    // The gateway logs a reload's outcome once it has counted it.
+    gw.wait_for_log("reload refused", Duration::from_secs(20)).await;
+    assert_metric(&gw.base, "routec_policy_reloads_total{result=\"refused\"} 1").await;
     let a = post(&gw.base, chat, chat_body("chat"), &[]).await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(
@@ -291,7 +288,9 @@ async fn a_broken_policy_is_refused_on_reload_and_the_old_one_keeps_serving() {
     .unwrap();
     std::fs::rename(&tmp, &s.policy).unwrap();
     gw.signal("HUP");
-    wait_for_metric(&gw.base, "routec_policy_reloads_total{result=\"ok\"} 1").await;
+    gw.wait_for_log("reload: new policy serving", Duration::from_secs(20))
+        .await;
+    assert_metric(&gw.base, "routec_policy_reloads_total{result=\"ok\"} 1").await;
     let a = post(&gw.base, chat, chat_body("renamed"), &[]).await;
     assert_eq!(a.status, 200, "the new alias works: {}", a.body);
     assert_ne!(a.header("x-routec-policy-hash"), Some(hash.as_str()));
@@ -303,13 +302,8 @@ async fn a_broken_policy_is_refused_on_reload_and_the_old_one_keeps_serving() {
     });
     let base = gw.base.clone();
     let slow = tokio::spawn(async move { post(&base, chat, chat_body("chat"), &[]).await });
-    // Bounded wait until the fake has the slow call.
-    for _ in 0..500 {
-        if s.primary.calls() >= 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // Until the fake has the slow call; the count is checked below.
+    s.primary.wait_calls(4, Duration::from_secs(5)).await;
     assert_eq!(s.primary.calls(), 4, "the slow call reached the provider");
     gw.signal("TERM");
     let a = slow.await.unwrap();
@@ -323,11 +317,11 @@ async fn a_broken_policy_is_refused_on_reload_and_the_old_one_keeps_serving() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_gateways_sharing_one_redis_budget_do_not_overspend_it() {
     let s = setup().await;
-    let redis = Redis::start();
+    let redis = RedisServer::start();
     let policy = s.policy.to_str().unwrap();
     let args = ["--policy", policy, "--budget-store", &redis.url()];
-    let a = Serve::start(s.dir.path(), "redis-a", &args, "info").await;
-    let b = Serve::start(s.dir.path(), "redis-b", &args, "info").await;
+    let a = Serve::start("redis-a", &args, "info").await;
+    let b = Serve::start("redis-b", &args, "info").await;
     // `budgeted` has 1k tokens a day; each call reserves its prompt plus
     // 600 output tokens, so only one reservation fits at a time. The
     // provider never answers the call it gets, so that reservation stays
@@ -363,6 +357,9 @@ async fn two_gateways_sharing_one_redis_budget_do_not_overspend_it() {
         rx.try_recv().is_err(),
         "the admitted call is still waiting on the provider"
     );
+    // The refusals can come back before the admitted call has reached the
+    // provider (its reservation is taken before it leaves): wait for it.
+    s.primary.wait_calls(1, Duration::from_secs(10)).await;
     assert_eq!(
         s.primary.calls(),
         1,

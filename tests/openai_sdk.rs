@@ -92,7 +92,6 @@ async fn the_openai_sdk_works_through_the_gateway() {
     )
     .unwrap();
     let gw = Serve::start(
-        dir.path(),
         "sdk",
         &[
             "--policy",
@@ -141,9 +140,8 @@ async fn the_openai_sdk_works_through_the_gateway() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_policy_answers_the_sdk() {
     let python = python();
-    let dir = tempfile::tempdir().unwrap();
     let demo = workspace().join("examples/policies/demo.route");
-    let gw = Serve::start(dir.path(), "demo", &["--policy", demo.to_str().unwrap()], "info").await;
+    let gw = Serve::start("demo", &["--policy", demo.to_str().unwrap()], "info").await;
     let script = format!(
         r#"
 from openai import OpenAI

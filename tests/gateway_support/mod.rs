@@ -1,16 +1,15 @@
 //! Shared pieces of the gateway's end-to-end tests: `routec serve` as a
-//! separate process, a policy over fake providers, a `redis-server`, and a
-//! small HTTP helper. Every wait is a bounded poll; every process is killed
-//! by its guard, also when the test fails.
+//! separate process, a policy over fake providers, and a small HTTP helper.
+//! Every wait is for an event (a line the process writes, its exit) with a
+//! deadline; every process is killed by its guard, also when the test fails.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::io::{BufRead, BufReader, PipeReader, PipeWriter, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::time::Duration;
 
 /// A provider key the gateway is given through its environment; it must
 /// never appear in a log line, a body or a header.
@@ -73,22 +72,28 @@ workload budgeted {{
     )
 }
 
-/// `routec serve` running as a child process; killed when dropped.
+/// `routec serve` running as a child process; killed by its PID when
+/// dropped, also when the test fails.
 pub struct Serve {
     child: Option<Child>,
+    pid: u32,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
-    /// Its stderr (the log), captured to a file.
-    pub log: PathBuf,
+    /// Its stderr, as far as it has been read.
+    log: Arc<Log>,
+    /// Our own end of the stderr pipe, to mark how far the log has been read.
+    mark: PipeWriter,
+    marks: AtomicU64,
 }
 
 impl Serve {
     /// Starts `routec serve --listen 127.0.0.1:0 ARGS` with `RUST_LOG` at
-    /// `log_level`, reads the bound address from its first stdout line,
-    /// and waits (bounded) until `/readyz` answers 200.
-    pub async fn start(dir: &Path, name: &str, args: &[&str], log_level: &str) -> Serve {
-        let log = dir.join(format!("{name}.log"));
-        let stderr = std::fs::File::create(&log).unwrap();
+    /// `log_level`, and returns once it is listening: its first stdout line,
+    /// `listening on http://ADDR`, is written after the policy is loaded and
+    /// the socket bound. One `/readyz` then confirms it.
+    pub async fn start(name: &str, args: &[&str], log_level: &str) -> Serve {
+        let (stderr, stderr_tx) = std::io::pipe().unwrap();
+        let mark = stderr_tx.try_clone().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_routec"))
             .arg("serve")
             .args(["--listen", "127.0.0.1:0"])
@@ -97,9 +102,10 @@ impl Serve {
             .env("ROUTEC_TEST_PROVIDER_KEY", PROVIDER_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(stderr))
+            .stderr(stderr_tx)
             .spawn()
             .unwrap();
+        let log = Log::read(stderr);
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -109,78 +115,90 @@ impl Serve {
             for _ in lines {}
         });
         let mut serve = Serve {
+            pid: child.id(),
             child: Some(child),
             base: String::new(),
             log,
+            mark,
+            marks: AtomicU64::new(0),
         };
         let first = rx.recv_timeout(Duration::from_secs(60)).ok().flatten();
         let Some(addr) = first.as_deref().and_then(|l| l.strip_prefix("listening on ")) else {
             panic!(
-                "routec serve did not print its address (got {first:?}); log:\n{}",
+                "routec serve `{name}` did not print its address (got {first:?}); log:\n{}",
                 serve.log_text()
             );
         };
         serve.base = addr.to_owned();
-        serve.wait_ready().await;
+        let ready = get(&serve.base, "/readyz", &[]).await;
+        assert_eq!(
+            ready.status,
+            200,
+            "`{name}` listening but not ready: {}; log:\n{}",
+            ready.body,
+            serve.log_text()
+        );
         serve
-    }
-
-    /// Polls `/readyz` until it answers 200: at most 500 probes, 20 s.
-    pub async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        for _ in 0..500 {
-            if let Ok(r) = client.get(format!("{}/readyz", self.base)).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "not ready within 20 s; log:\n{}",
-                self.log_text()
-            );
-            // The interval between readiness probes, not a wait for an event.
-            tokio::time::sleep(Duration::from_millis(40)).await;
-        }
-        panic!("not ready after 500 probes; log:\n{}", self.log_text());
     }
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.pid
     }
 
     /// Sends a signal (`HUP`, `TERM`) with `kill(1)`.
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
-            .args([format!("-{sig}"), self.pid().to_string()])
+            .args([format!("-{sig}"), self.pid.to_string()])
             .status()
             .unwrap();
         assert!(status.success(), "kill -{sig} failed");
     }
 
     /// Waits (bounded) for the process to exit by itself; its exit code.
+    /// A thread waits on the child and reports on a channel; if `within`
+    /// passes first, the process is killed and `None` returned.
     pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
-        let deadline = Instant::now() + within;
-        let child = self.child.as_mut()?;
-        for _ in 0..10_000 {
-            if let Some(status) = child.try_wait().unwrap() {
-                self.child = None;
-                return status.code();
+        let mut child = self.child.take()?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(within) {
+            Ok(status) => status.unwrap().code(),
+            Err(_) => {
+                // Still running (the thread owns and will reap it): kill by PID.
+                let _ = Command::new("kill").args(["-KILL", &self.pid.to_string()]).status();
+                None
             }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            // The interval between exit checks.
-            std::thread::sleep(Duration::from_millis(20));
         }
-        None
     }
 
-    /// Everything logged so far.
+    /// Waits (bounded) until the log has a line containing `needle`; each
+    /// line read wakes the wait. Panics with the log if none comes.
+    pub async fn wait_for_log(&self, needle: &str, within: Duration) {
+        let (log, wanted) = (Arc::clone(&self.log), needle.to_owned());
+        let found = tokio::task::spawn_blocking(move || log.wait_for(&wanted, within))
+            .await
+            .unwrap();
+        assert!(
+            found,
+            "`{needle}` was not logged within {within:?}; log:\n{}",
+            self.log.text()
+        );
+    }
+
+    /// Everything logged so far: a mark is written into the stderr pipe
+    /// behind whatever the process has written, and the text is returned
+    /// once the reader has reached it.
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let mark = self.marks.fetch_add(1, Ordering::Relaxed) + 1;
+        (&self.mark).write_all(format!("{MARK}{mark}\n").as_bytes()).unwrap();
+        assert!(
+            self.log.wait_for_mark(mark, Duration::from_secs(10)),
+            "the log reader did not catch up within 10 s"
+        );
+        self.log.text()
     }
 }
 
@@ -193,72 +211,74 @@ impl Drop for Serve {
     }
 }
 
-/// A `redis-server` of the test's own on a free loopback port, killed when
-/// dropped. Fails (never skips) when `redis-server` is missing.
-pub struct Redis {
-    child: Option<Child>,
-    pub port: u16,
+/// Starts a mark written into a child's stderr pipe by [`Serve::log_text`];
+/// `\u{1}` keeps it from ever matching a log line.
+const MARK: &str = "\u{1}routec-test-log-mark ";
+
+/// A child's stderr, read by a thread into memory; waiters are woken per
+/// line read.
+struct Log {
+    state: Mutex<LogState>,
+    changed: Condvar,
 }
 
-impl Redis {
-    pub fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start `redis-server` ({e}): this test needs it (apt-get install redis-server)")
-            });
-        let redis = Redis {
-            child: Some(child),
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for _ in 0..1_000 {
-            if redis.ping() {
-                return redis;
+#[derive(Default)]
+struct LogState {
+    text: String,
+    /// The last mark the reader has passed.
+    mark: u64,
+}
+
+impl Log {
+    fn read(pipe: PipeReader) -> Arc<Log> {
+        let log = Arc::new(Log {
+            state: Mutex::new(LogState::default()),
+            changed: Condvar::new(),
+        });
+        let reader = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut pipe = BufReader::new(pipe);
+            let mut line = Vec::new();
+            // Ends when the child and our mark writer have both closed the pipe.
+            while pipe.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                let mut text = String::from_utf8_lossy(&line).into_owned();
+                let mut state = reader.state.lock().unwrap();
+                // A mark can land inside a line longer than the pipe's atomic
+                // write size; cutting it out joins the two halves again.
+                if let Some(at) = text.find(MARK) {
+                    let end = text[at..].find('\n').map_or(text.len(), |e| at + e + 1);
+                    state.mark = text[at + MARK.len()..end].trim_end().parse().unwrap_or(state.mark);
+                    text.replace_range(at..end, "");
+                }
+                state.text.push_str(&text);
+                drop(state);
+                reader.changed.notify_all();
+                line.clear();
             }
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not answer PING within 10 s"
-            );
-            // The interval between readiness probes.
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        panic!("redis-server did not answer PING");
+        });
+        log
     }
 
-    fn ping(&self) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return false;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(1)));
-        let mut buf = [0u8; 7];
-        s.write_all(b"PING\r\n").is_ok() && s.read_exact(&mut buf).is_ok() && &buf == b"+PONG\r\n"
+    fn text(&self) -> String {
+        self.state.lock().unwrap().text.clone()
     }
 
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/0", self.port)
+    fn wait_for(&self, needle: &str, within: Duration) -> bool {
+        let state = self.state.lock().unwrap();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, within, |s| !s.text.contains(needle))
+            .unwrap();
+        state.text.contains(needle)
     }
-}
 
-impl Drop for Redis {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+    fn wait_for_mark(&self, mark: u64, within: Duration) -> bool {
+        let state = self.state.lock().unwrap();
+        let (state, _) = self
+            .changed
+            .wait_timeout_while(state, within, |s| s.mark < mark)
+            .unwrap();
+        state.mark >= mark
     }
 }
 
@@ -328,20 +348,11 @@ pub fn chat_body(model: &str) -> String {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "Say hi"}]}).to_string()
 }
 
-/// Polls `/metrics` until `line` appears: at most 500 probes, 20 s.
-pub async fn wait_for_metric(base: &str, line: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut last = String::new();
-    for _ in 0..500 {
-        last = get(base, "/metrics", &[]).await.body;
-        if last.lines().any(|l| l == line) {
-            return last;
-        }
-        if Instant::now() >= deadline {
-            break;
-        }
-        // The interval between probes.
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
-    panic!("`{line}` never appeared in /metrics; last:\n{last}");
+/// GETs `/metrics` and asserts `line` is one of its lines.
+pub async fn assert_metric(base: &str, line: &str) {
+    let metrics = get(base, "/metrics", &[]).await.body;
+    assert!(
+        metrics.lines().any(|l| l == line),
+        "`{line}` is not in /metrics:\n{metrics}"
+    );
 }
