@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::config::{AdapterConfig, ConfigError, check_base_url};
 use crate::error::{ErrorClass, ProviderError};
-use crate::http::{Ctx, ErrorReading, StreamDecoder, Transport, body_text, join_url};
+use crate::http::{Ctx, ErrorReading, PostUrl, StreamDecoder, Transport, body_text, join_url};
 use crate::provider::{Capabilities, EventStream, Provider, default_finish};
 use crate::sse::SseEvent;
 use crate::types::{
@@ -33,7 +33,7 @@ const JSON_TOOL: &str = "json_response";
 #[derive(Debug)]
 pub(crate) struct AnthropicAdapter {
     transport: Arc<Transport>,
-    url: String,
+    url: PostUrl,
     models: Vec<String>,
 }
 
@@ -50,16 +50,21 @@ impl AnthropicAdapter {
             name: config.name.as_str().into(),
             key: config.api_key,
         };
+        let auth = [
+            ("x-api-key", ctx.key.expose().to_owned()),
+            ("anthropic-version", API_VERSION.to_owned()),
+        ];
         let transport = Transport::new(
             ctx,
             config.timeouts,
             config.max_body_bytes,
             &config.extra_headers,
+            &auth,
             classify_error,
         )?;
         Ok(Self {
             transport: Arc::new(transport),
-            url: join_url(&base, "v1/messages"),
+            url: PostUrl::parse(&join_url(&base, "v1/messages")),
             models: config.models,
         })
     }
@@ -71,11 +76,7 @@ impl AnthropicAdapter {
                 .ctx
                 .err(ErrorClass::BadRequest, &format!("request not encodable: {e}"))
         })?;
-        let auth = [
-            ("x-api-key", self.transport.ctx.key.expose().to_owned()),
-            ("anthropic-version", API_VERSION.to_owned()),
-        ];
-        self.transport.post(&self.url, &auth, body).await
+        self.transport.post(&self.url, body).await
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::anthropic::parse_data_url;
 use crate::config::{AdapterConfig, ConfigError, check_base_url};
 use crate::error::{ErrorClass, ProviderError, TimeoutKind, parse_proto_duration};
-use crate::http::{Ctx, ErrorReading, StreamDecoder, Transport, body_text, join_url};
+use crate::http::{Ctx, ErrorReading, PostUrl, StreamDecoder, Transport, body_text, join_url};
 use crate::provider::{Capabilities, EventStream, Provider, default_finish};
 use crate::sse::SseEvent;
 use crate::types::{
@@ -47,11 +47,13 @@ impl GeminiAdapter {
             name: config.name.as_str().into(),
             key: config.api_key,
         };
+        let auth = [("x-goog-api-key", ctx.key.expose().to_owned())];
         let transport = Transport::new(
             ctx,
             config.timeouts,
             config.max_body_bytes,
             &config.extra_headers,
+            &auth,
             classify_error,
         )?;
         Ok(Self {
@@ -74,8 +76,10 @@ impl GeminiAdapter {
         };
         let body = serde_json::to_vec(&encode_request(req))
             .map_err(|e| ctx.err(ErrorClass::BadRequest, &format!("request not encodable: {e}")))?;
-        let auth = [("x-goog-api-key", ctx.key.expose().to_owned())];
-        self.transport.post(&join_url(&self.base, &path), &auth, body).await
+        // The model is in the path, so the URL is parsed per call.
+        self.transport
+            .post(&PostUrl::parse(&join_url(&self.base, &path)), body)
+            .await
     }
 }
 

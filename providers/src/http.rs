@@ -54,22 +54,41 @@ pub(crate) struct ErrorReading {
 /// Reads an error body into a class; `status_class` is what the status alone says.
 pub(crate) type ErrorDialect = fn(status_class: ErrorClass, body: &[u8]) -> ErrorReading;
 
+/// A URL an adapter posts to, parsed once when the adapter is built: given
+/// a `&str`, reqwest parses it again on every call.
+#[derive(Debug, Clone)]
+pub(crate) struct PostUrl(Result<reqwest::Url, String>);
+
+impl PostUrl {
+    pub(crate) fn parse(url: &str) -> Self {
+        // A base URL that passed `check_base_url` but does not parse fails
+        // each call as reqwest's own builder error would.
+        PostUrl(reqwest::Url::parse(url).map_err(|e| format!("builder error: {e}")))
+    }
+}
+
 /// One provider's HTTP client and its limits.
 #[derive(Debug)]
 pub(crate) struct Transport {
     pub ctx: Ctx,
     client: reqwest::Client,
+    /// The credential headers, built once and marked sensitive; `Err` when
+    /// the key is not a valid header value (each call then fails as `Auth`).
+    auth: Result<Vec<(HeaderName, HeaderValue)>, ()>,
     timeouts: Timeouts,
     max_body: usize,
     dialect: ErrorDialect,
 }
 
 impl Transport {
+    /// `auth` holds the headers that carry the key (the only place its raw
+    /// value is read); `headers` the provider's extra headers from the policy.
     pub(crate) fn new(
         ctx: Ctx,
         timeouts: Timeouts,
         max_body: usize,
         headers: &[(String, String)],
+        auth: &[(&'static str, String)],
         dialect: ErrorDialect,
     ) -> Result<Self, ConfigError> {
         let mut default_headers = HeaderMap::new();
@@ -86,9 +105,18 @@ impl Transport {
             .map_err(|e| ConfigError::HttpClient {
                 reason: ctx.key.redact(&error_chain(&e)).into_owned(),
             })?;
+        let auth = auth
+            .iter()
+            .map(|(name, value)| {
+                let mut value = HeaderValue::from_str(value).map_err(|_| ())?;
+                value.set_sensitive(true);
+                Ok((HeaderName::from_static(name), value))
+            })
+            .collect();
         Ok(Self {
             ctx,
             client,
+            auth,
             timeouts,
             max_body,
             dialect,
@@ -97,22 +125,25 @@ impl Transport {
 
     /// POSTs `body` as JSON and returns the response once its headers
     /// arrived with a 2xx status; anything else becomes a classified error.
-    pub(crate) async fn post(
-        &self,
-        url: &str,
-        auth: &[(&'static str, String)],
-        body: Vec<u8>,
-    ) -> Result<reqwest::Response, ProviderError> {
+    pub(crate) async fn post(&self, url: &PostUrl, body: Vec<u8>) -> Result<reqwest::Response, ProviderError> {
+        let auth = self
+            .auth
+            .as_ref()
+            .map_err(|()| self.ctx.err(ErrorClass::Auth, "api key is not a valid header value"))?;
+        let url = url
+            .0
+            .as_ref()
+            .map_err(|reason| self.ctx.err(ErrorClass::Connection, reason))?;
         let mut builder = self
             .client
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .post(url.clone())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
             .body(body);
         for (name, value) in auth {
-            let mut value = HeaderValue::from_str(value)
-                .map_err(|_| self.ctx.err(ErrorClass::Auth, "api key is not a valid header value"))?;
-            value.set_sensitive(true);
-            builder = builder.header(*name, value);
+            builder = builder.header(name.clone(), value.clone());
         }
         let response = match tokio::time::timeout(self.timeouts.first_byte, builder.send()).await {
             Ok(Ok(response)) => response,

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::config::{AdapterConfig, ConfigError, check_base_url};
 use crate::error::{ErrorClass, ProviderError};
-use crate::http::{Ctx, ErrorReading, StreamDecoder, Transport, body_text, join_url};
+use crate::http::{Ctx, ErrorReading, PostUrl, StreamDecoder, Transport, body_text, join_url};
 use crate::openai_wire::{
     self, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorBody, ErrorDetail, StreamOptions,
     WireContent, WireMessage, WireResponseFormat, finish_reason_from_wire, usage_from_wire,
@@ -22,7 +22,7 @@ use crate::types::{ChatRequest, ChatResponse, FinishReason, StreamEvent, Usage};
 #[derive(Debug)]
 pub(crate) struct OpenAiAdapter {
     transport: Arc<Transport>,
-    url: String,
+    url: PostUrl,
     preset: &'static Preset,
     no_store: bool,
     models: Vec<String>,
@@ -42,29 +42,27 @@ impl OpenAiAdapter {
             name: config.name.as_str().into(),
             key: config.api_key,
         };
+        let key = ctx.key.expose();
+        let auth = if key.is_empty() {
+            Vec::new()
+        } else {
+            vec![("authorization", format!("Bearer {key}"))]
+        };
         let transport = Transport::new(
             ctx,
             config.timeouts,
             config.max_body_bytes,
             &config.extra_headers,
+            &auth,
             classify_error,
         )?;
         Ok(Self {
             transport: Arc::new(transport),
-            url: join_url(&base, "chat/completions"),
+            url: PostUrl::parse(&join_url(&base, "chat/completions")),
             preset,
             no_store: config.no_store,
             models: config.models,
         })
-    }
-
-    fn auth(&self) -> Vec<(&'static str, String)> {
-        let key = self.transport.ctx.key.expose();
-        if key.is_empty() {
-            Vec::new()
-        } else {
-            vec![("authorization", format!("Bearer {key}"))]
-        }
     }
 
     async fn send(&self, model: &str, req: &ChatRequest, stream: bool) -> Result<reqwest::Response, ProviderError> {
@@ -74,7 +72,7 @@ impl OpenAiAdapter {
                 .ctx
                 .err(ErrorClass::BadRequest, &format!("request not encodable: {e}"))
         })?;
-        self.transport.post(&self.url, &self.auth(), body).await
+        self.transport.post(&self.url, body).await
     }
 }
 
