@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -50,18 +50,20 @@ pub(crate) async fn completions(
     State(app): State<Arc<AppState>>,
     Extension(caller): Extension<Caller>,
     Extension(Pinned(generation)): Extension<Pinned>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Response {
-    let policy_hash = generation.policy().hash();
-    let mut response = match handle(&app, &caller, &generation, &headers, body).await {
+    // The headers by reference: axum's `HeaderMap` extractor clones them.
+    let (parts, body) = request.into_parts();
+    let mut response = match handle(&app, &caller, &generation, &parts.headers, body).await {
         Ok(response) => response,
         Err(e) => {
             log_error(&caller, &e);
             e.into_response()
         }
     };
-    set(response.headers_mut(), &POLICY_HASH, &policy_hash.to_string());
+    response
+        .headers_mut()
+        .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
     response
 }
 

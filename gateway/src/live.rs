@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
+use axum::http::HeaderValue;
 use miette::{GraphicalReportHandler, GraphicalTheme};
 use policy_lang::{CheckReport, SourceFile};
 use router_core::Policy;
@@ -65,11 +66,18 @@ pub(crate) struct Generation {
     pub(crate) keys: Option<Arc<Keys>>,
     /// What a reload compares to decide whether anything changed.
     fingerprint: (router_core::PolicyHash, Option<String>),
+    /// `x-routec-policy-hash`, formatted once rather than on every answer.
+    policy_hash_header: HeaderValue,
 }
 
 impl Generation {
     pub(crate) fn policy(&self) -> &Arc<Policy> {
         self.router.policy()
+    }
+
+    /// The policy hash as a header value.
+    pub(crate) fn policy_hash_header(&self) -> &HeaderValue {
+        &self.policy_hash_header
     }
 }
 
@@ -287,10 +295,14 @@ async fn load(
         tracing::warn!(note = %note, "provider unavailable");
     }
     let fingerprint = (policy.hash(), keys.as_ref().map(|k| k.digest().to_owned()));
+    // Hex digits: always a valid header value.
+    let policy_hash_header =
+        HeaderValue::from_str(&policy.hash().to_string()).unwrap_or_else(|_| HeaderValue::from_static("unknown"));
     Ok(Generation {
         router,
         keys: keys.map(Arc::new),
         fingerprint,
+        policy_hash_header,
     })
 }
 
