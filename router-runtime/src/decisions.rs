@@ -37,7 +37,14 @@ impl DecisionId {
 
 impl fmt::Display for DecisionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:016x}", self.0)
+        // By hand: `{:016x}` goes through the integer padding machinery,
+        // and every answer writes its id twice (header and response id).
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut hex = [0u8; 16];
+        for (i, digit) in hex.iter_mut().enumerate() {
+            *digit = DIGITS[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        f.pad(std::str::from_utf8(&hex).unwrap_or_default())
     }
 }
 

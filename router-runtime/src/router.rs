@@ -264,8 +264,16 @@ impl Inner {
             served,
         };
         let Some((key, body, window)) = self.idempotency(&call, wid) else {
+            // Nothing keeps this answer: move it rather than clone it.
             let c = self.complete_fresh(&call, wid, depth).await?;
-            return Ok(routed(&c, Served::Fresh));
+            return Ok(Routed {
+                value: c.response,
+                target: c.target,
+                attempts: c.attempts,
+                policy_hash: hash,
+                decision_id: c.decision,
+                served: Served::Fresh,
+            });
         };
         let (result, served) = self
             .idempotency
