@@ -48,7 +48,7 @@ pub struct Args {
     /// The deepest JSON nesting accepted
     #[arg(long, default_value_t = Limits::default().json_depth)]
     max_json_depth: usize,
-    /// Recent decisions kept for /v1/routec/decisions/{id} (about 2.5 KB each, 15 minutes at most)
+    /// Recent decisions kept for /v1/routec/decisions/{id} (about 3 KB of memory each, 15 minutes at most)
     #[arg(long, default_value_t = gateway::DEFAULT_KEPT_DECISIONS)]
     keep_decisions: usize,
     /// Seconds to let requests in flight finish at shutdown
