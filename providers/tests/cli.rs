@@ -1,13 +1,15 @@
 //! The CLI adapter against small shell scripts in `testdata/cli/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use providers::{
-    AdapterConfig, AdapterKind, ChatRequest, ErrorClass, Message, Provider, Role, TimeoutKind, adapter_for,
+    AdapterConfig, AdapterKind, ChatRequest, ErrorClass, EventStream, FinishReason, Message, Provider, ProviderError,
+    Role, StreamEvent, TimeoutKind, Usage, adapter_for, estimate_tokens,
 };
 
 fn script(name: &str) -> String {
@@ -17,6 +19,10 @@ fn script(name: &str) -> String {
 fn cli(args: &[&str], total: Option<Duration>) -> Arc<dyn Provider> {
     let mut config = AdapterConfig::new("claude_cli");
     config.timeouts.total = total;
+    cli_with(args, config)
+}
+
+fn cli_with(args: &[&str], config: AdapterConfig) -> Arc<dyn Provider> {
     let command = args.iter().map(|s| (*s).to_owned()).collect();
     adapter_for(&AdapterKind::Cli { command }, config).unwrap()
 }
@@ -53,6 +59,65 @@ async fn wait_for_exit(mut reader: BufReader<std::fs::File>) {
         .await
         .expect("child was not killed")
         .unwrap();
+}
+
+/// Writes a line to the FIFO `pieces.sh` waits on before its second write.
+async fn release(path: PathBuf) {
+    let task = tokio::task::spawn_blocking(move || {
+        let mut fifo = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+        writeln!(fifo).unwrap();
+    });
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("script never waited for its release")
+        .unwrap();
+}
+
+/// Bounds a step that a broken adapter could leave waiting forever.
+async fn bounded<T>(step: impl Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(20), step)
+        .await
+        .expect("the adapter never answered")
+}
+
+/// Every item left in the stream.
+async fn drain(mut stream: EventStream) -> Vec<Result<StreamEvent, ProviderError>> {
+    bounded(async {
+        let mut items = Vec::new();
+        while let Some(item) = stream.next().await {
+            items.push(item);
+        }
+        items
+    })
+    .await
+}
+
+fn delta(text: &str) -> StreamEvent {
+    StreamEvent::TextDelta { text: text.to_owned() }
+}
+
+fn text_of(events: &[StreamEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The last item of a failed stream, after checking nothing announced success.
+fn final_error(items: Vec<Result<StreamEvent, ProviderError>>) -> ProviderError {
+    let mut items = items;
+    let last = items.pop().expect("the stream ended with nothing");
+    for item in &items {
+        let event = item.as_ref().expect("an error before the last item");
+        assert!(
+            !matches!(event, StreamEvent::Done { .. }),
+            "done before the error: {items:?}"
+        );
+    }
+    last.expect_err("a failed run ended without an error item")
 }
 
 #[tokio::test]
@@ -119,6 +184,186 @@ async fn dropping_the_call_kills_the_child() {
     // Abort drops the future mid-call, as a deadline or a vanished caller would.
     call.abort();
     assert!(call.await.unwrap_err().is_cancelled());
+    wait_for_exit(reader).await;
+}
+
+#[tokio::test]
+async fn stream_yields_each_write_as_it_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    let args = [
+        "sh",
+        &script("pieces.sh"),
+        path.to_str().unwrap(),
+        "one\\n",
+        "two\\n\\n",
+    ];
+    let p = cli(&args, None);
+    assert!(p.capabilities("m").stream);
+    let req = ChatRequest::user("hi");
+    let mut stream = bounded(p.stream("m", &req)).await.unwrap();
+    // The script's second write waits for `release`, so this came on its own;
+    // its line end is held back until text follows it.
+    let first = bounded(stream.next()).await.unwrap().unwrap();
+    assert_eq!(first, delta("one"));
+    release(path.clone()).await;
+    let mut events = vec![first];
+    events.extend(drain(stream).await.into_iter().map(Result::unwrap));
+    assert_eq!(text_of(&events), "one\ntwo");
+    let tail = &events[events.len() - 2..];
+    let usage = Usage {
+        input_tokens: estimate_tokens("hi"),
+        output_tokens: estimate_tokens("one\ntwo"),
+        cached_tokens: 0,
+    };
+    assert_eq!(
+        tail,
+        [
+            StreamEvent::Usage(usage),
+            StreamEvent::Done {
+                finish_reason: FinishReason::Stop
+            }
+        ]
+    );
+    assert!(
+        events[..events.len() - 2]
+            .iter()
+            .all(|e| matches!(e, StreamEvent::TextDelta { .. }))
+    );
+
+    // The deltas add up to exactly what `complete` answers, usage included.
+    let call = tokio::spawn(async move { p.complete("m", &req).await });
+    release(path).await;
+    let whole = bounded(call).await.unwrap().unwrap();
+    assert_eq!(whole.content, text_of(&events));
+    assert_eq!(whole.usage, usage);
+}
+
+#[tokio::test]
+async fn a_character_split_across_writes_arrives_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    // `é` is \303\251; the script stops between its two bytes.
+    let args = [
+        "sh",
+        &script("pieces.sh"),
+        path.to_str().unwrap(),
+        "caf\\303",
+        "\\251 ok",
+    ];
+    let p = cli(&args, None);
+    let mut stream = bounded(p.stream("m", &ChatRequest::user("hi"))).await.unwrap();
+    let first = bounded(stream.next()).await.unwrap().unwrap();
+    assert_eq!(first, delta("caf"));
+    release(path).await;
+    let mut events = vec![first];
+    events.extend(drain(stream).await.into_iter().map(Result::unwrap));
+    assert_eq!(text_of(&events), "café ok");
+    assert!(matches!(events.last(), Some(StreamEvent::Done { .. })), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_failure_after_output_ends_the_stream_with_an_error() {
+    let p = cli(&["sh", &script("fail_after_output.sh")], None);
+    let stream = bounded(p.stream("m", &ChatRequest::user("hi"))).await.unwrap();
+    let mut items = drain(stream).await;
+    assert_eq!(items.remove(0).unwrap(), delta("partial answer"));
+    let e = final_error(items);
+    assert_eq!(e.class(), ErrorClass::ServerError);
+    assert!(e.message().contains("usage limit reached"), "{e}");
+    assert!(e.message().contains("exit status: 3"), "{e}");
+}
+
+#[tokio::test]
+async fn a_failure_before_output_is_returned_by_stream() {
+    // The router falls back only on failures before the first event.
+    let p = cli(&["sh", &script("fail.sh")], None);
+    let e = bounded(p.stream("m", &ChatRequest::user("hi"))).await.err().unwrap();
+    assert_eq!(e.class(), ErrorClass::ServerError);
+    assert!(e.message().contains("usage limit reached"), "{e}");
+
+    let p = cli(&["/nonexistent/routec-test-cli"], None);
+    let e = bounded(p.stream("m", &ChatRequest::user("hi"))).await.err().unwrap();
+    assert_eq!(e.class(), ErrorClass::Connection);
+}
+
+#[tokio::test]
+async fn invalid_utf8_at_the_end_of_a_stream_is_an_error() {
+    let p = cli(&["sh", &script("bad_utf8.sh")], None);
+    let stream = bounded(p.stream("m", &ChatRequest::user("hi"))).await.unwrap();
+    let mut items = drain(stream).await;
+    assert_eq!(items.remove(0).unwrap(), delta("ok"));
+    let e = final_error(items);
+    assert_eq!(e.class(), ErrorClass::MalformedResponse);
+    assert!(e.message().contains("invalid utf-8"), "{e}");
+    let whole = p.complete("m", &ChatRequest::user("hi")).await.unwrap_err();
+    assert_eq!(whole.class(), e.class());
+}
+
+#[tokio::test]
+async fn stream_output_over_the_cap_is_an_error_and_kills_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    let mut config = AdapterConfig::new("claude_cli");
+    config.max_body_bytes = 4096;
+    let p = cli_with(&["sh", &script("flood.sh"), path.to_str().unwrap()], config);
+    let call = tokio::spawn(async move { p.stream("m", &ChatRequest::user("hi")).await });
+    let (_pid, reader) = read_pid(path).await;
+    // Whether the cap is passed before or after the first delta depends on
+    // how the pipe is read; either way the run ends in the error.
+    let e = match bounded(call).await.unwrap() {
+        Err(e) => e,
+        Ok(stream) => final_error(drain(stream).await),
+    };
+    assert_eq!(e.class(), ErrorClass::MalformedResponse);
+    assert!(e.message().contains("larger than 4096 bytes"), "{e}");
+    wait_for_exit(reader).await;
+}
+
+#[tokio::test]
+async fn dropping_the_stream_kills_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    let p = cli(&["sh", &script("stall.sh"), path.to_str().unwrap()], None);
+    let call = tokio::spawn(async move { p.stream("m", &ChatRequest::user("hi")).await });
+    let (pid, reader) = read_pid(path).await;
+    assert!(pid > 0);
+    let mut stream = bounded(call).await.unwrap().unwrap();
+    assert_eq!(bounded(stream.next()).await.unwrap().unwrap(), delta("partial"));
+    // The child is mid-answer; a caller going away drops the stream.
+    drop(stream);
+    wait_for_exit(reader).await;
+}
+
+#[tokio::test]
+async fn a_stream_silent_past_the_idle_timeout_fails_and_kills_the_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    let mut config = AdapterConfig::new("claude_cli");
+    config.timeouts.idle = Duration::from_millis(300);
+    let p = cli_with(&["sh", &script("stall.sh"), path.to_str().unwrap()], config);
+    let call = tokio::spawn(async move { p.stream("m", &ChatRequest::user("hi")).await });
+    let (_pid, reader) = read_pid(path).await;
+    let stream = bounded(call).await.unwrap().unwrap();
+    let mut items = drain(stream).await;
+    assert_eq!(items.remove(0).unwrap(), delta("partial"));
+    let e = final_error(items);
+    assert_eq!(e.class(), ErrorClass::Timeout(TimeoutKind::Idle));
+    wait_for_exit(reader).await;
+}
+
+#[tokio::test]
+async fn a_stream_with_no_output_before_the_total_timeout_is_an_error_from_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = fifo(dir.path());
+    let p = cli(
+        &["sh", &script("hang.sh"), path.to_str().unwrap()],
+        Some(Duration::from_millis(300)),
+    );
+    let call = tokio::spawn(async move { p.stream("m", &ChatRequest::user("hi")).await });
+    let (_pid, reader) = read_pid(path).await;
+    let e = bounded(call).await.unwrap().err().unwrap();
+    assert_eq!(e.class(), ErrorClass::Timeout(TimeoutKind::Total));
     wait_for_exit(reader).await;
 }
 
