@@ -257,7 +257,7 @@ fn group(rule: Rule) -> Option<Expect> {
         R::k_header => E::Header,
         R::header_kv => E::HeaderKv,
         R::kw_by => E::By,
-        R::name => E::Name,
+        R::name | R::adapter_name | R::task_name => E::Name,
         R::model_name => E::ModelName,
         R::string | R::string_inner => E::Str,
         R::number => E::Number,

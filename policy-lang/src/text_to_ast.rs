@@ -361,7 +361,7 @@ impl<'s> Builder<'s> {
         let mut k = self.kids(p);
         let key = k.next()?;
         let kind = match rule {
-            Rule::p_adapter => ProviderProp::Adapter(self.name(k.expect(Rule::name)?)),
+            Rule::p_adapter => ProviderProp::Adapter(self.name(k.expect(Rule::adapter_name)?)),
             Rule::p_base_url => ProviderProp::BaseUrl(self.string(k.expect(Rule::string)?)?),
             Rule::p_command => {
                 let mut args = Vec::new();
@@ -504,7 +504,7 @@ impl<'s> Builder<'s> {
             let mut pk = self.kids(prop);
             let key = pk.next()?;
             let kind = match rule {
-                Rule::w_task => WorkloadProp::Task(self.name(pk.expect(Rule::name)?)),
+                Rule::w_task => WorkloadProp::Task(self.name(pk.expect(Rule::task_name)?)),
                 Rule::w_quality => WorkloadProp::Quality(self.word(pk.expect(Rule::quality)?, |s| match s {
                     "low" => Some(Quality::Low),
                     "medium" => Some(Quality::Medium),

@@ -91,17 +91,28 @@ impl Builder<'_> {
         let context = scan.enclosing(at).map(str::to_string);
         let (message, expected, help) = match variant {
             pest::error::ErrorVariant::ParsingError { positives, negatives } => {
-                let groups = expected::groups(positives);
+                // A bare-name value (`task`, `adapter`) refuses a property
+                // keyword: pest then reports only that refusal.
+                let value_missing =
+                    positives.is_empty() && !negatives.is_empty() && !negatives.contains(&Rule::keyword);
+                let groups = if value_missing {
+                    std::collections::BTreeSet::from([expected::Expect::Name])
+                } else {
+                    expected::groups(positives)
+                };
                 let phrases = expected::phrase_all(&groups);
                 let word = found.trim_matches('`');
                 let keywords = expected::keywords_of(&groups);
                 let suggestion = crate::names::did_you_mean(word, keywords.iter().copied());
-                let help =
-                    if negatives.contains(&Rule::keyword) || (positives.contains(&Rule::name) && is_keyword(word)) {
-                        Some(format!("`{word}` is a keyword and cannot be used as a name"))
-                    } else {
-                        suggestion.map(|s| format!("did you mean `{s}`?"))
-                    };
+                let help = if value_missing {
+                    Some(format!(
+                        "a value is missing before `{word}`, which starts the next property"
+                    ))
+                } else if negatives.contains(&Rule::keyword) || (positives.contains(&Rule::name) && is_keyword(word)) {
+                    Some(format!("`{word}` is a keyword and cannot be used as a name"))
+                } else {
+                    suggestion.map(|s| format!("did you mean `{s}`?"))
+                };
                 let message = format!("expected {}, found {found}", expected::join_or(&phrases));
                 (message, phrases, help)
             }
