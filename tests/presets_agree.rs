@@ -59,7 +59,8 @@ fn language_adapters() -> BTreeSet<String> {
         .expect("the unknown-adapter error lists the adapters")
         .to_string();
     // Every `name` quoted in the help that the language takes as an adapter
-    // (the help also quotes `base_url`, which is not one).
+    // (the help also quotes `base_url`, which is not one: as a value it is
+    // read as the next property's keyword, a syntax error).
     let names: BTreeSet<String> = help
         .split('`')
         .skip(1)
@@ -69,7 +70,10 @@ fn language_adapters() -> BTreeSet<String> {
                 && w.chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         })
-        .filter(|w| !codes_for(w).contains(&Code::R0103))
+        .filter(|w| {
+            let codes = codes_for(w);
+            !codes.contains(&Code::R0103) && !codes.contains(&Code::R0005)
+        })
         .map(str::to_owned)
         .collect();
     for preset in AdapterKind::preset_names() {
