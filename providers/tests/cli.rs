@@ -187,28 +187,39 @@ async fn dropping_the_call_kills_the_child() {
     wait_for_exit(reader).await;
 }
 
-#[tokio::test]
-async fn stream_yields_each_write_as_it_arrives() {
+/// `pieces.sh` as a provider: it writes the printf format `first`, then
+/// `second` once the test releases the returned FIFO. The directory must
+/// outlive the test's use of the FIFO.
+fn pieces(first: &str, second: &str) -> (tempfile::TempDir, PathBuf, Arc<dyn Provider>) {
     let dir = tempfile::tempdir().unwrap();
     let path = fifo(dir.path());
-    let args = [
-        "sh",
-        &script("pieces.sh"),
-        path.to_str().unwrap(),
-        "one\\n",
-        "two\\n\\n",
-    ];
-    let p = cli(&args, None);
-    assert!(p.capabilities("m").stream);
-    let req = ChatRequest::user("hi");
-    let mut stream = bounded(p.stream("m", &req)).await.unwrap();
-    // The script's second write waits for `release`, so this came on its own;
-    // its line end is held back until text follows it.
+    let p = cli(
+        &["sh", &script("pieces.sh"), path.to_str().unwrap(), first, second],
+        None,
+    );
+    (dir, path, p)
+}
+
+/// Reads the first event (which the script sent before waiting on the
+/// FIFO, so it came on its own), checks it, releases the second write and
+/// returns every event of the stream.
+async fn first_then_rest(mut stream: EventStream, path: PathBuf, expected_first: &str) -> Vec<StreamEvent> {
     let first = bounded(stream.next()).await.unwrap().unwrap();
-    assert_eq!(first, delta("one"));
-    release(path.clone()).await;
+    assert_eq!(first, delta(expected_first));
+    release(path).await;
     let mut events = vec![first];
     events.extend(drain(stream).await.into_iter().map(Result::unwrap));
+    events
+}
+
+#[tokio::test]
+async fn stream_yields_each_write_as_it_arrives() {
+    let (_dir, path, p) = pieces("one\\n", "two\\n\\n");
+    assert!(p.capabilities("m").stream);
+    let req = ChatRequest::user("hi");
+    let stream = bounded(p.stream("m", &req)).await.unwrap();
+    // The first line end is held back until text follows it.
+    let events = first_then_rest(stream, path.clone(), "one").await;
     assert_eq!(text_of(&events), "one\ntwo");
     let tail = &events[events.len() - 2..];
     let usage = Usage {
@@ -241,23 +252,10 @@ async fn stream_yields_each_write_as_it_arrives() {
 
 #[tokio::test]
 async fn a_character_split_across_writes_arrives_whole() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = fifo(dir.path());
     // `é` is \303\251; the script stops between its two bytes.
-    let args = [
-        "sh",
-        &script("pieces.sh"),
-        path.to_str().unwrap(),
-        "caf\\303",
-        "\\251 ok",
-    ];
-    let p = cli(&args, None);
-    let mut stream = bounded(p.stream("m", &ChatRequest::user("hi"))).await.unwrap();
-    let first = bounded(stream.next()).await.unwrap().unwrap();
-    assert_eq!(first, delta("caf"));
-    release(path).await;
-    let mut events = vec![first];
-    events.extend(drain(stream).await.into_iter().map(Result::unwrap));
+    let (_dir, path, p) = pieces("caf\\303", "\\251 ok");
+    let stream = bounded(p.stream("m", &ChatRequest::user("hi"))).await.unwrap();
+    let events = first_then_rest(stream, path, "caf").await;
     assert_eq!(text_of(&events), "café ok");
     assert!(matches!(events.last(), Some(StreamEvent::Done { .. })), "{events:?}");
 }
