@@ -440,3 +440,38 @@ pub(crate) fn join_or(parts: &[String]) -> String {
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use miette::Diagnostic;
+
+    use super::{PROVIDER_PROPS, WORKLOAD_PROPS};
+    use crate::{SourceFile, parse};
+
+    /// `provider_prop_start` and `workload_prop_start` in the grammar repeat
+    /// the property keywords of their blocks; a keyword missing there would
+    /// be read as a value again. The lists here are the ones the messages use.
+    #[test]
+    fn a_bare_value_refuses_every_property_keyword_of_its_block() {
+        for (block, prop, words) in [
+            ("provider p", "adapter", PROVIDER_PROPS),
+            ("workload w", "task", WORKLOAD_PROPS),
+        ] {
+            for word in words {
+                let text = format!("{block} {{\n  {prop}\n  {word}\n}}\n");
+                let report = parse(&[SourceFile::new("t.route", text.as_str())]).unwrap_err();
+                let expected = format!("a value is missing before `{word}`");
+                assert!(
+                    report
+                        .errors()
+                        .iter()
+                        .any(|e| e.help().is_some_and(|h| h.to_string().starts_with(&expected))),
+                    "`{prop}` followed by `{word}`: {:?}",
+                    report.codes()
+                );
+            }
+        }
+    }
+}
