@@ -447,8 +447,22 @@ mod tests {
 
     use miette::Diagnostic;
 
-    use super::{PROVIDER_PROPS, WORKLOAD_PROPS};
+    use super::{MODEL_PROPS, PROVIDER_PROPS, WORKLOAD_PROPS};
     use crate::{SourceFile, parse};
+
+    /// The errors of `text`, each as its message and where its primary
+    /// label starts.
+    fn errors(text: &str) -> Vec<(String, Option<usize>)> {
+        let report = parse(&[SourceFile::new("t.route", text)]).unwrap_err();
+        report
+            .errors()
+            .iter()
+            .map(|e| {
+                let primary = e.labels().into_iter().flatten().find(|l| l.primary());
+                (e.to_string(), primary.map(|l| l.offset()))
+            })
+            .collect()
+    }
 
     /// `provider_prop_start` and `workload_prop_start` in the grammar repeat
     /// the property keywords of their blocks; a keyword missing there would
@@ -461,16 +475,60 @@ mod tests {
         ] {
             for word in words {
                 let text = format!("{block} {{\n  {prop}\n  {word}\n}}\n");
-                let report = parse(&[SourceFile::new("t.route", text.as_str())]).unwrap_err();
-                let expected = format!("a value is missing before `{word}`");
+                let expected = format!("`{prop}` needs a value: expected a name, found `{word}`");
+                let errors = errors(&text);
                 assert!(
-                    report
-                        .errors()
-                        .iter()
-                        .any(|e| e.help().is_some_and(|h| h.to_string().starts_with(&expected))),
-                    "`{prop}` followed by `{word}`: {:?}",
-                    report.codes()
+                    errors.iter().any(|(m, _)| *m == expected),
+                    "`{prop}` followed by `{word}`: {errors:?}"
                 );
+            }
+        }
+    }
+
+    /// Every property with a required value, left without it before the
+    /// block's `}` or before the next property (on the next line, as
+    /// written), is reported on its own keyword as needing a value, whatever
+    /// the value's kind: a name, a number, a string, a word from a list.
+    #[test]
+    fn a_property_left_without_its_value_is_reported_on_its_keyword() {
+        // Each block, as the text before and after the property, and a
+        // property to follow it (the second if the first is the one tested).
+        let blocks: [(&[&str], [&str; 2], [&str; 2]); 4] = [
+            (PROVIDER_PROPS, ["provider p {\n", "}\n"], ["tier paid", "data public"]),
+            (
+                MODEL_PROPS,
+                ["provider p {\n  model m {\n", "  }\n}\n"],
+                ["context 1k", "id \"x\""],
+            ),
+            (
+                WORKLOAD_PROPS,
+                ["workload w {\n", "}\n"],
+                ["quality low", "data public"],
+            ),
+            (
+                &["max_attempts"],
+                ["defaults {\n", "}\n"],
+                ["max_attempts 2", "max_attempts 2"],
+            ),
+        ];
+        for (props, [open, close], next) in blocks {
+            // `idempotent` alone is complete: its duration is optional.
+            for prop in props.iter().filter(|p| **p != "idempotent") {
+                let next = if next[0].starts_with(&format!("{prop} ")) {
+                    next[1]
+                } else {
+                    next[0]
+                };
+                for after in ["", next] {
+                    let text = format!("{open}  {prop}\n  {after}\n{close}");
+                    let at = text.find(&format!("  {prop}\n")).unwrap() + 2;
+                    let errors = errors(&text);
+                    let (message, offset) = &errors[0];
+                    assert!(
+                        message.starts_with(&format!("`{prop}` needs a value: expected ")) && *offset == Some(at),
+                        "`{prop}` then `{after}`: {errors:?}"
+                    );
+                }
             }
         }
     }

@@ -65,6 +65,7 @@ fn takes_name(word: &str) -> bool {
 /// The inside of one block whose properties start with keywords.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Body {
+    kind: BodyKind,
     /// Offsets of the `{` and the `}`.
     open: usize,
     close: usize,
@@ -136,13 +137,17 @@ pub(super) fn bodies(text: &str) -> Vec<Body> {
             }
             b'}' | b']' | b')' => {
                 if let Some(Open {
-                    kind: Some(_),
+                    kind: Some(kind),
                     open,
                     starts,
-                    ..
                 }) = stack.pop()
                 {
-                    out.push(Body { open, close: i, starts });
+                    out.push(Body {
+                        kind,
+                        open,
+                        close: i,
+                        starts,
+                    });
                 }
                 i += 1;
                 ")"
@@ -189,10 +194,7 @@ pub(super) fn bodies(text: &str) -> Vec<Body> {
 /// otherwise the property before `at` is the broken one (`data` then
 /// `quality low`), and it starts there. `None` when `at` is in no block.
 pub(super) fn region(bodies: &[Body], at: usize, expects_property: bool) -> Option<(usize, usize)> {
-    let body = bodies
-        .iter()
-        .filter(|b| b.open < at && at <= b.close)
-        .max_by_key(|b| b.open)?;
+    let body = innermost(bodies, at)?;
     let before = body.starts.iter().rev().find(|s| **s < at).copied();
     let start = match before {
         Some(s) if !expects_property => s,
@@ -205,6 +207,108 @@ pub(super) fn region(bodies: &[Body], at: usize, expects_property: bool) -> Opti
         .find(|s| *s >= at && *s > start)
         .unwrap_or(body.close);
     (start < end).then_some((start, end))
+}
+
+/// The innermost block holding `at` (its `}` included).
+fn innermost(bodies: &[Body], at: usize) -> Option<&Body> {
+    bodies
+        .iter()
+        .filter(|b| b.open < at && at <= b.close)
+        .max_by_key(|b| b.open)
+}
+
+/// What ends a property that was left without its value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ValueCutBy {
+    /// The next property's keyword.
+    Property,
+    /// The block's `}`.
+    Close,
+    /// A `;`.
+    Semicolon,
+}
+
+/// A property keyword with no value after it (`tier` then `data private`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct MissingValue {
+    /// The keyword, and where it is.
+    pub(super) keyword: &'static str,
+    pub(super) at: usize,
+    /// Where what follows it starts, and what it is.
+    pub(super) next: usize,
+    pub(super) cut_by: ValueCutBy,
+    /// What the value would have been, when pest cannot say: it read the
+    /// next property's keyword as a name and failed after it.
+    pub(super) value: Option<expected::Expect>,
+}
+
+/// Keywords whose name value may itself be a property keyword (a route
+/// named `data`), so the grammar takes it: only a keyword on a later line
+/// with an error right after it is read as their value missing.
+fn takes_any_name(word: &str) -> Option<expected::Expect> {
+    match word {
+        "route" => Some(expected::Expect::Route),
+        "model" => Some(expected::Expect::ModelName),
+        "jurisdiction" => Some(expected::Expect::Name),
+        _ => None,
+    }
+}
+
+/// The word (keyword, name, number) starting at `at`, empty if none.
+fn word_at(text: &str, at: usize) -> &str {
+    let bytes = text.as_bytes();
+    let mut end = at;
+    while end < bytes.len() && is_word_byte(bytes[end]) {
+        end += 1;
+    }
+    text.get(at..end).unwrap_or("")
+}
+
+/// Whether the parse failure at `at` (a token) is a property left without
+/// its value: the block's last property keyword before `at` is followed
+/// directly by a keyword of the block, its `}` or a `;`. Pest reports such
+/// a failure at what follows, which is not the mistake.
+pub(super) fn missing_value(bodies: &[Body], text: &str, at: usize) -> Option<MissingValue> {
+    let body = innermost(bodies, at)?;
+    let keywords = body.kind.keywords();
+    let start = body.starts.iter().rev().copied().find(|s| *s < at)?;
+    let word = word_at(text, start);
+    let keyword = keywords.iter().copied().find(|k| *k == word)?;
+    let after = next_token(text, start + word.len());
+    let property_at = |pos: usize| {
+        let w = word_at(text, pos);
+        keywords.contains(&w).then_some(w.len())
+    };
+    let missing = |next, cut_by, value| {
+        Some(MissingValue {
+            keyword,
+            at: start,
+            next,
+            cut_by,
+            value,
+        })
+    };
+    if after == at {
+        let cut_by = if at == body.close {
+            ValueCutBy::Close
+        } else if text.as_bytes().get(at) == Some(&b';') {
+            ValueCutBy::Semicolon
+        } else {
+            property_at(at)?;
+            ValueCutBy::Property
+        };
+        return missing(at, cut_by, None);
+    }
+    // `route` then, on the next line, `max_tokens 2000`: `max_tokens` was
+    // taken as the route's name and the parse failed at `2000`.
+    let value = takes_any_name(keyword)?;
+    let len = property_at(after)?;
+    let on_a_later_line = text.get(start..after).is_some_and(|s| s.contains('\n'));
+    if on_a_later_line && next_token(text, after + len) == at {
+        missing(after, ValueCutBy::Property, Some(value))
+    } else {
+        None
+    }
 }
 
 /// Replaces `start..end` of `text` by spaces; false when that is not a
@@ -253,17 +357,17 @@ impl Builder<'_> {
         scan: &ItemScan,
     ) -> Option<Item> {
         let original = text.get(chunk.start..chunk.end)?;
-        let bodies = if original.len() <= MAX_RECOVERY_BYTES {
-            bodies(original)
-        } else {
-            Vec::new()
-        };
+        // One linear scan, also for items too large to re-parse: it tells
+        // a property left without its value.
+        let bodies = bodies(original);
+        let recover = original.len() <= MAX_RECOVERY_BYTES;
         let mut blanked: Option<String> = None;
         let mut pos = position(&first);
         let mut variant = first.variant;
         let mut reported: Option<usize> = None;
         for _ in 0..MAX_ERRORS_PER_ITEM {
-            let at = next_token(blanked.as_deref().unwrap_or(original), pos);
+            let current = blanked.as_deref().unwrap_or(original);
+            let at = next_token(current, pos);
             // Blanking only removes text after the last error's property
             // start, so a later failure is never before the last one; it
             // may be at the same token, when the last error was the
@@ -272,13 +376,25 @@ impl Builder<'_> {
             if reported.is_some_and(|r| at < r) {
                 return None;
             }
-            self.syntax_error(text, chunk.start, at, &variant, scan);
+            let missing = missing_value(&bodies, current, at);
+            self.syntax_error(text, chunk.start, at, &variant, scan, missing.as_ref());
             reported = Some(at);
             let expects_property = match &variant {
                 ErrorVariant::ParsingError { positives, .. } => expected::expects_property(positives),
                 ErrorVariant::CustomError { .. } => return None,
             };
-            let (start, end) = region(&bodies, at, expects_property)?;
+            if !recover {
+                return None;
+            }
+            // A keyword on a later line than the one missing its value
+            // starts the next property: only the bare keyword goes, so that
+            // property is still checked. On the same line it may be a
+            // keyword misused as a name (`task data`), blanked with it.
+            let region = match missing {
+                Some(m) if current.get(m.at..m.next).is_some_and(|s| s.contains('\n')) => Some((m.at, m.next)),
+                _ => region(&bodies, at, expects_property),
+            };
+            let (start, end) = region?;
             let current = blanked.get_or_insert_with(|| original.to_string());
             if !blank(current, start, end) {
                 return None;
@@ -366,6 +482,35 @@ mod tests {
         assert_eq!(cut(region(&b, at("}"), false)), Some("route a"));
         // Outside every block.
         assert_eq!(region(&b, at("w"), false), None);
+    }
+
+    #[test]
+    fn a_value_is_missing_when_a_property_keyword_ends_where_the_next_begins() {
+        fn missing<'a>(
+            text: &'a str,
+            at: &str,
+        ) -> Option<(&'static str, &'a str, ValueCutBy, Option<expected::Expect>)> {
+            let at = text.find(at).unwrap_or(usize::MAX);
+            missing_value(&bodies(text), text, at).map(|m| (m.keyword, &text[m.next..m.next + 1], m.cut_by, m.value))
+        }
+        let text = "provider p {\n  tier # none\n  data public\n  model m { context }\n  timeout;\n}";
+        assert_eq!(missing(text, "data"), Some(("tier", "d", ValueCutBy::Property, None)));
+        assert_eq!(
+            missing(text, "}\n  timeout"),
+            Some(("context", "}", ValueCutBy::Close, None))
+        );
+        assert_eq!(missing(text, ";"), Some(("timeout", ";", ValueCutBy::Semicolon, None)));
+        // A value was there: what follows is a mistake of its own.
+        assert_eq!(missing(text, "public"), None);
+        assert_eq!(missing("workload w { data public tsk x }", "tsk"), None);
+        // `route data` names a route; only a keyword on the next line with a
+        // failure right after it is read as the next property.
+        let text = "workload w {\n  route\n  max_tokens 2000\n}";
+        assert_eq!(
+            missing(text, "2000"),
+            Some(("route", "m", ValueCutBy::Property, Some(expected::Expect::Route)))
+        );
+        assert_eq!(missing("workload w { route max_tokens 2000 }", "2000"), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! phrases (`expected.rs`), pre-scan delimiter problems become "expected
 //! `}` to close workload `x`" with where it was opened.
 
+use super::recover::{MissingValue, ValueCutBy};
 use super::*;
 
 impl Builder<'_> {
@@ -45,7 +46,8 @@ impl Builder<'_> {
     }
 
     /// Reports a parse failure at `pos` (an offset in the item starting at
-    /// `chunk_start` of `text`).
+    /// `chunk_start` of `text`); `missing`, when the failure is a property
+    /// left without its value.
     pub(super) fn syntax_error(
         &mut self,
         text: &str,
@@ -53,6 +55,7 @@ impl Builder<'_> {
         pos: usize,
         variant: &pest::error::ErrorVariant<Rule>,
         scan: &ItemScan,
+        missing: Option<&MissingValue>,
     ) {
         let mut at = chunk_start + pos;
         // Point at the next token, not at the whitespace before it.
@@ -93,18 +96,21 @@ impl Builder<'_> {
             pest::error::ErrorVariant::ParsingError { positives, negatives } => {
                 // A bare-name value (`task`, `adapter`) refuses a property
                 // keyword: pest then reports only that refusal.
-                let value_missing =
-                    positives.is_empty() && !negatives.is_empty() && !negatives.contains(&Rule::keyword);
-                let groups = if value_missing {
-                    std::collections::BTreeSet::from([expected::Expect::Name])
-                } else {
-                    expected::groups(positives)
+                let refused = positives.is_empty() && !negatives.is_empty() && !negatives.contains(&Rule::keyword);
+                let groups = match missing.and_then(|m| m.value) {
+                    Some(value) => std::collections::BTreeSet::from([value]),
+                    None if refused => std::collections::BTreeSet::from([expected::Expect::Name]),
+                    None => expected::groups(positives),
                 };
                 let phrases = expected::phrase_all(&groups);
+                if let Some(m) = missing {
+                    self.value_missing(text, chunk_start, m, phrases, context.as_deref());
+                    return;
+                }
                 let word = found.trim_matches('`');
                 let keywords = expected::keywords_of(&groups);
                 let suggestion = crate::names::did_you_mean(word, keywords.iter().copied());
-                let help = if value_missing {
+                let help = if refused {
                     Some(format!(
                         "a value is missing before `{word}`, which starts the next property"
                     ))
@@ -145,6 +151,55 @@ impl Builder<'_> {
             })
         });
         let diag = Diag::at(Code::R0005, message, self.src, span, label).maybe_help(help);
+        self.errors.push(SyntaxError { expected, found, diag }.into());
+    }
+
+    /// Reports `m.keyword` left without its value, on that keyword: pest
+    /// failed at what follows it, which is fine where it is. `expected`
+    /// phrases the value.
+    fn value_missing(
+        &mut self,
+        text: &str,
+        chunk_start: usize,
+        m: &MissingValue,
+        expected: Vec<String>,
+        context: Option<&str>,
+    ) {
+        let kw = m.keyword;
+        let at = chunk_start + m.at;
+        let next = chunk_start + m.next;
+        let (found, len) = Self::found(text, next);
+        let message = format!(
+            "`{kw}` needs a value: expected {}, found {found}",
+            expected::join_or(&expected)
+        );
+        let label = match context {
+            Some(c) => format!("no value after this, in {c}"),
+            None => "no value after this".to_string(),
+        };
+        let (next_label, help) = match m.cut_by {
+            ValueCutBy::Property => (
+                format!("{found} starts the next property"),
+                format!("{found} is a property keyword, not a value: write the value of `{kw}` before it"),
+            ),
+            ValueCutBy::Close => (
+                "the block ends here".to_string(),
+                format!("write the value of `{kw}` before the `}}` that ends the block"),
+            ),
+            ValueCutBy::Semicolon => (
+                "the property ends here".to_string(),
+                format!("write the value of `{kw}` before the `;`"),
+            ),
+        };
+        let diag = Diag::at(
+            Code::R0005,
+            message,
+            self.src,
+            Span::new(self.base + at, self.base + at + kw.len()),
+            label,
+        )
+        .label(Span::new(self.base + next, self.base + next + len), next_label)
+        .help(help);
         self.errors.push(SyntaxError { expected, found, diag }.into());
     }
 
