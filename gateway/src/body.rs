@@ -13,8 +13,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use bytes::BytesMut;
+use futures::FutureExt;
 use http_body_util::BodyExt;
 use providers::openai_wire::ChatCompletionRequest;
+use tokio::time::Instant;
 
 use crate::error::{ApiError, Code};
 
@@ -36,11 +38,13 @@ impl Default for Limits {
     }
 }
 
-/// Reads and parses a `POST /v1/chat/completions` body.
+/// Reads and parses a `POST /v1/chat/completions` body; the whole body
+/// must arrive within `timeout` of the first read.
 pub(crate) async fn read_chat_request(
     headers: &HeaderMap,
     body: Body,
     limits: Limits,
+    timeout: Duration,
 ) -> Result<ChatCompletionRequest, ApiError> {
     // Requiring `application/json` also keeps browsers out: a cross-site
     // form post cannot set it without a CORS preflight, which we never
@@ -66,15 +70,26 @@ pub(crate) async fn read_chat_request(
     }
     let mut body = body;
     let mut buf = BytesMut::with_capacity(declared.map_or(8 * 1024, |n| usize::try_from(n).unwrap_or(0)));
-    while let Some(frame) = body.frame().await {
+    // `None`: a timeout too long to represent, i.e. none.
+    let deadline = Instant::now().checked_add(timeout);
+    loop {
+        // A small body usually arrives with its headers: take what is ready
+        // without arming a timer. Arming one per call is not free: tokio
+        // wakes its parked I/O thread whenever a timer is armed earlier than
+        // every other, and this 30 s timer always is — two wake-ups and
+        // context switches per call when it was tower-http's per-frame one.
+        let next = match body.frame().now_or_never() {
+            Some(next) => next,
+            None => match deadline {
+                Some(at) => tokio::time::timeout_at(at, body.frame())
+                    .await
+                    .map_err(|_| ApiError::new(Code::RequestTimeout, "the request body did not arrive in time"))?,
+                None => body.frame().await,
+            },
+        };
+        let Some(frame) = next else { break };
         let frame = match frame {
             Ok(f) => f,
-            Err(e) if is_timeout(&e) => {
-                return Err(ApiError::new(
-                    Code::RequestTimeout,
-                    "the request body did not arrive in time",
-                ));
-            }
             Err(_) => {
                 return Err(ApiError::new(
                     Code::InvalidRequest,
@@ -115,17 +130,6 @@ fn discard(body: Body, limits: Limits) {
         };
         let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
     });
-}
-
-fn is_timeout(e: &axum::Error) -> bool {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if err.is::<tower_http::timeout::TimeoutError>() {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
 }
 
 fn too_large(limits: Limits) -> ApiError {
@@ -237,6 +241,8 @@ fn plain(e: &serde_json::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    use futures::StreamExt;
+
     use super::*;
 
     fn code(body: &str) -> (&'static str, String, Option<String>) {
@@ -302,6 +308,48 @@ mod tests {
         assert_eq!(too_deep(b"[[", 1), Some(2));
     }
 
+    const T: Duration = Duration::from_secs(30);
+
+    fn json_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        headers
+    }
+
+    // Paused time: the 30 s pass at once when nothing else can happen.
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_arriving_times_out() {
+        let first = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"{\"mod"))]);
+        let stalled = first.chain(futures::stream::pending());
+        let e = read_chat_request(&json_headers(), Body::from_stream(stalled), Limits::default(), T)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "request_timeout");
+    }
+
+    /// `text` in 12-byte pieces, each 10 s after the last (50 s in all).
+    fn slow_pieces(text: &'static [u8]) -> Body {
+        let pieces = futures::stream::iter(text.chunks(12)).then(|piece| async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            Ok::<_, std::io::Error>(bytes::Bytes::from_static(piece))
+        });
+        Body::from_stream(pieces)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timeout_bounds_the_whole_body_not_each_piece() {
+        let text = br#"{"model":"w","messages":[{"role":"user","content":"hi"}]}"#;
+        let limits = Limits::default();
+        let read = read_chat_request(&json_headers(), slow_pieces(text), limits, Duration::from_secs(60)).await;
+        assert_eq!(read.unwrap().model, "w");
+        // Every wait is under 30 s but the body takes 50: a client trickling
+        // bytes cannot hold a request open for ever.
+        let e = read_chat_request(&json_headers(), slow_pieces(text), limits, T)
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "request_timeout");
+    }
+
     #[tokio::test]
     async fn size_and_media_type_are_checked_first() {
         let limits = Limits {
@@ -309,17 +357,21 @@ mod tests {
             json_depth: 64,
         };
         let mut headers = HeaderMap::new();
-        let e = read_chat_request(&headers, Body::from("{}"), limits).await.unwrap_err();
+        let e = read_chat_request(&headers, Body::from("{}"), limits, T)
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "unsupported_media_type");
         headers.insert(header::CONTENT_TYPE, "application/json; charset=utf-8".parse().unwrap());
         headers.insert(header::CONTENT_LENGTH, "17".parse().unwrap());
-        let e = read_chat_request(&headers, Body::from("x"), limits).await.unwrap_err();
+        let e = read_chat_request(&headers, Body::from("x"), limits, T)
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "body_too_large");
         // Without a declared length, the read stops at the limit.
         headers.remove(header::CONTENT_LENGTH);
         let chunks =
             futures::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"0123456789"))));
-        let e = read_chat_request(&headers, Body::from_stream(chunks), limits)
+        let e = read_chat_request(&headers, Body::from_stream(chunks), limits, T)
             .await
             .unwrap_err();
         assert_eq!(e.code(), "body_too_large");

@@ -74,7 +74,7 @@ async fn handle(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let wire = read_chat_request(headers, body, app.limits).await?;
+    let wire = read_chat_request(headers, body, app.limits, app.body_timeout).await?;
     let include_usage = wire.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let (model, request) = request_from_wire(wire).map_err(|e| {
         // Only the offending parameter differs; every variant is a 400.

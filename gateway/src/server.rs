@@ -20,7 +20,6 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -41,6 +40,8 @@ pub const DEFAULT_KEPT_DECISIONS: usize = 2_000;
 pub(crate) struct AppState {
     pub(crate) live: Arc<Live>,
     pub(crate) limits: Limits,
+    /// How long a request body may take to arrive, from its first read.
+    pub(crate) body_timeout: Duration,
 }
 
 /// Why the gateway could not start or keep serving.
@@ -173,8 +174,8 @@ impl GatewayBuilder {
             state: Arc::new(AppState {
                 live: Arc::new(live),
                 limits: self.limits,
+                body_timeout: self.body_timeout,
             }),
-            body_timeout: self.body_timeout,
             drain_timeout: self.drain_timeout,
         })
     }
@@ -194,7 +195,6 @@ impl GatewayBuilder {
 #[derive(Clone, Debug)]
 pub struct Gateway {
     state: Arc<AppState>,
-    body_timeout: Duration,
     drain_timeout: Duration,
 }
 
@@ -267,7 +267,6 @@ impl Gateway {
                     .on_response(DefaultOnResponse::new().level(Level::DEBUG))
                     .on_failure(()),
             )
-            .layer(RequestBodyTimeoutLayer::new(self.body_timeout))
             .layer(StripHopByHopLayer);
         v1.merge(ops)
             .fallback(admin::not_found)

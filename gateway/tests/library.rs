@@ -230,3 +230,51 @@ async fn a_decision_stays_explainable_after_a_reload() {
     assert!(text.contains("outcome: "), "{text}");
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_stops_arriving_gets_a_408_and_reaches_no_provider() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let policy_path = dir.path().join("p.route");
+    std::fs::write(&policy_path, policy(&fake.base_url())).unwrap();
+    let gw = Gateway::builder(PolicySource::Path(policy_path))
+        .body_timeout(std::time::Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let listener = gw.bind("127.0.0.1:0".parse().unwrap(), false).await.unwrap();
+    let running = gw.clone().spawn(listener);
+    let addr = running.addr().unwrap();
+
+    // Headers promise 200 bytes; 20 come, then nothing (the socket stays open).
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: 200\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(br#"{"model":"chat","me"#).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Bounded: the gateway must answer long before this.
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let n = socket.read(&mut buf).await.unwrap();
+            answer.extend_from_slice(&buf[..n]);
+            if n == 0 || answer.windows(4).any(|w| w == b"\r\n\r\n") && answer.ends_with(b"}") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "no answer to a stalled body");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+    assert_eq!(fake.calls(), 0);
+    // A whole body on a new connection is still answered.
+    let (status, _) = chat(&format!("http://{addr}"), "unused", hello()).await;
+    assert_eq!(status, 200);
+    running.shutdown().await.unwrap();
+}

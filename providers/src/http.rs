@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
+use futures::FutureExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{ConfigError, Timeouts};
@@ -189,7 +190,14 @@ impl Transport {
         }
         let mut buf = BytesMut::new();
         loop {
-            match tokio::time::timeout(self.timeouts.idle, response.chunk()).await {
+            // A chunk already here needs no timer; arming one per chunk costs
+            // a timer-wheel insert and removal, and can wake the runtime's
+            // parked I/O thread (see the gateway's body reader).
+            let next = match response.chunk().now_or_never() {
+                Some(next) => Ok(next),
+                None => tokio::time::timeout(self.timeouts.idle, response.chunk()).await,
+            };
+            match next {
                 Ok(Ok(Some(chunk))) => {
                     if buf.len() + chunk.len() > cap {
                         return Err(self.too_large(cap));
