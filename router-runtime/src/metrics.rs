@@ -20,8 +20,9 @@
 //! - `routec_budget_alerts_total{workload,limit}`
 //! - `routec_latency_seconds{workload,target}` histogram
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -72,39 +73,87 @@ fn render_value(v: u64, scale: Scale) -> String {
 
 type Labels = Vec<String>;
 
+/// One value per label set. Updated on every call, so a label set already
+/// seen is found from borrowed `&str`s without allocating (a map keyed by
+/// `Vec<String>` needs an owned key even to look up: ~17 allocations per
+/// call across the router's metrics); sorted only when rendered.
+#[derive(Debug)]
+struct Series<V> {
+    /// Label sets by their hash; a bucket holds more than one only on a
+    /// hash collision.
+    by_hash: HashMap<u64, Vec<(Labels, V)>>,
+}
+
+impl<V> Default for Series<V> {
+    fn default() -> Self {
+        Series {
+            by_hash: HashMap::new(),
+        }
+    }
+}
+
+impl<V> Series<V> {
+    fn hash(labels: &[&str]) -> u64 {
+        // Fixed keys: label values are names from the policy, not input.
+        let mut h = DefaultHasher::new();
+        labels.hash(&mut h);
+        h.finish()
+    }
+
+    /// The value for `labels`, made by `init` the first time.
+    fn entry(&mut self, labels: &[&str], init: impl FnOnce() -> V) -> &mut V {
+        let bucket = self.by_hash.entry(Self::hash(labels)).or_default();
+        let at = bucket
+            .iter()
+            .position(|(k, _)| k.iter().map(String::as_str).eq(labels.iter().copied()));
+        let at = at.unwrap_or_else(|| {
+            bucket.push((labels.iter().map(|l| (*l).to_owned()).collect(), init()));
+            bucket.len() - 1
+        });
+        &mut bucket[at].1
+    }
+
+    /// Every label set and its value, in label order (stable output).
+    fn sorted(&self) -> Vec<&(Labels, V)> {
+        let mut all: Vec<&(Labels, V)> = self.by_hash.values().flatten().collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+}
+
 #[derive(Debug)]
 struct Family {
     name: &'static str,
     help: &'static str,
     kind: &'static str,
     labels: &'static [&'static str],
-    values: BTreeMap<Labels, (u64, Scale)>,
+    values: Series<(u64, Scale)>,
 }
 
 impl Family {
-    const fn new(name: &'static str, help: &'static str, kind: &'static str, labels: &'static [&'static str]) -> Self {
+    fn new(name: &'static str, help: &'static str, kind: &'static str, labels: &'static [&'static str]) -> Self {
         Family {
             name,
             help,
             kind,
             labels,
-            values: BTreeMap::new(),
+            values: Series::default(),
         }
     }
 
-    fn add(&mut self, labels: Labels, by: u64, scale: Scale) {
-        let e = self.values.entry(labels).or_insert((0, scale));
+    fn add(&mut self, labels: &[&str], by: u64, scale: Scale) {
+        let e = self.values.entry(labels, || (0, scale));
         e.0 = e.0.saturating_add(by);
     }
 
-    fn set(&mut self, labels: Labels, v: u64, scale: Scale) {
-        self.values.insert(labels, (v, scale));
+    fn set(&mut self, labels: &[&str], v: u64, scale: Scale) {
+        *self.values.entry(labels, || (v, scale)) = (v, scale);
     }
 
     fn render(&self, out: &mut String) {
         let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
         let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
-        for (labels, (v, scale)) in &self.values {
+        for (labels, (v, scale)) in self.values.sorted() {
             let _ = writeln!(
                 out,
                 "{}{} {}",
@@ -154,7 +203,7 @@ struct Registry {
     cost: Family,
     budget_remaining: Family,
     budget_alerts: Family,
-    latency: BTreeMap<Labels, Histo>,
+    latency: Series<Histo>,
 }
 
 impl Default for Registry {
@@ -214,7 +263,7 @@ impl Default for Registry {
                 "counter",
                 &["workload", "limit"],
             ),
-            latency: BTreeMap::new(),
+            latency: Series::default(),
         }
     }
 }
@@ -237,55 +286,58 @@ impl Metrics {
 
     /// A call arrived for `workload`.
     pub fn request(&self, workload: &str) {
-        self.reg().requests.add(vec![workload.to_owned()], 1, Scale::Unit);
+        self.reg().requests.add(&[workload], 1, Scale::Unit);
     }
 
     /// An attempt at `target` (written `provider/model`) ended so.
     pub fn attempt(&self, workload: &str, target: &str, outcome: AttemptOutcome) {
-        let labels = vec![workload.to_owned(), target.to_owned(), outcome.as_str().to_owned()];
-        self.reg().attempts.add(labels, 1, Scale::Unit);
+        self.reg()
+            .attempts
+            .add(&[workload, target, outcome.as_str()], 1, Scale::Unit);
     }
 
     /// A call of `workload` fell through to its next candidate.
     pub fn fallback(&self, workload: &str) {
-        self.reg().fallbacks.add(vec![workload.to_owned()], 1, Scale::Unit);
+        self.reg().fallbacks.add(&[workload], 1, Scale::Unit);
     }
 
     /// An attempt skipped `provider` (its policy name) because it was at
     /// its `limit`.
     pub fn local_limit_skip(&self, provider: &str, limit: &LocalLimit) {
-        let labels = vec![provider.to_owned(), limit.keyword().to_owned()];
-        self.reg().local_limit_skips.add(labels, 1, Scale::Unit);
+        self.reg()
+            .local_limit_skips
+            .add(&[provider, limit.keyword()], 1, Scale::Unit);
     }
 
     /// A call failed with an error of `class` (a stable error code such as
     /// `budget_halted` or `fallback_exhausted`).
     pub fn error(&self, class: &str) {
-        self.reg().errors.add(vec![class.to_owned()], 1, Scale::Unit);
+        self.reg().errors.add(&[class], 1, Scale::Unit);
     }
 
     /// `n` tokens went `direction` for `workload`.
     pub fn tokens(&self, workload: &str, direction: Direction, n: u64) {
-        let labels = vec![workload.to_owned(), direction.as_str().to_owned()];
-        self.reg().tokens.add(labels, n, Scale::Unit);
+        self.reg().tokens.add(&[workload, direction.as_str()], n, Scale::Unit);
     }
 
     /// `workload` spent `usd`.
     pub fn cost(&self, workload: &str, usd: Usd) {
-        self.reg().cost.add(vec![workload.to_owned()], usd.nanos(), Scale::Nano);
+        self.reg().cost.add(&[workload], usd.nanos(), Scale::Nano);
     }
 
     /// What `workload` may still reserve on `limit` (tokens, or nano-dollars).
     pub fn budget_remaining(&self, workload: &str, limit: LimitKind, remaining: u64) {
         let scale = if limit.is_usd() { Scale::Nano } else { Scale::Unit };
-        let labels = vec![workload.to_owned(), limit.as_str().to_owned()];
-        self.reg().budget_remaining.set(labels, remaining, scale);
+        self.reg()
+            .budget_remaining
+            .set(&[workload, limit.as_str()], remaining, scale);
     }
 
     /// The alert of `workload`'s `limit` fired.
     pub fn budget_alert(&self, workload: &str, limit: LimitKind) {
-        let labels = vec![workload.to_owned(), limit.as_str().to_owned()];
-        self.reg().budget_alerts.add(labels, 1, Scale::Unit);
+        self.reg()
+            .budget_alerts
+            .add(&[workload, limit.as_str()], 1, Scale::Unit);
     }
 
     /// An attempt at `target` for `workload` took `elapsed`.
@@ -293,10 +345,7 @@ impl Metrics {
         let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         let mut reg = self.reg();
-        let h = reg
-            .latency
-            .entry(vec![workload.to_owned(), target.to_owned()])
-            .or_default();
+        let h = reg.latency.entry(&[workload, target], Histo::default);
         if let Some(i) = LATENCY_BUCKETS_MS.iter().position(|b| ms <= *b) {
             h.buckets[i] += 1;
         }
@@ -325,7 +374,7 @@ impl Metrics {
         let _ = writeln!(out, "# HELP {name} Attempt latency, per workload and target.");
         let _ = writeln!(out, "# TYPE {name} histogram");
         let names = ["workload", "target"];
-        for (labels, h) in &reg.latency {
+        for (labels, h) in reg.latency.sorted() {
             let mut cum = 0;
             for (b, n) in LATENCY_BUCKETS_MS.iter().zip(h.buckets) {
                 cum += n;
@@ -385,6 +434,41 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
+    }
+
+    #[test]
+    fn each_label_set_is_its_own_series_and_output_is_sorted() {
+        let m = Metrics::new();
+        for w in ["b", "a", "b", "c", "b"] {
+            m.request(w);
+        }
+        // Same values in another order are another series.
+        m.tokens("x", Direction::Input, 1);
+        m.attempt("w", "p/m", AttemptOutcome::Success);
+        m.attempt("w", "p/m", AttemptOutcome::Success);
+        m.attempt("p/m", "w", AttemptOutcome::Success);
+        let text = m.render();
+        let requests: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("routec_requests_total{"))
+            .collect();
+        assert_eq!(
+            requests,
+            [
+                "routec_requests_total{workload=\"a\"} 1",
+                "routec_requests_total{workload=\"b\"} 3",
+                "routec_requests_total{workload=\"c\"} 1",
+            ]
+        );
+        assert!(text.contains("routec_attempts_total{workload=\"w\",target=\"p/m\",outcome=\"success\"} 2"));
+        assert!(text.contains("routec_attempts_total{workload=\"p/m\",target=\"w\",outcome=\"success\"} 1"));
+        // A gauge keeps the last value set.
+        m.budget_remaining("a", LimitKind::TokensPerDay, 10);
+        m.budget_remaining("a", LimitKind::TokensPerDay, 7);
+        assert!(
+            m.render()
+                .contains("routec_budget_remaining{workload=\"a\",limit=\"tokens_per_day\"} 7\n")
+        );
     }
 
     #[test]
