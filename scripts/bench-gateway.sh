@@ -4,7 +4,7 @@
 # 64. Reports added p50/p99 latency, the throughput ratio, and the
 # gateway's memory (VmHWM / VmRSS from /proc).
 #
-#   scripts/bench-gateway.sh            # about 2 minutes once built
+#   scripts/bench-gateway.sh            # about 2.5 minutes once built
 #   SECONDS_PER_RUN=3 scripts/bench-gateway.sh
 #
 # Two kinds of run. Closed loop (each connection sends its next request as
@@ -12,6 +12,14 @@
 # throughput, and latencies at saturation. Open loop at a fixed rate far
 # below saturation (1,000 requests/s over 16 connections) gives the latency
 # the gateway adds when it is not queueing behind the CPU.
+#
+# Two reference proxies run in the same run, at 16 connections, to tell the
+# cost of routec's own work from the cost of any proxy hop on this machine:
+# `passthrough-proxy` (fake-upstream's second binary: the same axum +
+# reqwest + mimalloc stack as `routec serve`, passing bytes through without
+# parsing them) and, if `nginx` is on PATH, nginx as a keep-alive reverse
+# proxy (`NGINX=0` skips it). For each proxy the table gives its CPU time
+# per call, read from /proc/<pid>/stat around the run.
 #
 # Installs oha with `cargo install oha --locked` into target-bench/oha if it
 # is not on PATH (a few minutes on 2 cores, once). Builds release binaries.
@@ -104,13 +112,14 @@ wait_ready "$GATEWAY"
 BODY_DIRECT='{"model":"m","max_tokens":100,"messages":[{"role":"user","content":"Say hi"}]}'
 BODY_GATEWAY='{"model":"bench","max_tokens":100,"messages":[{"role":"user","content":"Say hi"}]}'
 
-# Reads oha's JSON report; prints "rps p50_ms p99_ms success% status-codes".
+# Reads oha's JSON report; prints "rps p50_ms p99_ms success% status-codes calls".
 cat >"$WORK/parse.py" <<'PY'
 import json, sys
 r = json.load(sys.stdin)
 s, p = r["summary"], r["latencyPercentiles"]
-codes = json.dumps(r.get("statusCodeDistribution", {}), separators=(",", ":"))
-print("%.0f %.3f %.3f %.1f %s" % (s["requestsPerSec"], p["p50"] * 1000, p["p99"] * 1000, s["successRate"] * 100, codes))
+dist = r.get("statusCodeDistribution", {})
+codes = json.dumps(dist, separators=(",", ":"))
+print("%.0f %.3f %.3f %.1f %s %d" % (s["requestsPerSec"], p["p50"] * 1000, p["p99"] * 1000, s["successRate"] * 100, codes, sum(dist.values())))
 PY
 
 # One oha run: url, body, concurrency, then extra oha flags.
@@ -160,6 +169,85 @@ d="$(run "$DIRECT" "$BODY_DIRECT" 16 -q "$RATE")"
 g="$(run "$THROUGH" "$BODY_GATEWAY" 16 -q "$RATE")"
 check "$RATE/s" "$g"
 row "open loop, $RATE req/s, 16 connections" "$d" "$g"
+
+# --- reference proxies, 16 connections, closed loop ---------------------------
+start_server "$WORK/pass.out" "$BIN/passthrough-proxy" --listen 127.0.0.1:0 --upstream "http://$UPSTREAM"
+PASS="$ADDR"; PASS_PID="$PID"
+NGINX_PID=""
+if [ "${NGINX:-1}" != 0 ] && command -v nginx >/dev/null; then
+  NGINX_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+  cat >"$WORK/nginx.conf" <<EOF
+worker_processes 2;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx.err warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx-body;
+  proxy_temp_path $WORK/nginx-proxy;
+  upstream up { server $UPSTREAM; keepalive 64; }
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+  nginx -c "$WORK/nginx.conf" -e "$WORK/nginx.err" 2>"$WORK/nginx.start.err" &
+  NGINX_PID=$!
+  PIDS+=("$NGINX_PID")
+  for _ in $(seq 1 200); do
+    curl -s -o /dev/null "http://127.0.0.1:$NGINX_PORT/" && break
+    sleep 0.05
+  done
+fi
+
+# CPU time (user + system, in clock ticks) of a process and its threads;
+# for nginx, of its worker processes.
+ticks() {
+  if [ "$1" = "$NGINX_PID" ]; then
+    local sum=0 t child
+    for child in $(pgrep -P "$1"); do t="$(awk '{print $14 + $15}' "/proc/$child/stat")"; sum=$((sum + t)); done
+    echo "$sum"
+  else
+    awk '{print $14 + $15}' "/proc/$1/stat"
+  fi
+}
+HZ="$(getconf CLK_TCK)"
+
+# One reference row: label, url, body, pid of the proxy (empty for direct),
+# and optionally a run already made (then nothing is run).
+ref_row() {
+  local label="$1" url="$2" body="$3" pid="$4" t0="" t1="" result="${5:-}"
+  if [ -z "$result" ]; then
+    if [ -n "$pid" ]; then t0="$(ticks "$pid")"; fi
+    result="$(run "$url" "$body" 16)"
+    if [ -n "$pid" ]; then t1="$(ticks "$pid")"; fi
+  fi
+  check "$label" "$result"
+  python3 - "$label" "$result" "$REF_DIRECT" "$t0" "$t1" "$HZ" <<'PY'
+import sys
+label, r, d, t0, t1, hz = sys.argv[1:7]
+r = r.split()
+rps, p50, p99, calls = float(r[0]), float(r[1]), float(r[2]), int(r[5])
+drps = float(d.split()[0]) if d else rps
+cpu = f"{(int(t1) - int(t0)) / int(hz) / calls * 1e6:.0f}" if t0 else "—"
+print(f"| {label} | {rps:.0f} | {rps / drps:.2f} | {p50:.3f} / {p99:.3f} | {cpu} |")
+PY
+}
+
+echo
+echo "Reference proxies, closed loop, 16 connections (ratios against the direct row):"
+echo
+echo "| path | rps | ratio to direct | p50 / p99 (ms) | proxy CPU per call (µs) |"
+echo "|---|---:|---:|---:|---:|"
+REF_DIRECT="$(run "$DIRECT" "$BODY_DIRECT" 16)"
+ref_row "direct (oha → fake)" "$DIRECT" "$BODY_DIRECT" "" "$REF_DIRECT"
+if [ -n "$NGINX_PID" ]; then
+  ref_row "nginx $(nginx -v 2>&1 | sed 's/.*nginx\///')" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$BODY_DIRECT" "$NGINX_PID"
+fi
+ref_row "passthrough-proxy (axum + reqwest, no parsing)" "http://$PASS/v1/chat/completions" "$BODY_DIRECT" "$PASS_PID"
+ref_row "routec serve" "$THROUGH" "$BODY_GATEWAY" "$GW_PID"
 
 echo
 grep -E '^(VmHWM|VmRSS)' "/proc/$GW_PID/status" | awk '{printf "gateway %s %.1f MB\n", $1, $2/1024}'
