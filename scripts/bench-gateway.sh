@@ -249,6 +249,32 @@ fi
 ref_row "passthrough-proxy (axum + reqwest, no parsing)" "http://$PASS/v1/chat/completions" "$BODY_DIRECT" "$PASS_PID"
 ref_row "routec serve" "$THROUGH" "$BODY_GATEWAY" "$GW_PID"
 
+# The same paths at low load: what each hop adds when nothing queues.
+echo
+echo "Reference proxies, open loop, $RATE req/s, 16 connections (added latency against the direct row):"
+echo
+echo "| path | p50 / p99 (ms) | added p50 / p99 (ms) |"
+echo "|---|---:|---:|"
+OPEN_DIRECT="$(run "$DIRECT" "$BODY_DIRECT" 16 -q "$RATE")"
+open_row() {
+  local label="$1" result="${4:-}"
+  if [ -z "$result" ]; then result="$(run "$2" "$3" 16 -q "$RATE")"; fi
+  check "$label, $RATE/s" "$result"
+  python3 - "$label" "$result" "$OPEN_DIRECT" <<'PY'
+import sys
+label, r, d = sys.argv[1:4]
+p50, p99 = (float(x) for x in r.split()[1:3])
+dp50, dp99 = (float(x) for x in d.split()[1:3])
+print(f"| {label} | {p50:.3f} / {p99:.3f} | {p50 - dp50:+.3f} / {p99 - dp99:+.3f} |")
+PY
+}
+open_row "direct (oha → fake)" "" "" "$OPEN_DIRECT"
+if [ -n "$NGINX_PID" ]; then
+  open_row "nginx" "http://127.0.0.1:$NGINX_PORT/v1/chat/completions" "$BODY_DIRECT"
+fi
+open_row "passthrough-proxy" "http://$PASS/v1/chat/completions" "$BODY_DIRECT"
+open_row "routec serve" "$THROUGH" "$BODY_GATEWAY"
+
 echo
 grep -E '^(VmHWM|VmRSS)' "/proc/$GW_PID/status" | awk '{printf "gateway %s %.1f MB\n", $1, $2/1024}'
 
