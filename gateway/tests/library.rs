@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use fake_upstream::{Behaviour, FakeUpstream, Flavor};
-use gateway::{Gateway, PolicySource, ReloadOutcome, StartError, hash_key};
+use gateway::{Gateway, GatewayBuilder, PolicySource, ReloadOutcome, StartError, hash_key};
 
 fn policy(base_url: &str) -> String {
     format!(
@@ -51,16 +51,17 @@ fn keys(entries: &[(&str, &str, &str)]) -> String {
         .collect()
 }
 
-async fn start(dir: &Path, fake: &FakeUpstream, keys_text: &str) -> (Gateway, gateway::Running, String) {
+/// A builder over `policy` (routing to `fake`), written into `dir`.
+fn builder(dir: &Path, fake: &FakeUpstream) -> GatewayBuilder {
     let policy_path = dir.join("p.route");
     std::fs::write(&policy_path, policy(&fake.base_url())).unwrap();
+    Gateway::builder(PolicySource::Path(policy_path))
+}
+
+async fn start(dir: &Path, fake: &FakeUpstream, keys_text: &str) -> (Gateway, gateway::Running, String) {
     let keys_path = dir.join("keys.toml");
     std::fs::write(&keys_path, keys_text).unwrap();
-    let gw = Gateway::builder(PolicySource::Path(policy_path))
-        .keys_file(&keys_path)
-        .build()
-        .await
-        .unwrap();
+    let gw = builder(dir, fake).keys_file(&keys_path).build().await.unwrap();
     let listener = gw.bind("127.0.0.1:0".parse().unwrap(), false).await.unwrap();
     let running = gw.clone().spawn(listener);
     let base = format!("http://{}", running.addr().unwrap());
@@ -185,9 +186,7 @@ async fn a_stream_that_breaks_ends_with_an_error_event_and_no_done() {
 async fn an_open_gateway_listens_on_loopback_only_unless_allowed() {
     let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("p.route");
-    std::fs::write(&path, policy(&fake.base_url())).unwrap();
-    let gw = Gateway::builder(PolicySource::Path(path)).build().await.unwrap();
+    let gw = builder(dir.path(), &fake).build().await.unwrap();
     assert!(gw.is_open());
     let public = "0.0.0.0:0".parse().unwrap();
     let err = gw.bind(public, false).await.unwrap_err();
@@ -237,9 +236,7 @@ async fn a_body_that_stops_arriving_gets_a_408_and_reaches_no_provider() {
 
     let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let policy_path = dir.path().join("p.route");
-    std::fs::write(&policy_path, policy(&fake.base_url())).unwrap();
-    let gw = Gateway::builder(PolicySource::Path(policy_path))
+    let gw = builder(dir.path(), &fake)
         .body_timeout(std::time::Duration::from_millis(300))
         .build()
         .await
