@@ -18,6 +18,9 @@
 //! - `routec_cost_usd_total{workload}` (exact: counted in nano-dollars)
 //! - `routec_budget_remaining{workload,limit}` (tokens, or dollars)
 //! - `routec_budget_alerts_total{workload,limit}`
+//! - `routec_budget_store_up` (1 while the budget store answers, 0 after
+//!   an operation found it unreachable, until one succeeds)
+//! - `routec_budget_store_errors_total{kind}`
 //! - `routec_latency_seconds{workload,target}` histogram
 
 use std::collections::HashMap;
@@ -28,6 +31,7 @@ use std::time::Duration;
 
 use router_core::Usd;
 
+use crate::budget::error::StoreErrorKind;
 use crate::budget::period::LimitKind;
 use crate::health::AttemptOutcome;
 use crate::limits::LocalLimit;
@@ -203,6 +207,8 @@ struct Registry {
     cost: Family,
     budget_remaining: Family,
     budget_alerts: Family,
+    budget_store_up: Family,
+    budget_store_errors: Family,
     latency: Series<Histo>,
 }
 
@@ -262,6 +268,18 @@ impl Default for Registry {
                 "Budget alerts fired (once per limit and period).",
                 "counter",
                 &["workload", "limit"],
+            ),
+            budget_store_up: Family::new(
+                "routec_budget_store_up",
+                "1 while the budget store answers; 0 from a failed operation until one succeeds.",
+                "gauge",
+                &[],
+            ),
+            budget_store_errors: Family::new(
+                "routec_budget_store_errors_total",
+                "Budget store operations that failed, per kind (unavailable, timeout, corrupt, ...).",
+                "counter",
+                &["kind"],
             ),
             latency: Series::default(),
         }
@@ -340,6 +358,16 @@ impl Metrics {
             .add(&[workload, limit.as_str()], 1, Scale::Unit);
     }
 
+    /// Whether the budget store answers.
+    pub fn budget_store_up(&self, up: bool) {
+        self.reg().budget_store_up.set(&[], u64::from(up), Scale::Unit);
+    }
+
+    /// A budget store operation failed so.
+    pub fn budget_store_error(&self, kind: StoreErrorKind) {
+        self.reg().budget_store_errors.add(&[kind.as_str()], 1, Scale::Unit);
+    }
+
     /// An attempt at `target` for `workload` took `elapsed`.
     pub fn latency(&self, workload: &str, target: &str, elapsed: Duration) {
         let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -367,6 +395,8 @@ impl Metrics {
             &reg.cost,
             &reg.budget_remaining,
             &reg.budget_alerts,
+            &reg.budget_store_up,
+            &reg.budget_store_errors,
         ] {
             f.render(&mut out);
         }

@@ -1,5 +1,6 @@
 //! Redis stops mid-run: budgeted calls fail closed with a clear error,
-//! unbudgeted ones carry on, and service resumes when Redis is back.
+//! unbudgeted ones carry on, the store is reported down, and service (and
+//! the report) resumes when Redis is back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::{NOON, RedisServer, policy};
 use router_core::{Budget, Usd, WorkloadId};
-use router_runtime::{BudgetLedger, CommitError, ManualClock, RedisStore, ReserveError, Spend, StoreErrorKind};
+use router_runtime::{
+    BudgetLedger, CommitError, ManualClock, Metrics, RedisStore, ReserveError, Spend, StoreErrorKind,
+};
 
 const CALL: Spend = Spend {
     tokens: 10,
@@ -32,8 +35,10 @@ async fn redis_down_means_budgeted_calls_are_refused() {
         ),
         ("unbudgeted", Budget::default()),
     ]);
+    let metrics = Metrics::new();
     let ledger = BudgetLedger::builder(&policy, store)
         .clock(Arc::new(ManualClock::new(NOON)))
+        .metrics(metrics.clone())
         .build();
     ledger
         .reserve(WorkloadId(0), CALL)
@@ -43,6 +48,7 @@ async fn redis_down_means_budgeted_calls_are_refused() {
         .await
         .unwrap();
     let in_flight = ledger.reserve(WorkloadId(0), CALL).await.unwrap();
+    assert!(ledger.store_is_up());
 
     server.stop();
 
@@ -60,6 +66,10 @@ async fn redis_down_means_budgeted_calls_are_refused() {
         "{msg}"
     );
     assert!(msg.contains(&format!("127.0.0.1:{port}")), "{msg}");
+    assert!(!ledger.store_is_up());
+    let text = metrics.render();
+    assert!(text.contains("routec_budget_store_up 0\n"), "{text}");
+    assert!(text.contains("routec_budget_store_errors_total{kind="), "{text}");
     // The call that was in flight cannot record its spend either, and says so.
     let Err(CommitError::StoreUnavailable(_)) = in_flight.commit(CALL).await else {
         panic!("a commit succeeded without its store");
@@ -96,4 +106,6 @@ async fn redis_down_means_budgeted_calls_are_refused() {
         }
     }
     assert!(recovered);
+    assert!(ledger.store_is_up());
+    assert!(metrics.render().contains("routec_budget_store_up 1\n"));
 }

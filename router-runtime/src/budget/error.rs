@@ -33,6 +33,20 @@ pub enum StoreErrorKind {
     OutOfRange,
 }
 
+impl StoreErrorKind {
+    /// The kind in a word: `unavailable`, `timeout`, `corrupt`, `bad_url`,
+    /// `out_of_range`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreErrorKind::Unavailable => "unavailable",
+            StoreErrorKind::Timeout => "timeout",
+            StoreErrorKind::Corrupt => "corrupt",
+            StoreErrorKind::BadUrl => "bad_url",
+            StoreErrorKind::OutOfRange => "out_of_range",
+        }
+    }
+}
+
 /// A store failure. Budgeted calls fail closed on it.
 #[derive(Clone, Debug, Error)]
 #[error("budget store `{store}` {}: {detail}", self.kind_text())]

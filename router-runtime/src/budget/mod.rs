@@ -22,6 +22,7 @@
 
 pub(crate) mod book;
 pub(crate) mod error;
+mod health;
 pub(crate) mod memory;
 pub(crate) mod period;
 pub(crate) mod redis;
@@ -41,6 +42,7 @@ use crate::budget::error::{
     BusyError, CommitError, HaltedError, ReserveError, StatusError, StoreError, StoreUnavailableError, TooLargeError,
     UnknownWorkloadError, UnlockError,
 };
+use crate::budget::health::StoreHealth;
 use crate::budget::period::LimitKind;
 use crate::budget::store::{
     BudgetStore, CommitOutcome, CommitRequest, LineAmount, LineKey, LineState, RefusalReason, ReservationId,
@@ -98,6 +100,7 @@ struct Inner {
     workloads: Vec<Entry>,
     ttl: Duration,
     metrics: Option<Metrics>,
+    health: Arc<StoreHealth>,
     jobs: mpsc::UnboundedSender<Job>,
     receiver: Mutex<Option<mpsc::UnboundedReceiver<Job>>>,
     pending: Arc<Pending>,
@@ -165,8 +168,10 @@ impl BudgetLedgerBuilder {
     /// background task started on the first reservation.
     pub fn build(self) -> BudgetLedger {
         let (jobs, receiver) = mpsc::unbounded_channel();
+        let health = Arc::new(StoreHealth::new(self.store.describe(), self.metrics.clone()));
         BudgetLedger {
             inner: Arc::new(Inner {
+                health,
                 store: self.store,
                 clock: self.clock,
                 workloads: self.workloads,
@@ -340,7 +345,9 @@ impl BudgetLedger {
         self.start_worker();
         let now = self.inner.clock.now();
         let req = ReserveRequest::new(&entry.name, &entry.budget, estimate, now, self.inner.ttl);
-        let outcome = self.inner.store.reserve(&req).await.map_err(|source| {
+        let outcome = self.inner.store.reserve(&req).await;
+        self.inner.health.observe(&outcome);
+        let outcome = outcome.map_err(|source| {
             ReserveError::StoreUnavailable(StoreUnavailableError {
                 workload: entry.name.clone(),
                 source,
@@ -407,17 +414,14 @@ impl BudgetLedger {
             });
         }
         let keys: Vec<LineKey> = lines.iter().map(|l| l.key.clone()).collect();
-        let states = self
-            .inner
-            .store
-            .status(&entry.name, &keys, now)
-            .await
-            .map_err(|source| {
-                StatusError::StoreUnavailable(StoreUnavailableError {
-                    workload: entry.name.clone(),
-                    source,
-                })
-            })?;
+        let states = self.inner.store.status(&entry.name, &keys, now).await;
+        self.inner.health.observe(&states);
+        let states = states.map_err(|source| {
+            StatusError::StoreUnavailable(StoreUnavailableError {
+                workload: entry.name.clone(),
+                source,
+            })
+        })?;
         let status = WorkloadStatus::from_lines(&entry.name, lines, states, now);
         if let Some(m) = &self.inner.metrics {
             for l in &status.limits {
@@ -435,6 +439,12 @@ impl BudgetLedger {
             }));
         };
         self.status_of_entry(entry, self.inner.clock.now()).await
+    }
+
+    /// Whether the store answered the last operation that could tell
+    /// (true until one fails). Budgeted calls fail closed while it is false.
+    pub fn store_is_up(&self) -> bool {
+        self.inner.health.is_up()
     }
 
     /// Whether `workload` has any limit (an unbudgeted one never touches the store).
@@ -460,7 +470,9 @@ impl BudgetLedger {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let lifted = self.inner.store.unlock(&entry.name, &keys).await.map_err(|source| {
+        let lifted = self.inner.store.unlock(&entry.name, &keys).await;
+        self.inner.health.observe(&lifted);
+        let lifted = lifted.map_err(|source| {
             UnlockError::StoreUnavailable(StoreUnavailableError {
                 workload: entry.name.clone(),
                 source,
@@ -498,14 +510,18 @@ impl BudgetLedger {
         let Some(mut rx) = slot.take() else { return };
         let store = Arc::clone(&self.inner.store);
         let pending = Arc::clone(&self.inner.pending);
+        let health = Arc::clone(&self.inner.health);
         tokio::spawn(async move {
             while let Some(job) = rx.recv().await {
                 let store = Arc::clone(&store);
                 let pending = Arc::clone(&pending);
+                let health = Arc::clone(&health);
                 tokio::spawn(async move {
                     match job {
                         Job::Release { workload, id } => {
-                            if let Err(e) = store.release(&workload, id).await {
+                            let released = store.release(&workload, id).await;
+                            health.observe(&released);
+                            if let Err(e) = released {
                                 tracing::warn!(
                                     workload = %workload, reservation = %id, error = %e,
                                     "could not release a dropped reservation; it expires by its ttl"
@@ -637,7 +653,10 @@ impl Reservation {
                     r
                 });
                 match task.await {
-                    Ok(r) => r,
+                    Ok(r) => {
+                        self.inner.health.observe(&r);
+                        r
+                    }
                     Err(e) => Err(StoreError::new(
                         crate::budget::error::StoreErrorKind::Unavailable,
                         store.describe(),
@@ -645,7 +664,11 @@ impl Reservation {
                     )),
                 }
             }
-            Err(_) => fut.await,
+            Err(_) => {
+                let r = fut.await;
+                self.inner.health.observe(&r);
+                r
+            }
         }
     }
 
