@@ -36,9 +36,10 @@ impl StoreHealth {
         self.up.load(Ordering::Acquire)
     }
 
-    /// Notes what an operation's result says about the store.
-    pub(crate) fn observe<T>(&self, result: &Result<T, StoreError>) {
-        match result {
+    /// Notes what an operation's result says about the store, and passes
+    /// the result on.
+    pub(crate) fn observe<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        match &result {
             Ok(_) => {
                 // A load first: the common case writes nothing shared.
                 if !self.up.load(Ordering::Acquire) && !self.up.swap(true, Ordering::AcqRel) {
@@ -69,6 +70,7 @@ impl StoreHealth {
                 }
             }
         }
+        result
     }
 }
 
@@ -86,8 +88,8 @@ mod tests {
         let health = StoreHealth::new("redis://127.0.0.1:1".into(), Some(metrics.clone()));
         assert!(metrics.render().contains("routec_budget_store_up 1\n"));
 
-        health.observe(&err(StoreErrorKind::Unavailable));
-        health.observe(&err(StoreErrorKind::Timeout));
+        let _ = health.observe(err(StoreErrorKind::Unavailable));
+        let _ = health.observe(err(StoreErrorKind::Timeout));
         assert!(!health.is_up());
         let text = metrics.render();
         assert!(text.contains("routec_budget_store_up 0\n"), "{text}");
@@ -100,7 +102,7 @@ mod tests {
             "{text}"
         );
 
-        health.observe(&Ok(()));
+        let _ = health.observe(Ok(()));
         assert!(health.is_up());
         assert!(metrics.render().contains("routec_budget_store_up 1\n"));
     }
@@ -108,7 +110,7 @@ mod tests {
     #[test]
     fn an_error_about_one_request_does_not_mark_the_store_down() {
         let health = StoreHealth::new("memory".into(), None);
-        health.observe(&err(StoreErrorKind::OutOfRange));
+        let _ = health.observe(err(StoreErrorKind::OutOfRange));
         assert!(health.is_up());
     }
 }

@@ -345,8 +345,7 @@ impl BudgetLedger {
         self.start_worker();
         let now = self.inner.clock.now();
         let req = ReserveRequest::new(&entry.name, &entry.budget, estimate, now, self.inner.ttl);
-        let outcome = self.inner.store.reserve(&req).await;
-        self.inner.health.observe(&outcome);
+        let outcome = self.inner.health.observe(self.inner.store.reserve(&req).await);
         let outcome = outcome.map_err(|source| {
             ReserveError::StoreUnavailable(StoreUnavailableError {
                 workload: entry.name.clone(),
@@ -414,8 +413,10 @@ impl BudgetLedger {
             });
         }
         let keys: Vec<LineKey> = lines.iter().map(|l| l.key.clone()).collect();
-        let states = self.inner.store.status(&entry.name, &keys, now).await;
-        self.inner.health.observe(&states);
+        let states = self
+            .inner
+            .health
+            .observe(self.inner.store.status(&entry.name, &keys, now).await);
         let states = states.map_err(|source| {
             StatusError::StoreUnavailable(StoreUnavailableError {
                 workload: entry.name.clone(),
@@ -470,8 +471,10 @@ impl BudgetLedger {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let lifted = self.inner.store.unlock(&entry.name, &keys).await;
-        self.inner.health.observe(&lifted);
+        let lifted = self
+            .inner
+            .health
+            .observe(self.inner.store.unlock(&entry.name, &keys).await);
         let lifted = lifted.map_err(|source| {
             UnlockError::StoreUnavailable(StoreUnavailableError {
                 workload: entry.name.clone(),
@@ -519,9 +522,7 @@ impl BudgetLedger {
                 tokio::spawn(async move {
                     match job {
                         Job::Release { workload, id } => {
-                            let released = store.release(&workload, id).await;
-                            health.observe(&released);
-                            if let Err(e) = released {
+                            if let Err(e) = health.observe(store.release(&workload, id).await) {
                                 tracing::warn!(
                                     workload = %workload, reservation = %id, error = %e,
                                     "could not release a dropped reservation; it expires by its ttl"
@@ -653,10 +654,7 @@ impl Reservation {
                     r
                 });
                 match task.await {
-                    Ok(r) => {
-                        self.inner.health.observe(&r);
-                        r
-                    }
+                    Ok(r) => self.inner.health.observe(r),
                     Err(e) => Err(StoreError::new(
                         crate::budget::error::StoreErrorKind::Unavailable,
                         store.describe(),
@@ -664,11 +662,7 @@ impl Reservation {
                     )),
                 }
             }
-            Err(_) => {
-                let r = fut.await;
-                self.inner.health.observe(&r);
-                r
-            }
+            Err(_) => self.inner.health.observe(fut.await),
         }
     }
 
