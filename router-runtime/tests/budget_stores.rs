@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::{Backend, NOON, policy};
 use router_core::{Budget, Policy, Usd, WorkloadId};
-use router_runtime::{BudgetLedger, BudgetStore, LimitKind, ManualClock, Metrics, ReserveError, Spend};
+use router_runtime::{BudgetLedger, BudgetStore, LimitKind, ManualClock, Metrics, Millis, ReserveError, Spend};
 use tokio::sync::Barrier;
 
 /// `capped`: 100 tokens and $1 a day, alert at 80 %. `monthly`: 1,000
@@ -133,9 +133,17 @@ async fn interleaved_callers_never_overspend(backend: Backend, ledgers: usize) {
             panic!("a caller was never halted");
         }));
     }
-    for t in tasks {
-        t.await.unwrap();
-    }
+    // Bounded in time as well as in count: a store that never halts (as a
+    // Redis whose lines vanish at once would) fails here within seconds
+    // instead of spinning through two million round trips.
+    let all_halted = async {
+        for t in tasks {
+            t.await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), all_halted)
+        .await
+        .unwrap_or_else(|_| panic!("waited 20 s for every caller to be halted by the cap; some never were"));
     let tokens = line(&all[0], CAPPED, LimitKind::TokensPerDay).await;
     assert!(tokens.committed <= 100, "overspent: {tokens:?}");
     assert_eq!(tokens.committed, 9 * calls.load(Ordering::SeqCst) as u64);
@@ -341,6 +349,43 @@ async fn too_large_and_unbudgeted(backend: Backend) {
     assert!(ledger.status().await.unwrap()[FREE.0 as usize].limits.is_empty());
 }
 
+/// The ledger's clock, not the store's, decides periods and expiry: a
+/// ledger whose clock stands ten years before or after the store's host
+/// (a manual clock in a test, a skewed gateway host) keeps its lines, its
+/// halts and its reservations exactly as one at the right time does.
+async fn any_clock_keeps_its_lines(backend: Backend) {
+    const TEN_YEARS_MS: u64 = 3_652 * 86_400_000;
+    for noon in [Millis(NOON.0 - TEN_YEARS_MS), Millis(NOON.0 + TEN_YEARS_MS)] {
+        let clock = ManualClock::new(noon);
+        let ledger = ledger(backend.store().await, &clock);
+        ledger
+            .reserve(CAPPED, TENTH)
+            .await
+            .unwrap()
+            .commit(TENTH)
+            .await
+            .unwrap();
+        let held = ledger.reserve(CAPPED, Spend { tokens: 80, ..TENTH }).await.unwrap();
+        let tokens = line(&ledger, CAPPED, LimitKind::TokensPerDay).await;
+        assert_eq!(
+            (tokens.committed, tokens.reserved),
+            (10, 80),
+            "lines written at {noon:?} were kept"
+        );
+        held.commit(Spend { tokens: 90, ..TENTH }).await.unwrap();
+        assert!(matches!(
+            ledger.reserve(CAPPED, TENTH).await,
+            Err(ReserveError::Halted(_))
+        ));
+        let tokens = line(&ledger, CAPPED, LimitKind::TokensPerDay).await;
+        assert_eq!(
+            (tokens.committed, tokens.halted),
+            (100, true),
+            "the halt was kept at {noon:?}"
+        );
+    }
+}
+
 macro_rules! against_every_store {
     ($($scenario:ident $(($($arg:expr),*))?;)*) => {$(
         mod $scenario {
@@ -369,6 +414,7 @@ against_every_store! {
     alerts_fire_once_per_period;
     abandoned_reservations_expire;
     too_large_and_unbudgeted;
+    any_clock_keeps_its_lines;
 }
 
 /// Two ledgers, each with its own connection to one SQLite file or Redis.

@@ -56,7 +56,8 @@ end
 local op = ARGV[1]
 
 if op == 'reserve' then
-  -- ARGV: op, now, expires_at, res_ttl_ms, then per line: cap, amount, line_expire_at
+  -- ARGV: op, now, expires_at, res_ttl_ms, then per line: cap, amount, line_ttl_ms
+  -- (every expiry is a TTL: the server's clock never meets the ledger's)
   expire(ARGV[2])
   local worst_rank, worst = 0, nil
   local states = {}
@@ -75,7 +76,7 @@ if op == 'reserve' then
       elseif (not exceeds(cap, '0', '0', c)) or (r == '0' and exceeds(c, amount, '0', cap)) then
         reason, rank, newly = 'halted', 3, '1'
         redis.call('HSET', KEYS[i], 'h', '1')
-        redis.call('PEXPIREAT', KEYS[i], ARGV[base + 2])
+        redis.call('PEXPIRE', KEYS[i], ARGV[base + 2])
       elseif exceeds(c, r, amount, cap) then
         reason, rank = 'busy', 1
       end
@@ -91,7 +92,7 @@ if op == 'reserve' then
   for i = 4, #KEYS do
     local base = 5 + (i - 4) * 3
     redis.call('HINCRBY', KEYS[i], 'r', ARGV[base + 1])
-    redis.call('PEXPIREAT', KEYS[i], ARGV[base + 2])
+    redis.call('PEXPIRE', KEYS[i], ARGV[base + 2])
     rec = rec .. KEYS[i] .. '\t' .. ARGV[base + 1] .. '\n'
   end
   redis.call('HSET', KEYS[2], id, rec)
@@ -101,7 +102,7 @@ if op == 'reserve' then
   return {'granted', id}
 
 elseif op == 'commit' then
-  -- ARGV: op, id, then per line: cap, amount, alert_at ('' when none), line_expire_at
+  -- ARGV: op, id, then per line: cap, amount, alert_at ('' when none), line_ttl_ms
   free(ARGV[2])
   local out = {}
   for i = 4, #KEYS do
@@ -119,7 +120,7 @@ elseif op == 'commit' then
       redis.call('HSET', KEYS[i], 'a', '1')
       a, alert = true, '1'
     end
-    redis.call('PEXPIREAT', KEYS[i], ARGV[base + 3])
+    redis.call('PEXPIRE', KEYS[i], ARGV[base + 3])
     local flag = function(b) if b then return '1' end return '0' end
     table.insert(out, alert)
     table.insert(out, halted)

@@ -6,7 +6,8 @@
 //! `<prefix>:{<workload>}:line:<limit>:<period>` (one hash per line) plus
 //! `<prefix>:{<workload>}:res|resdata|seq` for reservations; the braces keep
 //! a workload's keys in one cluster slot. Line keys expire 35 days after
-//! their period ends. Reservations carry the ledger's TTL (default 10
+//! their period ends, given to Redis as a TTL from the ledger's own `now`,
+//! so nothing depends on the ledger's clock agreeing with the server's. Reservations carry the ledger's TTL (default 10
 //! minutes): a crashed router's in-flight spend is freed by the next
 //! operation on that workload after it expires.
 //!
@@ -147,8 +148,13 @@ impl RedisStore {
     }
 }
 
-/// When a line key may be dropped: 35 days after its period ends.
-fn line_expiry(key: &LineKey, now: Millis) -> u64 {
+/// How long, from the ledger's `now`, a line key is kept: until 35 days
+/// after its period ends. Redis is given this as a TTL (`PEXPIRE`), never as
+/// an absolute time: an absolute expiry would be read against the Redis
+/// server's wall clock, so a ledger whose clock differs from the server's
+/// (a skewed host, or a test's manual clock) would see its lines vanish as
+/// soon as they were written.
+fn line_ttl(key: &LineKey, now: Millis) -> u64 {
     let end = key.limit.period_at(now).end();
     // A line of another period than `now`'s (a commit after rollover) keeps
     // at least the grace from now.
@@ -157,7 +163,7 @@ fn line_expiry(key: &LineKey, now: Millis) -> u64 {
     } else {
         now
     };
-    end.0.saturating_add(LINE_GRACE_MS)
+    end.0.saturating_add(LINE_GRACE_MS).saturating_sub(now.0).max(1)
 }
 
 #[async_trait]
@@ -174,7 +180,7 @@ impl BudgetStore for RedisStore {
         for l in &req.lines {
             args.push(l.cap.to_string());
             args.push(l.amount.to_string());
-            args.push(line_expiry(&l.key, req.now).to_string());
+            args.push(line_ttl(&l.key, req.now).to_string());
         }
         let out = self.run(&req.workload, &req.keys(), args).await?;
         match out.first().map(String::as_str) {
@@ -220,7 +226,7 @@ impl BudgetStore for RedisStore {
             args.push(l.cap.to_string());
             args.push(l.amount.to_string());
             args.push(l.alert_at.map(|a| a.to_string()).unwrap_or_default());
-            args.push(line_expiry(&l.key, now).to_string());
+            args.push(line_ttl(&l.key, now).to_string());
         }
         let out = self.run(&req.workload, &keys, args).await?;
         if out.len() != req.lines.len() * 7 {
