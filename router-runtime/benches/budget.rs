@@ -15,7 +15,7 @@
 )]
 
 // The runtime's unit-test policy builder: one source for tests and benches.
-#[path = "../src/testkit.rs"]
+#[path = "../../router-state/src/testkit.rs"]
 mod testkit;
 
 use std::sync::Arc;

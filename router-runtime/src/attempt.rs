@@ -13,7 +13,7 @@ use providers::{ErrorClass, ProviderError};
 use router_core::{Attempt, Policy, Trigger, node_text};
 
 use crate::error::NotSent;
-use crate::health::AttemptOutcome;
+use router_state::AttemptOutcome;
 
 /// How a provider error counts for health, latency and metrics.
 pub(crate) fn outcome_of(e: &ProviderError) -> AttemptOutcome {

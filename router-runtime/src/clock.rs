@@ -7,66 +7,11 @@
 //! ledger, the idempotency cache) hold a [`Clock`] so tests can move time.
 
 use std::fmt;
-use std::ops::{Add, Sub};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
-
-/// A point in time: whole milliseconds since the Unix epoch (UTC).
-///
-/// Budget periods (UTC day, UTC month) are computed from it, so it is wall
-/// time, not an arbitrary monotonic origin. A simulator may start it anywhere.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(transparent)]
-pub struct Millis(pub u64);
-
-impl Millis {
-    /// The epoch itself.
-    pub const ZERO: Millis = Millis(0);
-
-    /// Milliseconds since the epoch.
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-
-    /// The time `d` later, saturating at the far future.
-    #[must_use]
-    pub fn after(self, d: Duration) -> Millis {
-        Millis(self.0.saturating_add(duration_to_ms(d)))
-    }
-
-    /// How long from `earlier` to `self`; zero when `earlier` is later.
-    pub fn since(self, earlier: Millis) -> Duration {
-        Duration::from_millis(self.0.saturating_sub(earlier.0))
-    }
-}
-
-impl Add<Duration> for Millis {
-    type Output = Millis;
-    fn add(self, rhs: Duration) -> Millis {
-        self.after(rhs)
-    }
-}
-
-impl Sub for Millis {
-    type Output = Duration;
-    fn sub(self, rhs: Millis) -> Duration {
-        self.since(rhs)
-    }
-}
-
-impl fmt::Display for Millis {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}ms", self.0)
-    }
-}
-
-/// A duration in whole milliseconds, saturating at `u64::MAX`.
-pub(crate) fn duration_to_ms(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+pub use router_state::{Millis, duration_to_ms};
 
 /// Where the async parts read the time.
 pub trait Clock: Send + Sync + fmt::Debug {

@@ -18,7 +18,7 @@ use crate::budget::error::{ReserveError, UnknownWorkloadError};
 use crate::clock::Millis;
 use crate::decisions::DecisionId;
 use crate::idempotency::KeyReusedError;
-use crate::limits::LocalLimit;
+use router_state::LocalLimit;
 
 /// Why a routed call failed.
 ///
@@ -623,7 +623,7 @@ impl Serialize for AttemptRecord {
 mod tests {
     use super::*;
     use crate::budget::error::BusyError;
-    use crate::budget::period::LimitKind;
+    use router_state::LimitKind;
 
     fn attempt(error: Option<AttemptError>) -> AttemptRecord {
         AttemptRecord {

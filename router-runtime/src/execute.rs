@@ -29,7 +29,6 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::attempt::{Next, backoff, clause_for, may_retry, next_after, outcome_of, placed, skip_clause};
-use crate::budget::Spend;
 use crate::budget::error::ReserveError;
 use crate::clock::Millis;
 use crate::decisions::{DecisionId, DecisionRecord};
@@ -38,12 +37,13 @@ use crate::error::{
     QualityCheckError, RefusedError, RouteError, TimedOutError, UpstreamRejectedError,
 };
 use crate::facts::{MergedMetadata, facts_of};
-use crate::health::{AttemptOutcome, HealthChange};
 use crate::idempotency::Leader;
 use crate::quality::{check_local, check_name, evaluator_passed, evaluator_request};
 use crate::reserve::{Held, release, spend_of};
 use crate::router::{Call, Completed, Inner, Routed};
 use crate::stream::{Live, RoutedStream};
+use router_state::Spend;
+use router_state::{AttemptOutcome, HealthChange};
 
 /// Evaluator calls may themselves be escalated and evaluated, this deep.
 const MAX_EVALUATOR_DEPTH: u8 = 2;

@@ -36,48 +36,43 @@ mod decisions;
 mod error;
 mod execute;
 mod facts;
-mod health;
 mod idempotency;
-mod latency;
 mod limits;
 mod metrics;
 mod quality;
 mod registry;
 mod reserve;
-mod retry_budget;
 mod router;
 mod stream;
 #[cfg(test)]
+#[path = "../../router-state/src/testkit.rs"]
 mod testkit;
 
-pub use budget::book::BudgetBook;
 pub use budget::error::{
     BusyError, CommitError, HaltedError, ReserveError, StatusError, StoreError, StoreErrorKind, StoreUnavailableError,
     TooLargeError, UnknownWorkloadError, UnlockError,
 };
 pub use budget::memory::MemoryStore;
-pub use budget::period::{LimitKind, Period};
 pub use budget::redis::RedisStore;
 pub use budget::sqlite::SqliteStore;
-pub use budget::store::{
-    BudgetStore, CommitOutcome, CommitRequest, LineAmount, LineKey, LineState, Refusal, RefusalReason, ReservationId,
-    ReserveOutcome, ReserveRequest, budget_lines, store_from_url,
-};
-pub use budget::{
-    BudgetLedger, BudgetLedgerBuilder, CommitReport, DEFAULT_RESERVATION_TTL, LimitStatus, Reservation, Spend,
-    WorkloadStatus,
-};
+pub use budget::store::{BudgetStore, store_from_url};
+pub use budget::{BudgetLedger, BudgetLedgerBuilder, CommitReport, Reservation};
 pub use clock::{Clock, ManualClock, Millis, SystemClock, TokioClock};
 pub use decisions::{DecisionId, DecisionRecord, DecisionReport, ParseDecisionIdError};
 pub use error::{
     AttemptError, AttemptRecord, BudgetError, DeadlineExceededError, FallbackExhaustedError, NotSent, NotSentError,
     QualityCheckError, RefusedError, RouteError, StreamInterruptedError, TimedOutError, UpstreamRejectedError,
 };
-pub use health::{Admission, AttemptOutcome, BreakerState, HealthBook, HealthChange, HealthConfig, parse_retry_after};
 pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, KeyReusedError, Leader, Served};
-pub use latency::{LatencyBook, LatencyWindow, Percentiles};
-pub use limits::{LimitBook, LocalLimit};
 pub use metrics::{Direction, LATENCY_BUCKETS_MS, Metrics};
-pub use retry_budget::RetryBudget;
 pub use router::{BuildError, Call, DuplicateScopeError, Routed, Router, RouterBuilder, UnknownProviderError};
 pub use stream::RoutedStream;
+// The synchronous books and budget-line types live in `router-state`, shared
+// with the simulator; they are re-exported for the stores' and the gateway's
+// callers, which name them in signatures.
+pub use router_state::{
+    Admission, AttemptOutcome, BreakerState, BudgetBook, CommitOutcome, CommitRequest, DEFAULT_RESERVATION_TTL,
+    HealthBook, HealthChange, HealthConfig, LatencyBook, LatencyWindow, LimitBook, LimitKind, LimitStatus, LineAmount,
+    LineKey, LineState, LocalLimit, Percentiles, Period, Refusal, RefusalReason, ReservationId, ReserveOutcome,
+    ReserveRequest, RetryBudget, Spend, WorkloadStatus, budget_lines, parse_retry_after,
+};

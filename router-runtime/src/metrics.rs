@@ -32,9 +32,9 @@ use std::time::Duration;
 use router_core::Usd;
 
 use crate::budget::error::StoreErrorKind;
-use crate::budget::period::LimitKind;
-use crate::health::AttemptOutcome;
-use crate::limits::LocalLimit;
+use router_state::AttemptOutcome;
+use router_state::LimitKind;
+use router_state::LocalLimit;
 
 /// Upper bounds of the latency histogram's buckets, in milliseconds.
 pub const LATENCY_BUCKETS_MS: [u64; 12] = [

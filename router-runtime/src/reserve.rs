@@ -10,12 +10,13 @@
 use providers::Usage;
 use router_core::{Policy, ProviderId, StateSnapshot, TargetId, Usd, WorkloadId, WorkloadState};
 
+use crate::budget::Reservation;
 use crate::budget::error::{ReserveError, StatusError};
-use crate::budget::{Reservation, Spend};
 use crate::clock::Millis;
 use crate::error::{BudgetError, RouteError};
 use crate::metrics::Direction;
 use crate::router::Inner;
+use router_state::Spend;
 
 /// The reservations one attempt holds: the workload's, and the scope's.
 #[derive(Debug)]

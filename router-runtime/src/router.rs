@@ -17,22 +17,23 @@ use thiserror::Error;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::attempt::splitmix64;
 use crate::budget::error::UnknownWorkloadError;
 use crate::budget::store::BudgetStore;
 use crate::budget::{BudgetLedger, memory::MemoryStore};
 use crate::clock::{Clock, SystemClock};
 use crate::decisions::{DecisionId, DecisionRecord, DecisionStore};
 use crate::error::RouteError;
-use crate::health::{HealthBook, HealthConfig};
 use crate::idempotency::{Claim, IdempotencyCache, IdempotencyKey, Served};
-use crate::latency::LatencyBook;
-use crate::limits::{Concurrency, LimitBook};
+use crate::limits::Concurrency;
 use crate::metrics::Metrics;
 use crate::quality::{Regexes, compile_regexes};
 use crate::registry::{EnvLookup, Registry};
-use crate::retry_budget::RetryBudget;
 use crate::stream::RoutedStream;
+use router_state::LatencyBook;
+use router_state::LimitBook;
+use router_state::RetryBudget;
+use router_state::splitmix64;
+use router_state::{HealthBook, HealthConfig};
 
 /// One call: which workload, the normalised request, and what the caller
 /// knows about it.

@@ -24,10 +24,10 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::attempt::outcome_of;
 use crate::decisions::DecisionId;
 use crate::error::{AttemptError, RouteError, StreamInterruptedError, TimedOutError};
-use crate::health::AttemptOutcome;
 use crate::idempotency::Leader;
 use crate::reserve::{Held, spend_of};
 use crate::router::{Completed, Inner};
+use router_state::AttemptOutcome;
 
 type Events = Pin<Box<dyn Stream<Item = Result<StreamEvent, RouteError>> + Send>>;
 

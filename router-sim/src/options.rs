@@ -1,7 +1,7 @@
 //! How a replay is configured, how it reports progress, and how it fails.
 
 use router_core::QualityCheck;
-use router_runtime::HealthConfig;
+use router_state::HealthConfig;
 use thiserror::Error;
 
 use crate::baseline::BaselineError;

@@ -47,7 +47,7 @@ use router_core::{
     Attempt, Decider, Decision, Facts, NodeKind, Policy, Refusal, StateSnapshot, Strategy, TargetId, Usd, WorkloadId,
     WorkloadState,
 };
-use router_runtime::{
+use router_state::{
     AttemptOutcome, BudgetBook, CommitRequest, DEFAULT_RESERVATION_TTL, HealthBook, LatencyBook, LimitBook, Millis,
     ReservationId, ReserveOutcome, ReserveRequest, RetryBudget, Spend, budget_lines,
 };
@@ -489,8 +489,8 @@ impl<'p> Simulator<'p> {
                     break;
                 }
                 match self.health.admit(a.target, Millis(t)) {
-                    router_runtime::Admission::Allowed | router_runtime::Admission::Probe => {}
-                    router_runtime::Admission::Ejected { .. } | router_runtime::Admission::CoolingDown { .. } => {
+                    router_state::Admission::Allowed | router_state::Admission::Probe => {}
+                    router_state::Admission::Ejected { .. } | router_state::Admission::CoolingDown { .. } => {
                         self.limits.refund(provider, a.estimate.tokens, Millis(t));
                         if let Some(s) = self.targets.get_mut(tix) {
                             s.skipped_unhealthy += 1;

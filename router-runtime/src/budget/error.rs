@@ -5,8 +5,8 @@ use std::fmt;
 
 use thiserror::Error;
 
-use crate::budget::period::LimitKind;
 use crate::clock::Millis;
+use router_state::LimitKind;
 
 /// An amount as the limit counts it: `1200 tokens` or `$0.27`.
 fn show(limit: LimitKind, n: u64) -> String {

@@ -5,13 +5,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use crate::budget::book::BudgetBook;
 use crate::budget::error::StoreError;
-use crate::budget::period::LimitKind;
-use crate::budget::store::{
-    BudgetStore, CommitOutcome, CommitRequest, LineKey, LineState, ReservationId, ReserveOutcome, ReserveRequest,
-};
+use crate::budget::store::BudgetStore;
 use crate::clock::Millis;
+use router_state::BudgetBook;
+use router_state::LimitKind;
+use router_state::{CommitOutcome, CommitRequest, LineKey, LineState, ReservationId, ReserveOutcome, ReserveRequest};
 
 /// Budget lines in this process's memory. Atomic because every operation
 /// holds the one mutex for its whole check-and-update.

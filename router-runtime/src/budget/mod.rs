@@ -20,11 +20,9 @@
 //! # Ok(()) }
 //! ```
 
-pub(crate) mod book;
 pub(crate) mod error;
 mod health;
 pub(crate) mod memory;
-pub(crate) mod period;
 pub(crate) mod redis;
 pub(crate) mod sqlite;
 pub(crate) mod store;
@@ -34,7 +32,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use router_core::{Budget, Policy, Usd, WorkloadId, WorkloadState};
+use router_core::{Budget, Policy, WorkloadId};
 use serde::Serialize;
 use tokio::sync::{Notify, mpsc};
 
@@ -43,27 +41,14 @@ use crate::budget::error::{
     UnknownWorkloadError, UnlockError,
 };
 use crate::budget::health::StoreHealth;
-use crate::budget::period::LimitKind;
-use crate::budget::store::{
-    BudgetStore, CommitOutcome, CommitRequest, LineAmount, LineKey, LineState, RefusalReason, ReservationId,
-    ReserveOutcome, ReserveRequest, budget_lines,
-};
+use crate::budget::store::BudgetStore;
 use crate::clock::{Clock, Millis, SystemClock};
 use crate::metrics::Metrics;
-
-/// Tokens and dollars: what a call is estimated to use, or used.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Spend {
-    /// Input plus output tokens.
-    pub tokens: u64,
-    /// Cost.
-    pub usd: Usd,
-}
-
-/// How long a reservation lives if its holder never commits or releases it
-/// (a crashed or partitioned router): longer than any sane call deadline,
-/// short enough that a crash blocks a budget for minutes, not a day.
-pub const DEFAULT_RESERVATION_TTL: Duration = Duration::from_secs(600);
+use router_state::LimitKind;
+use router_state::{
+    CommitOutcome, CommitRequest, DEFAULT_RESERVATION_TTL, LineAmount, LineKey, RefusalReason, ReservationId,
+    ReserveOutcome, ReserveRequest, Spend, WorkloadStatus, budget_lines,
+};
 
 #[derive(Debug)]
 struct Entry {
@@ -190,91 +175,6 @@ impl BudgetLedgerBuilder {
 #[derive(Clone, Debug)]
 pub struct BudgetLedger {
     inner: Arc<Inner>,
-}
-
-/// One limit of one workload in the current period, for `routec budget
-/// status` and `/v1/routec/budgets`. Dollar amounts are in nano-dollars.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct LimitStatus {
-    /// Which limit.
-    pub limit: LimitKind,
-    /// The current period (`2026-11-01` or `2026-11`).
-    pub period: String,
-    /// When the period rolls over.
-    pub resets_at: Millis,
-    /// The cap from the policy.
-    pub cap: u64,
-    /// Committed spend.
-    pub committed: u64,
-    /// Spend held by in-flight calls.
-    pub reserved: u64,
-    /// What new calls may still reserve: cap − committed − reserved, at least 0.
-    pub remaining: u64,
-    /// Whether the limit halts the workload.
-    pub halted: bool,
-    /// Whether someone lifted the limit until rollover.
-    pub unlocked: bool,
-    /// Committed spend at which the alert fires, if the workload sets one.
-    pub alert_at: Option<u64>,
-    /// Whether the alert fired this period.
-    pub alert_fired: bool,
-}
-
-/// Every limit of one workload.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WorkloadStatus {
-    /// The workload's name.
-    pub workload: String,
-    /// Its limits, in [`LimitKind::ALL`] order; empty when unbudgeted.
-    pub limits: Vec<LimitStatus>,
-}
-
-impl WorkloadStatus {
-    /// The status of `workload` from its budget lines (as [`budget_lines`]
-    /// gives them for `now`) and their stored states, in the same order.
-    pub fn from_lines(workload: &str, lines: Vec<LineAmount>, states: Vec<LineState>, now: Millis) -> Self {
-        let limits = lines
-            .into_iter()
-            .zip(states)
-            .map(|(line, st)| LimitStatus {
-                limit: line.key.limit,
-                resets_at: line.key.limit.period_at(now).end(),
-                period: line.key.period,
-                cap: line.cap,
-                committed: st.committed,
-                reserved: st.reserved,
-                remaining: line.cap.saturating_sub(st.committed.saturating_add(st.reserved)),
-                halted: st.halted,
-                unlocked: st.unlocked,
-                alert_at: line.alert_at,
-                alert_fired: st.alerted,
-            })
-            .collect();
-        WorkloadStatus {
-            workload: workload.to_owned(),
-            limits,
-        }
-    }
-
-    /// Whether any limit halts the workload.
-    pub fn halted(&self) -> bool {
-        self.limits.iter().any(|l| l.halted)
-    }
-
-    /// The budget part of the decision engine's snapshot: the tightest
-    /// remaining tokens and dollars among enforced (not unlocked) limits.
-    pub fn to_state(&self) -> WorkloadState {
-        let enforced = || self.limits.iter().filter(|l| !l.unlocked);
-        WorkloadState {
-            tokens_remaining: enforced().filter(|l| !l.limit.is_usd()).map(|l| l.remaining).min(),
-            usd_remaining: enforced()
-                .filter(|l| l.limit.is_usd())
-                .map(|l| l.remaining)
-                .min()
-                .map(Usd::from_nanos),
-            halted: self.halted(),
-        }
-    }
 }
 
 /// What a commit recorded.
@@ -709,6 +609,9 @@ impl Drop for Reservation {
 
 #[cfg(test)]
 mod tests {
+    use router_core::{Usd, WorkloadState};
+    use router_state::LimitStatus;
+
     use super::*;
 
     fn limit(limit: LimitKind, remaining: u64, halted: bool, unlocked: bool) -> LimitStatus {

@@ -24,12 +24,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Client, Script};
 
 use crate::budget::error::{StoreError, StoreErrorKind};
-use crate::budget::period::{LimitKind, Period};
-use crate::budget::store::{
-    BudgetStore, CommitOutcome, CommitRequest, LineAmount, LineKey, LineState, Refusal, RefusalReason, ReservationId,
+use crate::budget::store::BudgetStore;
+use crate::clock::Millis;
+use router_state::{
+    CommitOutcome, CommitRequest, LineAmount, LineKey, LineState, Refusal, RefusalReason, ReservationId,
     ReserveOutcome, ReserveRequest,
 };
-use crate::clock::Millis;
+use router_state::{LimitKind, Period};
 
 const SCRIPT: &str = include_str!("redis.lua");
 

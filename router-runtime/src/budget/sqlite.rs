@@ -20,13 +20,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
-use crate::budget::book::{apply_commit, decide_reserve};
 use crate::budget::error::{StoreError, StoreErrorKind};
-use crate::budget::period::LimitKind;
-use crate::budget::store::{
-    BudgetStore, CommitOutcome, CommitRequest, LineKey, LineState, ReservationId, ReserveOutcome, ReserveRequest,
-};
+use crate::budget::store::BudgetStore;
 use crate::clock::Millis;
+use router_state::LimitKind;
+use router_state::{CommitOutcome, CommitRequest, LineKey, LineState, ReservationId, ReserveOutcome, ReserveRequest};
+use router_state::{apply_commit, decide_reserve};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS budget_line (

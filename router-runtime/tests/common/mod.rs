@@ -5,7 +5,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 // The unit tests' kit, compiled into each test binary as well: one source.
-#[path = "../../src/testkit.rs"]
+#[path = "../../../router-state/src/testkit.rs"]
 mod testkit;
 
 use std::path::PathBuf;

@@ -343,7 +343,7 @@ mod tests {
         for step in 0..2_000u64 {
             // Minutes with samples, idle minutes, and reads in between.
             let now = t0.after(Duration::from_millis(step * 997 + (step / 300) * 240_000));
-            seed = crate::attempt::splitmix64(seed);
+            seed = crate::splitmix64(seed);
             if !seed.is_multiple_of(3) {
                 let latency = ms(1 + seed % 40_000);
                 w.record(now, latency);

@@ -18,18 +18,18 @@ use std::collections::{BTreeSet, HashMap};
 
 use router_core::Budget;
 
-use crate::budget::period::LimitKind;
-use crate::budget::store::{
+use crate::budget::lines::{
     CommitOutcome, CommitRequest, LineAmount, LineKey, LineState, Refusal, RefusalReason, ReservationId,
     ReserveOutcome, ReserveRequest, budget_lines,
 };
-use crate::budget::{Spend, WorkloadStatus};
+use crate::budget::lines::{Spend, WorkloadStatus};
+use crate::budget::period::LimitKind;
 use crate::clock::Millis;
 
 /// What a reserve decided for each line: refuse (and which lines to mark
 /// halted), or grant.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) struct ReserveDecision {
+pub struct ReserveDecision {
     /// The refusal to report, if any line had no room.
     pub refusal: Option<Refusal>,
     /// Indexes of lines this request halts (set even when refused).
@@ -38,7 +38,7 @@ pub(crate) struct ReserveDecision {
 
 /// Decides a reserve against the current `states` (same order as
 /// `req.lines`). Pure, so every store applies the same rules.
-pub(crate) fn decide_reserve(req: &ReserveRequest, states: &[LineState]) -> ReserveDecision {
+pub fn decide_reserve(req: &ReserveRequest, states: &[LineState]) -> ReserveDecision {
     let mut worst: Option<(u8, Refusal)> = None;
     let mut newly_halted = Vec::new();
     for (i, (line, st)) in req.lines.iter().zip(states).enumerate() {
@@ -88,7 +88,7 @@ pub(crate) fn decide_reserve(req: &ReserveRequest, states: &[LineState]) -> Rese
 
 /// Adds a commit's actual amount to a line's state; returns (alert fired,
 /// line halted) for this commit.
-pub(crate) fn apply_commit(line: &LineAmount, st: &mut LineState) -> (bool, bool) {
+pub fn apply_commit(line: &LineAmount, st: &mut LineState) -> (bool, bool) {
     st.committed = st.committed.saturating_add(line.amount);
     let halted = !st.unlocked && !st.halted && st.committed >= line.cap;
     if halted {
