@@ -20,15 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use providers::{
-    ChatRequest, ChatResponse, ErrorClass, EventStream, Provider, ProviderError, StreamEvent, TimeoutKind,
-};
+use providers::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent};
 use router_core::{Attempt, DataClass, Decision, Policy, QualityCheck, TargetId, Usd, WorkloadId, decide};
+use router_state::{Action, CallMachine, Ending, Failure, TimeoutKind, placed};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::attempt::{Next, backoff, clause_for, may_retry, next_after, outcome_of, placed, skip_clause};
+use crate::attempt::{failure_of, skip_clause};
 use crate::budget::error::ReserveError;
 use crate::clock::Millis;
 use crate::decisions::{DecisionId, DecisionRecord};
@@ -39,7 +38,7 @@ use crate::error::{
 use crate::facts::{MergedMetadata, facts_of};
 use crate::idempotency::Leader;
 use crate::quality::{check_local, check_name, evaluator_passed, evaluator_request};
-use crate::reserve::{Held, release, spend_of};
+use crate::reserve::{Held, spend_of};
 use crate::router::{Call, Completed, Inner, Routed};
 use crate::stream::{Live, RoutedStream};
 use router_state::Spend;
@@ -91,6 +90,7 @@ struct Run<'a> {
     seed: u64,
     data: DataClass,
     deadline: Option<(Instant, Duration)>,
+    started: Instant,
     records: Vec<AttemptRecord>,
     dispatched: u32,
 }
@@ -100,11 +100,35 @@ enum Got {
     Stream(StreamEvent, EventStream),
 }
 
-/// A failed dispatch, classified.
-struct Failure {
-    class: ErrorClass,
-    error: AttemptError,
-    by_deadline: bool,
+/// What one dispatch produced. Short-lived and matched at once, so the
+/// size of its largest variant costs nothing worth a box.
+#[expect(clippy::large_enum_variant, reason = "one value per dispatch, consumed at once")]
+enum Dispatched {
+    Stream {
+        first: StreamEvent,
+        rest: EventStream,
+        idle: Duration,
+        permit: Option<OwnedSemaphorePermit>,
+        elapsed: Duration,
+    },
+    Whole {
+        answer: ChatResponse,
+        req: ChatRequest,
+        elapsed: Duration,
+    },
+    Failed {
+        failure: Failure,
+        error: AttemptError,
+        elapsed: Duration,
+    },
+}
+
+/// What the checks before an attempt's first dispatch decided.
+enum Prepared {
+    /// It may go, holding this reservation.
+    Held(Held),
+    /// It is skipped; with the budget's refusal when that was why.
+    Skipped(Option<ReserveError>),
 }
 
 impl Inner {
@@ -271,6 +295,7 @@ impl Inner {
             seed,
             data,
             deadline: workload.latency_budget.map(|d| (Instant::now() + d, d)),
+            started: Instant::now(),
             records: Vec::new(),
             dispatched: 0,
         };
@@ -403,145 +428,92 @@ impl Run<'_> {
         })
     }
 
-    /// The attempt's time: its own timeout, or what is left of the
-    /// deadline if that is shorter (then `true`). `None`: the deadline passed.
-    fn time_for(&self, attempt: &Attempt) -> Option<(Duration, bool)> {
-        let own = attempt.timeout.unwrap_or(self.inner.settings.default_attempt_timeout);
-        match self.deadline {
-            None => Some((own, false)),
-            Some((at, _)) => {
-                let left = at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    None
-                } else if left < own {
-                    Some((left, true))
-                } else {
-                    Some((own, false))
-                }
-            }
-        }
+    /// Time since the call started, as the attempt machine counts it: the
+    /// tokio clock (deadlines and timeouts follow `tokio::time::pause`),
+    /// not the wall clock the books use.
+    fn elapsed(&self) -> Millis {
+        Millis(router_state::duration_to_ms(self.started.elapsed()))
     }
 
-    /// Runs the plan's attempts in order.
+    /// Runs the plan's attempts, as the attempt machine directs.
     async fn plan(&mut self, decision: &Decision) -> Result<(Answer, TargetId), RouteError> {
         let inner = self.inner;
         let policy = &*inner.policy;
         let attempts = decision.plan().attempts();
+        let mut machine = CallMachine::new(
+            policy,
+            attempts,
+            inner.settings.failure_rules,
+            self.elapsed(),
+            self.deadline.map(|(_, d)| d),
+            self.seed,
+        );
         let mut first_budget_refusal: Option<ReserveError> = None;
-        for (i, attempt) in attempts.iter().enumerate() {
-            let last = i + 1 == attempts.len();
-            if self.time_for(attempt).is_none() {
-                return Err(self.deadline_exceeded());
-            }
-            // The engine already filtered these; the runtime checks again
-            // before anything is sent.
-            let provider = policy.provider(attempt.provider);
-            if provider.max_data < self.data {
-                let reason = NotSent::DataClass {
-                    allowed: provider.max_data,
-                    required: self.data,
-                };
-                self.record(
-                    attempt,
-                    0,
-                    Duration::ZERO,
-                    Some(AttemptError::NotSent(NotSentError { reason })),
-                    "skipped: never sent below the call's data class".to_owned(),
-                );
-                continue;
-            }
-            let Some(adapter) = inner.registry.adapter(attempt.target) else {
-                let why = inner
-                    .registry
-                    .unavailable(attempt.provider)
-                    .unwrap_or("the provider has no adapter")
-                    .to_owned();
-                let reason = NotSent::Unavailable { why };
-                self.record(
-                    attempt,
-                    0,
-                    Duration::ZERO,
-                    Some(AttemptError::NotSent(NotSentError { reason })),
-                    "skipped: provider unavailable".to_owned(),
-                );
-                continue;
-            };
-            let estimate = Spend {
-                tokens: attempt.estimate.tokens,
-                usd: attempt.estimate.usd.unwrap_or(Usd::ZERO),
-            };
-            let held = match inner.reserve(self.wid, self.scope, estimate).await {
-                Ok(held) => held,
-                Err(e @ (ReserveError::Busy(_) | ReserveError::TooLarge(_))) => {
-                    // Another attempt may be cheaper, so the plan goes on.
-                    let clause = format!(
-                        "skipped: the budget cannot hold this attempt's estimate ({} tokens)",
-                        estimate.tokens
-                    );
-                    self.record(
-                        attempt,
-                        0,
-                        Duration::ZERO,
-                        Some(AttemptError::Budget(e.clone())),
-                        clause,
-                    );
-                    first_budget_refusal.get_or_insert(e);
+        // The reservation of the attempt in progress, kept across its retries.
+        let mut held: Option<(usize, Held)> = None;
+        let mut action = machine.start(self.elapsed());
+        loop {
+            let (index, retry, timeout, by_deadline) = match action {
+                Action::Finish(ending) => {
+                    if let Some((_, h)) = held.take() {
+                        h.release().await;
+                    }
+                    return Err(match ending {
+                        Ending::DeadlineExceeded => self.deadline_exceeded(),
+                        Ending::Rejected { .. } => self.rejected(attempts),
+                        Ending::Exhausted if self.dispatched == 0 && first_budget_refusal.is_some() => {
+                            let Some(e) = first_budget_refusal.take() else {
+                                return Err(self.exhausted());
+                            };
+                            let mut err = BudgetError::new(e, Some(self.decision), inner.clock.now());
+                            err.attempts = self.records.clone();
+                            RouteError::Budget(Box::new(err))
+                        }
+                        Ending::Exhausted | Ending::Stopped { .. } | Ending::Answered { .. } => self.exhausted(),
+                    });
+                }
+                Action::Wait { until, .. } => {
+                    tokio::time::sleep(until.since(self.elapsed())).await;
+                    action = machine.resume(self.elapsed());
                     continue;
                 }
-                Err(
-                    e
-                    @ (ReserveError::Halted(_) | ReserveError::StoreUnavailable(_) | ReserveError::UnknownWorkload(_)),
-                ) => {
-                    let mut err = BudgetError::new(e, Some(self.decision), inner.clock.now());
-                    err.attempts = self.records.clone();
-                    return Err(RouteError::Budget(Box::new(err)));
-                }
+                Action::Dispatch {
+                    index,
+                    retry,
+                    timeout,
+                    by_deadline,
+                } => (index, retry, timeout, by_deadline),
             };
-            match self.attempt(attempt, adapter, held, last).await? {
-                Some(answer) => return Ok((answer, attempt.target)),
-                None => {
-                    if !last {
-                        inner.metrics.fallback(self.workload);
+            let Some(attempt) = attempts.get(index) else {
+                action = Action::Finish(Ending::Exhausted);
+                continue;
+            };
+            let last = machine.is_last();
+            if held.as_ref().is_none_or(|(i, _)| *i != index) {
+                if let Some((_, h)) = held.take() {
+                    h.release().await;
+                }
+                match self.prepare(attempt).await? {
+                    Prepared::Held(h) => held = Some((index, h)),
+                    Prepared::Skipped(refusal) => {
+                        if let Some(e) = refusal {
+                            first_budget_refusal.get_or_insert(e);
+                        }
+                        action = machine.not_sent(self.elapsed());
+                        continue;
                     }
                 }
             }
-        }
-        if self.dispatched == 0
-            && let Some(e) = first_budget_refusal
-        {
-            let mut err = BudgetError::new(e, Some(self.decision), inner.clock.now());
-            err.attempts = self.records.clone();
-            return Err(RouteError::Budget(Box::new(err)));
-        }
-        Err(self.exhausted())
-    }
-
-    /// One attempt with its retries. `Ok(None)`: the plan moves on.
-    async fn attempt(
-        &mut self,
-        attempt: &Attempt,
-        adapter: &Arc<dyn Provider>,
-        held: Held,
-        last: bool,
-    ) -> Result<Option<Answer>, RouteError> {
-        let inner = self.inner;
-        let policy = &*inner.policy;
-        let target = policy.target(attempt.target);
-        let label = inner.registry.label(attempt.target).to_owned();
-        // An escalated answer is checked whole, even for a streaming caller.
-        let stream = self.mode == Mode::Stream && attempt.check.is_none();
-        let req = request_for(policy, self.call, self.wid, attempt, stream);
-        let mut held = Some(held);
-        let mut retry: u8 = 0;
-        loop {
-            let Some((timeout, by_deadline)) = self.time_for(attempt) else {
-                release(&mut held).await;
-                return Err(self.deadline_exceeded());
+            let Some(adapter) = inner.registry.adapter(attempt.target) else {
+                action = machine.not_sent(self.elapsed());
+                continue;
             };
             let permit = match inner.admit(attempt, inner.clock.now()) {
                 Ok(permit) => permit,
                 Err(reason) => {
-                    release(&mut held).await;
+                    if let Some((_, h)) = held.take() {
+                        h.release().await;
+                    }
                     if let NotSent::LocalLimit { limit } = &reason {
                         inner
                             .metrics
@@ -555,163 +527,254 @@ impl Run<'_> {
                         Some(AttemptError::NotSent(NotSentError { reason })),
                         clause,
                     );
-                    return Ok(None);
-                }
-            };
-            self.dispatched += 1;
-            let span = tracing::info_span!(
-                "routec.attempt", target = %label, node = %attempt.node, retry,
-                outcome = tracing::field::Empty
-            );
-            let started = Instant::now();
-            let result = tokio::time::timeout(timeout, dispatch(adapter, &target.api_id, &req, stream))
-                .instrument(span.clone())
-                .await;
-            let elapsed = started.elapsed();
-            // The permit is held while the call is in flight: to the end of
-            // a stream, else until the answer (or failure) is in.
-            let mut permit = match &result {
-                Ok(Ok(Got::Stream(..))) => permit,
-                Ok(Ok(Got::Whole(_)) | Err(_)) | Err(_) => {
-                    drop(permit);
-                    None
-                }
-            };
-            let failure = match result {
-                Ok(Ok(got)) => {
-                    span.record("outcome", "success");
-                    inner.record_outcome(self.workload, attempt.target, AttemptOutcome::Success, elapsed, timeout);
-                    match got {
-                        Got::Stream(first, rest) => {
-                            self.record(attempt, retry, elapsed, None, "answered: streaming".to_owned());
-                            let idle = attempt.timeout.unwrap_or(inner.settings.default_attempt_timeout);
-                            let Some(held) = held.take() else {
-                                return Ok(None);
-                            };
-                            return Ok(Some(Answer::Stream {
-                                first,
-                                rest,
-                                held,
-                                idle,
-                                permit: permit.take(),
-                            }));
-                        }
-                        Got::Whole(answer) => {
-                            let spend = spend_of(policy, attempt.target, answer.usage);
-                            if let Some(h) = held.take() {
-                                h.commit(inner, self.workload, spend, answer.usage).await;
-                            }
-                            return match self.check(attempt, &req, &answer).await {
-                                Ok(()) => {
-                                    self.record(attempt, retry, elapsed, None, "answered".to_owned());
-                                    Ok(Some(Answer::Whole(answer)))
-                                }
-                                Err(e) => {
-                                    let clause = if last {
-                                        format!(
-                                            "escalated: the check of {} failed and no attempt was left",
-                                            placed(policy, attempt)
-                                        )
-                                    } else {
-                                        format!("escalated: the check of {} failed", placed(policy, attempt))
-                                    };
-                                    self.record(attempt, retry, elapsed, Some(AttemptError::QualityCheck(e)), clause);
-                                    Ok(None)
-                                }
-                            };
-                        }
-                    }
-                }
-                Ok(Err(e)) => {
-                    let outcome = outcome_of(&e);
-                    span.record("outcome", outcome.as_str());
-                    inner.record_outcome(self.workload, attempt.target, outcome, elapsed, timeout);
-                    Failure {
-                        class: e.class(),
-                        error: AttemptError::Upstream(e),
-                        by_deadline: false,
-                    }
-                }
-                Err(_) => {
-                    span.record("outcome", "timeout");
-                    inner.record_outcome(self.workload, attempt.target, AttemptOutcome::Timeout, elapsed, timeout);
-                    Failure {
-                        class: ErrorClass::Timeout(TimeoutKind::Total),
-                        error: AttemptError::TimedOut(TimedOutError {
-                            after: timeout,
-                            deadline: by_deadline,
-                        }),
-                        by_deadline,
-                    }
-                }
-            };
-            if failure.by_deadline {
-                release(&mut held).await;
-                self.record(
-                    attempt,
-                    retry,
-                    elapsed,
-                    Some(failure.error),
-                    "stopped: the call's deadline passed".to_owned(),
-                );
-                return Err(self.deadline_exceeded());
-            }
-            if retry < attempt.retries && may_retry(failure.class) {
-                let pause = backoff(
-                    inner.settings.backoff_base,
-                    inner.settings.backoff_max,
-                    retry + 1,
-                    self.seed,
-                );
-                let fits = self.deadline.is_none_or(|(at, _)| Instant::now() + pause < at);
-                let granted = fits && inner.books().retries.withdraw(inner.clock.now());
-                if granted {
-                    let clause = format!(
-                        "retried after {}ms: `retry {}` of {}",
-                        pause.as_millis(),
-                        attempt.retries,
-                        placed(policy, attempt)
-                    );
-                    self.record(attempt, retry, elapsed, Some(failure.error), clause);
-                    tokio::time::sleep(pause).await;
-                    retry += 1;
+                    action = machine.not_sent(self.elapsed());
                     continue;
                 }
-                tracing::debug!(target = %label, "no retry: the retry budget is spent or the deadline is too close");
-            }
-            release(&mut held).await;
-            let next = next_after(failure.class, attempt);
-            let clause = clause_for(policy, attempt, next, last);
-            return match next {
-                Next::Advance(_) => {
-                    self.record(attempt, retry, elapsed, Some(failure.error), clause);
-                    Ok(None)
-                }
-                Next::Stop(_) => {
-                    self.record(attempt, retry, elapsed, Some(failure.error), clause);
-                    Err(self.exhausted())
-                }
-                Next::Reject => {
-                    let error = match &failure.error {
-                        AttemptError::Upstream(e) => Some(e.clone()),
-                        AttemptError::TimedOut(_)
-                        | AttemptError::NotSent(_)
-                        | AttemptError::Budget(_)
-                        | AttemptError::QualityCheck(_) => None,
+            };
+            machine.sent();
+            self.dispatched += 1;
+            let outcome = self
+                .dispatch(attempt, adapter, retry, timeout, by_deadline, permit)
+                .await;
+            let (failure, error, elapsed) = match outcome {
+                Dispatched::Stream {
+                    first,
+                    rest,
+                    idle,
+                    permit,
+                    elapsed,
+                } => {
+                    self.record(attempt, retry, elapsed, None, "answered: streaming".to_owned());
+                    let Some((_, held)) = held.take() else {
+                        return Err(self.exhausted());
                     };
-                    self.record(attempt, retry, elapsed, Some(failure.error), clause);
-                    match error {
-                        Some(error) => Err(RouteError::UpstreamRejected(Box::new(UpstreamRejectedError {
-                            workload: self.workload.to_owned(),
-                            decision: self.decision,
-                            target: label,
-                            error,
-                            attempts: self.records.clone(),
-                        }))),
-                        None => Err(self.exhausted()),
+                    return Ok((
+                        Answer::Stream {
+                            first,
+                            rest,
+                            held,
+                            idle,
+                            permit,
+                        },
+                        attempt.target,
+                    ));
+                }
+                Dispatched::Whole { answer, req, elapsed } => {
+                    let spend = spend_of(policy, attempt.target, answer.usage);
+                    if let Some((_, h)) = held.take() {
+                        h.commit(inner, self.workload, spend, answer.usage).await;
+                    }
+                    match self.check(attempt, &req, &answer).await {
+                        Ok(()) => {
+                            self.record(attempt, retry, elapsed, None, "answered".to_owned());
+                            return Ok((Answer::Whole(answer), attempt.target));
+                        }
+                        Err(e) => {
+                            let clause = if last {
+                                format!(
+                                    "escalated: the check of {} failed and no attempt was left",
+                                    placed(policy, attempt)
+                                )
+                            } else {
+                                format!("escalated: the check of {} failed", placed(policy, attempt))
+                            };
+                            self.record(attempt, retry, elapsed, Some(AttemptError::QualityCheck(e)), clause);
+                            action = machine.escalate(self.elapsed());
+                            continue;
+                        }
                     }
                 }
+                Dispatched::Failed {
+                    failure,
+                    error,
+                    elapsed,
+                } => (failure, error, elapsed),
             };
+            let verdict = machine.failed(
+                self.elapsed(),
+                failure,
+                by_deadline && matches!(error, AttemptError::TimedOut(_)),
+                || inner.books().retries.withdraw(inner.clock.now()),
+            );
+            self.record(attempt, retry, elapsed, Some(error), verdict.clause);
+            match &verdict.action {
+                Action::Wait { .. } => {}
+                Action::Dispatch { index: next, .. } if *next == index => {}
+                Action::Dispatch { .. } | Action::Finish(_) => {
+                    if let Some((_, h)) = held.take() {
+                        h.release().await;
+                    }
+                    if matches!(verdict.action, Action::Dispatch { .. }) {
+                        inner.metrics.fallback(self.workload);
+                    }
+                }
+            }
+            action = verdict.action;
+        }
+    }
+
+    /// The checks before an attempt's first dispatch: its provider may take
+    /// the call's data class, has an adapter, and the budget holds its
+    /// estimate. A budget that is halted (or cannot be asked) ends the call.
+    async fn prepare(&mut self, attempt: &Attempt) -> Result<Prepared, RouteError> {
+        let inner = self.inner;
+        let policy = &*inner.policy;
+        // The engine already filtered these; the runtime checks again
+        // before anything is sent.
+        let provider = policy.provider(attempt.provider);
+        if provider.max_data < self.data {
+            let reason = NotSent::DataClass {
+                allowed: provider.max_data,
+                required: self.data,
+            };
+            self.record(
+                attempt,
+                0,
+                Duration::ZERO,
+                Some(AttemptError::NotSent(NotSentError { reason })),
+                "skipped: never sent below the call's data class".to_owned(),
+            );
+            return Ok(Prepared::Skipped(None));
+        }
+        if inner.registry.adapter(attempt.target).is_none() {
+            let why = inner
+                .registry
+                .unavailable(attempt.provider)
+                .unwrap_or("the provider has no adapter")
+                .to_owned();
+            let reason = NotSent::Unavailable { why };
+            self.record(
+                attempt,
+                0,
+                Duration::ZERO,
+                Some(AttemptError::NotSent(NotSentError { reason })),
+                "skipped: provider unavailable".to_owned(),
+            );
+            return Ok(Prepared::Skipped(None));
+        }
+        let estimate = Spend {
+            tokens: attempt.estimate.tokens,
+            usd: attempt.estimate.usd.unwrap_or(Usd::ZERO),
+        };
+        match inner.reserve(self.wid, self.scope, estimate).await {
+            Ok(held) => Ok(Prepared::Held(held)),
+            Err(e @ (ReserveError::Busy(_) | ReserveError::TooLarge(_))) => {
+                // Another attempt may be cheaper, so the plan goes on.
+                let clause = format!(
+                    "skipped: the budget cannot hold this attempt's estimate ({} tokens)",
+                    estimate.tokens
+                );
+                self.record(
+                    attempt,
+                    0,
+                    Duration::ZERO,
+                    Some(AttemptError::Budget(e.clone())),
+                    clause,
+                );
+                Ok(Prepared::Skipped(Some(e)))
+            }
+            Err(
+                e @ (ReserveError::Halted(_) | ReserveError::StoreUnavailable(_) | ReserveError::UnknownWorkload(_)),
+            ) => {
+                let mut err = BudgetError::new(e, Some(self.decision), inner.clock.now());
+                err.attempts = self.records.clone();
+                Err(RouteError::Budget(Box::new(err)))
+            }
+        }
+    }
+
+    /// One dispatch under `timeout`, recorded in health, latency and metrics.
+    async fn dispatch(
+        &mut self,
+        attempt: &Attempt,
+        adapter: &Arc<dyn Provider>,
+        retry: u8,
+        timeout: Duration,
+        by_deadline: bool,
+        permit: Option<OwnedSemaphorePermit>,
+    ) -> Dispatched {
+        let inner = self.inner;
+        let policy = &*inner.policy;
+        let target = policy.target(attempt.target);
+        let label = inner.registry.label(attempt.target);
+        // An escalated answer is checked whole, even for a streaming caller.
+        let stream = self.mode == Mode::Stream && attempt.check.is_none();
+        let req = request_for(policy, self.call, self.wid, attempt, stream).into_owned();
+        let span = tracing::info_span!(
+            "routec.attempt", target = %label, node = %attempt.node, retry,
+            outcome = tracing::field::Empty
+        );
+        let started = Instant::now();
+        let result = tokio::time::timeout(timeout, dispatch(adapter, &target.api_id, &req, stream))
+            .instrument(span.clone())
+            .await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok(Ok(got)) => {
+                span.record("outcome", "success");
+                inner.record_outcome(self.workload, attempt.target, AttemptOutcome::Success, elapsed, timeout);
+                match got {
+                    // The permit is held while the call is in flight: to
+                    // the end of a stream, else until the answer is in.
+                    Got::Stream(first, rest) => Dispatched::Stream {
+                        first,
+                        rest,
+                        idle: attempt
+                            .timeout
+                            .unwrap_or(inner.settings.failure_rules.default_attempt_timeout),
+                        permit,
+                        elapsed,
+                    },
+                    Got::Whole(answer) => Dispatched::Whole { answer, req, elapsed },
+                }
+            }
+            Ok(Err(e)) => {
+                let failure = failure_of(&e);
+                span.record("outcome", failure.outcome().as_str());
+                inner.record_outcome(self.workload, attempt.target, failure.outcome(), elapsed, timeout);
+                Dispatched::Failed {
+                    failure,
+                    error: AttemptError::Upstream(e),
+                    elapsed,
+                }
+            }
+            Err(_) => {
+                span.record("outcome", "timeout");
+                inner.record_outcome(self.workload, attempt.target, AttemptOutcome::Timeout, elapsed, timeout);
+                Dispatched::Failed {
+                    failure: Failure::Timeout(TimeoutKind::Total),
+                    error: AttemptError::TimedOut(TimedOutError {
+                        after: timeout,
+                        deadline: by_deadline,
+                    }),
+                    elapsed,
+                }
+            }
+        }
+    }
+
+    /// The call ends with the upstream's refusal of the request itself.
+    fn rejected(&mut self, attempts: &[Attempt]) -> RouteError {
+        let last = self.records.iter().rev().find_map(|r| match &r.error {
+            Some(AttemptError::Upstream(e)) => Some((r.target.clone(), e.clone())),
+            Some(
+                AttemptError::TimedOut(_)
+                | AttemptError::NotSent(_)
+                | AttemptError::Budget(_)
+                | AttemptError::QualityCheck(_),
+            )
+            | None => None,
+        });
+        let _ = attempts;
+        match last {
+            Some((target, error)) => RouteError::UpstreamRejected(Box::new(UpstreamRejectedError {
+                workload: self.workload.to_owned(),
+                decision: self.decision,
+                target,
+                error,
+                attempts: self.records.clone(),
+            })),
+            None => self.exhausted(),
         }
     }
 

@@ -145,10 +145,3 @@ fn tighter(a: WorkloadState, b: WorkloadState) -> WorkloadState {
         halted: a.halted || b.halted,
     }
 }
-
-/// Releases what `held` holds, if anything.
-pub(crate) async fn release(held: &mut Option<Held>) {
-    if let Some(h) = held.take() {
-        h.release().await;
-    }
-}

@@ -30,9 +30,9 @@ use crate::quality::{Regexes, compile_regexes};
 use crate::registry::{EnvLookup, Registry};
 use crate::stream::RoutedStream;
 use router_state::LatencyBook;
-use router_state::LimitBook;
 use router_state::RetryBudget;
 use router_state::splitmix64;
+use router_state::{FailureRules, LimitBook};
 use router_state::{HealthBook, HealthConfig};
 
 /// One call: which workload, the normalised request, and what the caller
@@ -129,9 +129,9 @@ impl DuplicateScopeError {
 /// Tuning of execution; see the builder's setters.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
-    pub(crate) default_attempt_timeout: Duration,
-    pub(crate) backoff_base: Duration,
-    pub(crate) backoff_max: Duration,
+    /// Timeouts, backoff and Retry-After waits: what the attempt machine
+    /// applies where the policy says nothing.
+    pub(crate) failure_rules: FailureRules,
     pub(crate) idempotency_window: Duration,
 }
 
@@ -354,9 +354,7 @@ impl Router {
             health: HealthConfig::default(),
             retry_budget: RetryBudget::default(),
             settings: Settings {
-                default_attempt_timeout: Duration::from_secs(60),
-                backoff_base: Duration::from_millis(100),
-                backoff_max: Duration::from_secs(2),
+                failure_rules: FailureRules::default(),
                 idempotency_window: Duration::from_secs(600),
             },
             idempotency_capacity: 10_000,
@@ -545,8 +543,8 @@ impl RouterBuilder {
     /// capped at `max` (default 100 ms, 2 s).
     #[must_use]
     pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
-        self.settings.backoff_base = base;
-        self.settings.backoff_max = max;
+        self.settings.failure_rules.backoff_base = base;
+        self.settings.failure_rules.backoff_max = max;
         self
     }
 
@@ -554,7 +552,7 @@ impl RouterBuilder {
     /// one (default 60 s).
     #[must_use]
     pub fn default_attempt_timeout(mut self, timeout: Duration) -> Self {
-        self.settings.default_attempt_timeout = timeout;
+        self.settings.failure_rules.default_attempt_timeout = timeout;
         self
     }
 

@@ -28,6 +28,7 @@ mod clock;
 mod health;
 mod latency;
 mod limits;
+mod machine;
 mod retry_budget;
 #[cfg(test)]
 mod testkit;
@@ -42,6 +43,9 @@ pub use clock::{Millis, duration_to_ms};
 pub use health::{Admission, AttemptOutcome, BreakerState, HealthBook, HealthChange, HealthConfig, parse_retry_after};
 pub use latency::{LatencyBook, LatencyWindow, Percentiles};
 pub use limits::{LimitBook, LocalLimit};
+pub use machine::{
+    Action, CallMachine, Ending, Failure, FailureRules, RetryWait, TimeoutKind, Verdict, backoff, placed,
+};
 pub use retry_budget::RetryBudget;
 
 /// splitmix64's output function: a well-mixed 64-bit value from any input.
