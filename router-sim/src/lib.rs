@@ -55,5 +55,5 @@ pub use html::render_html;
 pub use options::{CheckPassRates, Progress, SimError, SimOptions};
 pub use profile::{DEFAULT_P50, DEFAULT_P95, SIM_RETRY_AFTER};
 pub use report::{Assumptions, BaselineInfo, CostOverTime, SimReport, TargetRow, WorkloadRow};
-pub use simulate::{DEFAULT_ATTEMPT_TIMEOUT, RETRY_BACKOFF, Simulator, StepOutcome, simulate};
+pub use simulate::{Simulator, StepOutcome, simulate};
 pub use traffic::{TrafficError, TrafficReader, TrafficRequest};

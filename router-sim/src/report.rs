@@ -11,7 +11,6 @@ use serde::Serialize;
 use crate::baseline::Baseline;
 use crate::options::CheckPassRates;
 use crate::profile::{DEFAULT_P50, DEFAULT_P95, SIM_RETRY_AFTER};
-use crate::simulate::{DEFAULT_ATTEMPT_TIMEOUT, RETRY_BACKOFF};
 use crate::stats::{CostSeries, TargetStats, WorkloadStats};
 use crate::time::format_rfc3339;
 
@@ -357,9 +356,11 @@ pub(crate) fn build(p: Parts<'_>) -> SimReport {
             default_p50_ms: DEFAULT_P50.as_millis() as u64,
             default_p95_ms: DEFAULT_P95.as_millis() as u64,
             defaulted_targets: defaulted,
-            attempt_timeout_ms: DEFAULT_ATTEMPT_TIMEOUT.as_millis() as u64,
+            attempt_timeout_ms: router_state::FailureRules::default()
+                .default_attempt_timeout
+                .as_millis() as u64,
             retry_after_ms: SIM_RETRY_AFTER.as_millis() as u64,
-            retry_backoff_ms: RETRY_BACKOFF.as_millis() as u64,
+            retry_backoff_ms: router_state::FailureRules::default().backoff_base.as_millis() as u64,
             check_pass_bp: p.check_pass,
             billing: "failed attempts are not billed; every answer is, including answers that fail their check",
             provider_limits: "rpm and tpm paced per provider as the runtime does (a provider at a limit is skipped); \

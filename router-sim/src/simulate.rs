@@ -20,10 +20,11 @@
 //!    providers crate's [`providers::SimProfile::sample`]. Its latency moves
 //!    the call's clock; a latency past the attempt's timeout (the plan's, else
 //!    60 s, capped by what is left of the workload's deadline) is a timeout.
-//!    A failure the chain advances on moves to the next attempt (after the
-//!    attempt's retries, each granted by the [`RetryBudget`] and preceded by a
-//!    jittered exponential backoff of 250 ms × 2ⁿ; a 429 never retries the
-//!    same provider, which is cooling down); any other failure ends the call.
+//!    What follows a failure — a retry on the same target after a backoff or
+//!    a short `Retry-After`, the next attempt, or the end of the call — is
+//!    decided by [`CallMachine`], the attempt machine the runtime drives too,
+//!    with the runtime's defaults ([`FailureRules`]); retries are granted by
+//!    the [`RetryBudget`] on the virtual clock.
 //!    An answer under an `escalate` check passes with the check's simulated
 //!    pass rate ([`crate::CheckPassRates`]) and is paid for either way; when every
 //!    answer fails the check, the call fails;
@@ -48,8 +49,9 @@ use router_core::{
     WorkloadState,
 };
 use router_state::{
-    AttemptOutcome, BudgetBook, CommitRequest, DEFAULT_RESERVATION_TTL, HealthBook, LatencyBook, LimitBook, Millis,
-    ReservationId, ReserveOutcome, ReserveRequest, RetryBudget, Spend, budget_lines,
+    Action, AttemptOutcome, BudgetBook, CallMachine, CommitRequest, DEFAULT_RESERVATION_TTL, Ending as MachineEnding,
+    Failure, FailureRules, HealthBook, LatencyBook, LimitBook, Millis, ReservationId, ReserveOutcome, ReserveRequest,
+    RetryBudget, Spend, TimeoutKind, budget_lines,
 };
 
 use crate::baseline::{Baseline, BaselineError, choose_baseline};
@@ -59,14 +61,6 @@ use crate::report::{self, SimReport};
 use crate::rng::SplitMix64;
 use crate::stats::{CostSeries, Ending, TargetStats, WorkloadStats};
 use crate::traffic::{TrafficReader, TrafficRequest};
-
-/// Per-attempt timeout when the plan gives none (the runtime's default is
-/// not set yet; this is the simulator's stand-in).
-pub const DEFAULT_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Backoff before the first retry on the same target; it doubles for each
-/// further retry and is jittered by ±50 %.
-pub const RETRY_BACKOFF: Duration = Duration::from_millis(250);
 
 /// How often (virtual time) the latency book's p95s are copied into the
 /// engine's snapshot: merging the rolling histograms per request would cost
@@ -144,6 +138,8 @@ pub struct Simulator<'p> {
     latency_filled_at: Option<u64>,
     uses_fastest: bool,
     retry: RetryBudget,
+    /// Timeouts, backoff and Retry-After waits: the runtime's defaults.
+    rules: FailureRules,
     budgets: BudgetBook,
     events: BinaryHeap<Reverse<HealthEvent>>,
     event_seq: u64,
@@ -189,6 +185,7 @@ impl<'p> Simulator<'p> {
             latency_filled_at: None,
             uses_fastest,
             retry: RetryBudget::default(),
+            rules: FailureRules::default(),
             budgets: BudgetBook::new(),
             events: BinaryHeap::new(),
             event_seq: 0,
@@ -440,7 +437,8 @@ impl<'p> Simulator<'p> {
         }
     }
 
-    /// Walks a plan's attempts from `start`; see the module docs for the rules.
+    /// Walks a plan's attempts from `start` as the attempt machine directs
+    /// (the same [`CallMachine`] the runtime drives); see the module docs.
     fn run_attempts(
         &mut self,
         index: u64,
@@ -453,7 +451,6 @@ impl<'p> Simulator<'p> {
         let policy = self.policy;
         let workload = policy.workload(wid);
         let class = pii::effective_class(workload, req.data);
-        let deadline = workload.latency_budget.map(|d| start.saturating_add(ms(d)));
         let call_cap = min_opt(req.max_output, workload.max_tokens);
         let mut call = CallResult {
             end_ms: start,
@@ -461,133 +458,153 @@ impl<'p> Simulator<'p> {
         };
         let mut t = start;
         let mut seq = 0u64;
-        'plan: for (i, a) in attempts.iter().enumerate() {
-            let tix = a.target.0 as usize;
-            let tries = 1 + u32::from(a.retries);
-            for k in 0..tries {
-                if k > 0 {
-                    if !self.retry.withdraw(Millis(t)) {
-                        break;
-                    }
-                    let backoff = ms(RETRY_BACKOFF) << (k - 1).min(16);
-                    t += (backoff as f64 * (0.5 + rng.next_f64())) as u64;
-                    call.retries += 1;
+        let mut machine = CallMachine::new(
+            policy,
+            attempts,
+            self.rules,
+            Millis(t),
+            workload.latency_budget,
+            // The jitter's seed comes from the request, not the shared
+            // stream, so the other draws are the same with or without retries.
+            router_state::splitmix64(self.options.seed ^ index),
+        );
+        let mut action = machine.start(Millis(t));
+        let mut prev: Option<usize> = None;
+        loop {
+            let (i, timeout) = match action {
+                Action::Finish(MachineEnding::Answered { .. }) => {
+                    call.ending = Some(Ending::Served);
+                    break;
                 }
-                if deadline.is_some_and(|d| t >= d) {
-                    call.ending = Some(Ending::Failed);
-                    break 'plan;
-                }
-                self.apply_events(t);
-                // The runtime's order: a provider at its `limits` is skipped
-                // before the health book is asked, and the limit is handed
-                // back when the health book then says no.
-                let provider = policy.target(a.target).provider;
-                if self.limits.admit(provider, a.estimate.tokens, Millis(t)).is_err() {
-                    if let Some(s) = self.targets.get_mut(tix) {
-                        s.skipped_limit += 1;
+                Action::Finish(_) => {
+                    if call.ending.is_none() || call.ending == Some(Ending::Served) {
+                        call.ending = Some(Ending::Failed);
                     }
                     break;
                 }
-                match self.health.admit(a.target, Millis(t)) {
-                    router_state::Admission::Allowed | router_state::Admission::Probe => {}
-                    router_state::Admission::Ejected { .. } | router_state::Admission::CoolingDown { .. } => {
-                        self.limits.refund(provider, a.estimate.tokens, Millis(t));
-                        if let Some(s) = self.targets.get_mut(tix) {
-                            s.skipped_unhealthy += 1;
-                        }
-                        break;
+                Action::Wait { until, .. } => {
+                    t = until.0;
+                    call.retries += 1;
+                    action = machine.resume(Millis(t));
+                    continue;
+                }
+                Action::Dispatch { index, timeout, .. } => (index, timeout),
+            };
+            let Some(a) = attempts.get(i) else {
+                break;
+            };
+            if prev.is_some_and(|p| i > p) {
+                call.fell_back = true;
+            }
+            prev = Some(i);
+            let tix = a.target.0 as usize;
+            self.apply_events(t);
+            // The runtime's order: a provider at its `limits` is skipped
+            // before the health book is asked, and the limit is handed
+            // back when the health book then says no.
+            let provider = policy.target(a.target).provider;
+            if self.limits.admit(provider, a.estimate.tokens, Millis(t)).is_err() {
+                if let Some(s) = self.targets.get_mut(tix) {
+                    s.skipped_limit += 1;
+                }
+                call.ending = Some(Ending::Failed);
+                action = machine.not_sent(Millis(t));
+                continue;
+            }
+            match self.health.admit(a.target, Millis(t)) {
+                router_state::Admission::Allowed | router_state::Admission::Probe => {}
+                router_state::Admission::Ejected { .. } | router_state::Admission::CoolingDown { .. } => {
+                    self.limits.refund(provider, a.estimate.tokens, Millis(t));
+                    if let Some(s) = self.targets.get_mut(tix) {
+                        s.skipped_unhealthy += 1;
                     }
+                    call.ending = Some(Ending::Failed);
+                    action = machine.not_sent(Millis(t));
+                    continue;
                 }
-                // The independent check: the IR's classes, not the engine's word.
-                if !pii::dispatch_allowed(policy, a.target, class) {
-                    self.workloads[wid.0 as usize].pii_violations += 1;
-                }
-                self.dispatches += 1;
-                let Some((profile, _)) = self.profiles.get(tix) else {
-                    break 'plan;
-                };
-                let target = policy.target(a.target);
-                let cap = min_opt(call_cap, target.max_output);
-                let output = cap.map_or(req.output_tokens, |c| req.output_tokens.min(c));
-                let sample = profile.sample(
-                    self.options.seed ^ self.target_salt[tix],
-                    index.wrapping_mul(64).wrapping_add(seq),
-                    req.input_tokens,
-                    output.max(1),
+            }
+            // The independent check: the IR's classes, not the engine's word.
+            if !pii::dispatch_allowed(policy, a.target, class) {
+                self.workloads[wid.0 as usize].pii_violations += 1;
+            }
+            self.dispatches += 1;
+            machine.sent();
+            let Some((profile, _)) = self.profiles.get(tix) else {
+                break;
+            };
+            let target = policy.target(a.target);
+            let cap = min_opt(call_cap, target.max_output);
+            let output = cap.map_or(req.output_tokens, |c| req.output_tokens.min(c));
+            let sample = profile.sample(
+                self.options.seed ^ self.target_salt[tix],
+                index.wrapping_mul(64).wrapping_add(seq),
+                req.input_tokens,
+                output.max(1),
+            );
+            seq += 1;
+            let timeout = ms(timeout);
+            let latency = ms(sample.latency);
+            let (failure, elapsed) = if latency > timeout {
+                (Some(Failure::Timeout(TimeoutKind::Total)), timeout)
+            } else {
+                (failure_of(sample.result), latency)
+            };
+            let outcome = failure.map_or(AttemptOutcome::Success, Failure::outcome);
+            t += elapsed;
+            call.end_ms = t;
+            self.push_event(t, a.target, outcome);
+            if self.uses_fastest {
+                self.latency.record_attempt(
+                    a.target,
+                    Millis(t),
+                    outcome,
+                    Duration::from_millis(elapsed),
+                    Some(Duration::from_millis(timeout)),
                 );
-                seq += 1;
-                let mut timeout = ms(a.timeout.unwrap_or(DEFAULT_ATTEMPT_TIMEOUT));
-                if let Some(d) = deadline {
-                    timeout = timeout.min(d - t);
-                }
-                let latency = ms(sample.latency);
-                let (outcome, elapsed) = if latency > timeout {
-                    (AttemptOutcome::Timeout, timeout)
-                } else {
-                    (attempt_outcome(sample.result), latency)
-                };
-                t += elapsed;
-                call.end_ms = t;
-                self.push_event(t, a.target, outcome);
-                if self.uses_fastest {
-                    self.latency.record_attempt(
-                        a.target,
-                        Millis(t),
-                        outcome,
-                        Duration::from_millis(elapsed),
-                        Some(Duration::from_millis(timeout)),
-                    );
-                }
-                let stats = &mut self.targets[tix];
-                stats.dispatches += 1;
-                stats.latency.record(elapsed);
-                match outcome {
-                    AttemptOutcome::Success => {
-                        let cost = target.price.map_or(Usd::ZERO, |p| p.cost(req.input_tokens, output));
-                        stats.answered += 1;
-                        stats.input_tokens += req.input_tokens;
-                        stats.output_tokens += output;
-                        stats.cost += cost;
-                        let wstats = &mut self.workloads[wid.0 as usize];
-                        wstats.input_tokens += req.input_tokens;
-                        wstats.output_tokens += output;
-                        wstats.cost += cost;
-                        self.series.add(t, target.provider.0 as usize, cost);
-                        call.billed.tokens += req.input_tokens + output;
-                        call.billed.usd += cost;
-                        let passes = a
-                            .quality_check(policy)
-                            .is_none_or(|check| rng.chance_bp(self.options.check_pass.rate(check)));
-                        if passes {
-                            call.ending = Some(Ending::Served);
-                            break 'plan;
-                        }
+            }
+            let stats = &mut self.targets[tix];
+            stats.dispatches += 1;
+            stats.latency.record(elapsed);
+            match failure {
+                None => {
+                    let cost = target.price.map_or(Usd::ZERO, |p| p.cost(req.input_tokens, output));
+                    stats.answered += 1;
+                    stats.input_tokens += req.input_tokens;
+                    stats.output_tokens += output;
+                    stats.cost += cost;
+                    let wstats = &mut self.workloads[wid.0 as usize];
+                    wstats.input_tokens += req.input_tokens;
+                    wstats.output_tokens += output;
+                    wstats.cost += cost;
+                    self.series.add(t, target.provider.0 as usize, cost);
+                    call.billed.tokens += req.input_tokens + output;
+                    call.billed.usd += cost;
+                    let passes = a
+                        .quality_check(policy)
+                        .is_none_or(|check| rng.chance_bp(self.options.check_pass.rate(check)));
+                    if passes {
+                        action = machine.answered();
+                    } else {
                         self.targets[tix].check_failed += 1;
                         call.escalated = true;
                         call.ending = Some(Ending::Failed);
-                        continue 'plan;
-                    }
-                    failure => {
-                        match failure {
-                            AttemptOutcome::RateLimited { .. } => stats.rate_limited += 1,
-                            AttemptOutcome::Timeout => stats.timeouts += 1,
-                            _ => stats.errors += 1,
-                        }
-                        call.ending = Some(Ending::Failed);
-                        let advances = failure.trigger().is_some_and(|tr| a.advance_on.has(tr));
-                        if !advances {
-                            break 'plan;
-                        }
-                        if matches!(failure, AttemptOutcome::RateLimited { .. }) {
-                            break;
-                        }
+                        action = machine.escalate(Millis(t));
                     }
                 }
-            }
-            // Only a failure or an unhealthy target gets here (answers end
-            // the call or `continue` to the next candidate as escalations).
-            if i + 1 < attempts.len() {
-                call.fell_back = true;
+                Some(f) => {
+                    match outcome {
+                        AttemptOutcome::RateLimited { .. } => stats.rate_limited += 1,
+                        AttemptOutcome::Timeout => stats.timeouts += 1,
+                        _ => stats.errors += 1,
+                    }
+                    call.ending = Some(Ending::Failed);
+                    let retry = &mut self.retry;
+                    let by_deadline = matches!(action, Action::Dispatch { by_deadline: true, .. })
+                        && matches!(f, Failure::Timeout(_));
+                    action = machine
+                        .failed(Millis(t), f, by_deadline, || retry.withdraw(Millis(t)))
+                        .action;
+                }
             }
         }
         call
@@ -650,19 +667,22 @@ pub fn simulate<R: BufRead>(
     Ok(sim.finish())
 }
 
-/// What the health book, latency book and chain triggers make of a sample.
-fn attempt_outcome(result: SimResult) -> AttemptOutcome {
+/// The machine's reading of a sampled outcome (`None`: an answer).
+fn failure_of(result: SimResult) -> Option<Failure> {
     match result {
-        SimResult::Ok { .. } => AttemptOutcome::Success,
-        SimResult::Err { class, retry_after } => match class {
-            ErrorClass::RateLimited => AttemptOutcome::RateLimited { retry_after },
-            ErrorClass::Overloaded => AttemptOutcome::Overloaded,
-            ErrorClass::ServerError | ErrorClass::MalformedResponse => AttemptOutcome::ServerError,
-            ErrorClass::Timeout(_) => AttemptOutcome::Timeout,
-            ErrorClass::Connection => AttemptOutcome::ConnectionError,
-            ErrorClass::ContextLengthExceeded => AttemptOutcome::ContextLength,
-            ErrorClass::Auth | ErrorClass::BadRequest | ErrorClass::ContentPolicy => AttemptOutcome::ClientError,
-        },
+        SimResult::Ok { .. } => None,
+        SimResult::Err { class, retry_after } => Some(match class {
+            ErrorClass::RateLimited => Failure::RateLimited { retry_after },
+            ErrorClass::Overloaded => Failure::Overloaded { retry_after },
+            ErrorClass::ServerError => Failure::ServerError,
+            ErrorClass::MalformedResponse => Failure::MalformedResponse,
+            ErrorClass::Timeout(_) => Failure::Timeout(TimeoutKind::Total),
+            ErrorClass::Connection => Failure::Connection,
+            ErrorClass::ContextLengthExceeded => Failure::ContextLength,
+            ErrorClass::Auth => Failure::Auth,
+            ErrorClass::BadRequest => Failure::BadRequest,
+            ErrorClass::ContentPolicy => Failure::ContentPolicy,
+        }),
     }
 }
 
