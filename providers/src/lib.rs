@@ -38,7 +38,7 @@ pub use config::{AdapterConfig, AdapterKind, ConfigError, DEFAULT_MAX_BODY_BYTES
 pub use error::{ErrorClass, ProviderError, TimeoutKind};
 pub use provider::{Capabilities, EventStream, Provider, collect_stream};
 pub use secret::ApiKey;
-pub use simulated::{SimOutcome, SimProfile, SimResult, SimulatedProvider};
+pub use simulated::{SimOutcome, SimProfile, SimResult, SimScript, SimulatedProvider};
 pub use tokens::estimate_tokens;
 pub use types::{
     ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ResponseFormat, Role, StreamEvent, Tool, ToolCall,

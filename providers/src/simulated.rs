@@ -7,7 +7,9 @@
 //! seed, same answers, on any machine: the generator is splitmix64, not a
 //! thread RNG.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -144,6 +146,38 @@ pub enum SimResult {
 }
 
 /// splitmix64 (Steele, Lea, Flood 2014): tiny, fast, and the same everywhere.
+/// Outcomes played in order by the simulated providers that share it; a
+/// call past the end fails as a server error.
+#[derive(Debug, Default)]
+pub struct SimScript {
+    outcomes: Mutex<VecDeque<SimOutcome>>,
+}
+
+impl SimScript {
+    /// A script of `outcomes`, first to last.
+    pub fn new(outcomes: impl IntoIterator<Item = SimOutcome>) -> Self {
+        SimScript {
+            outcomes: Mutex::new(outcomes.into_iter().collect()),
+        }
+    }
+
+    /// The next outcome, if any is left.
+    pub fn next(&self) -> Option<SimOutcome> {
+        // A poisoned lock only means another caller panicked mid-pop; the
+        // queue itself is still whole.
+        let mut q = self.outcomes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        q.pop_front()
+    }
+
+    /// How many outcomes are left.
+    pub fn remaining(&self) -> usize {
+        self.outcomes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
+    }
+}
+
 #[derive(Debug, Clone)]
 struct SplitMix64(u64);
 
@@ -171,6 +205,7 @@ impl SplitMix64 {
 pub struct SimulatedProvider {
     name: String,
     profile: SimProfile,
+    script: Option<Arc<SimScript>>,
     seed: u64,
     calls: AtomicU64,
     models: Vec<String>,
@@ -182,6 +217,7 @@ impl SimulatedProvider {
         Self {
             name: name.into(),
             profile,
+            script: None,
             seed: 0,
             calls: AtomicU64::new(0),
             models: Vec::new(),
@@ -196,6 +232,16 @@ impl SimulatedProvider {
     }
 
     /// The models from the policy, for [`Provider::models`].
+    /// Takes each call's outcome from `script` instead of sampling the
+    /// profile: several providers sharing one script play its outcomes in
+    /// the order calls reach them (a recorded incident, or a test that runs
+    /// the same outcomes through the router and the simulator).
+    #[must_use]
+    pub fn scripted(mut self, script: Arc<SimScript>) -> Self {
+        self.script = Some(script);
+        self
+    }
+
     pub(crate) fn with_configured_models(mut self, models: Vec<String>) -> Self {
         self.models = models;
         self
@@ -210,7 +256,25 @@ impl SimulatedProvider {
         let index = self.calls.fetch_add(1, Ordering::Relaxed);
         let input_tokens = request_tokens(req);
         let max_output = req.max_tokens.map_or(self.profile.default_max_output, u64::from);
-        let outcome = self.profile.sample(self.seed, index, input_tokens, max_output);
+        let outcome = match &self.script {
+            Some(script) => script.next().unwrap_or(SimOutcome {
+                latency: Duration::ZERO,
+                result: SimResult::Err {
+                    class: ErrorClass::ServerError,
+                    retry_after: None,
+                },
+            }),
+            None => self.profile.sample(self.seed, index, input_tokens, max_output),
+        };
+        let outcome = match outcome.result {
+            SimResult::Ok { output_tokens } => SimOutcome {
+                result: SimResult::Ok {
+                    output_tokens: output_tokens.clamp(1, max_output.max(1)),
+                },
+                ..outcome
+            },
+            SimResult::Err { .. } => outcome,
+        };
         tokio::time::sleep(outcome.latency).await;
         match outcome.result {
             SimResult::Err { class, retry_after } => Err(ProviderError::new(&self.name, class, "simulated failure")

@@ -41,9 +41,10 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::{BTreeMap, BinaryHeap};
 use std::io::BufRead;
+use std::sync::Arc;
 use std::time::Duration;
 
-use providers::{ErrorClass, SimResult};
+use providers::{ErrorClass, SimOutcome, SimResult, SimScript};
 use router_core::{
     Attempt, Decider, Decision, Facts, NodeKind, Policy, Refusal, StateSnapshot, Strategy, TargetId, Usd, WorkloadId,
     WorkloadState,
@@ -84,6 +85,10 @@ pub struct StepOutcome {
     pub cost: Usd,
     /// Whether an answer was delivered.
     pub served: bool,
+    /// Attempts dispatched, retries included.
+    pub dispatched: u32,
+    /// Virtual time from the request to the end of its last attempt.
+    pub elapsed: Duration,
 }
 
 /// An attempt's outcome waiting for the virtual clock to reach its end.
@@ -121,6 +126,7 @@ struct CallResult {
     fell_back: bool,
     escalated: bool,
     retries: u64,
+    dispatched: u32,
 }
 
 /// A replay in progress: feed it requests in time order with
@@ -140,6 +146,8 @@ pub struct Simulator<'p> {
     retry: RetryBudget,
     /// Timeouts, backoff and Retry-After waits: the runtime's defaults.
     rules: FailureRules,
+    /// Outcomes to play instead of sampling the profiles.
+    script: Option<Arc<SimScript>>,
     budgets: BudgetBook,
     events: BinaryHeap<Reverse<HealthEvent>>,
     event_seq: u64,
@@ -186,6 +194,7 @@ impl<'p> Simulator<'p> {
             uses_fastest,
             retry: RetryBudget::default(),
             rules: FailureRules::default(),
+            script: None,
             budgets: BudgetBook::new(),
             events: BinaryHeap::new(),
             event_seq: 0,
@@ -204,6 +213,23 @@ impl<'p> Simulator<'p> {
             first_ms: None,
             options,
         })
+    }
+
+    /// Runs attempts with `rules` instead of the runtime's defaults (a
+    /// router built with other timeouts or backoffs).
+    #[must_use]
+    pub fn failure_rules(mut self, rules: FailureRules) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// Plays `script`'s outcomes, in dispatch order, instead of sampling
+    /// each target's profile: a recorded incident, or the same outcomes a
+    /// router over scripted providers sees (the differential test).
+    #[must_use]
+    pub fn scripted(mut self, script: Arc<SimScript>) -> Self {
+        self.script = Some(script);
+        self
     }
 
     /// The policy being replayed.
@@ -232,6 +258,8 @@ impl<'p> Simulator<'p> {
             first_target: None,
             cost: Usd::ZERO,
             served: false,
+            dispatched: 0,
+            elapsed: Duration::ZERO,
         };
         let Some(wid) = self.policy.workload_id(&req.workload) else {
             self.unknown_total += 1;
@@ -313,6 +341,8 @@ impl<'p> Simulator<'p> {
                             first_target,
                             cost: call.billed.usd,
                             served: ending == Ending::Served,
+                            dispatched: call.dispatched,
+                            elapsed: Duration::from_millis(call.end_ms.saturating_sub(now)),
                         }
                     }
                 }
@@ -528,6 +558,7 @@ impl<'p> Simulator<'p> {
                 self.workloads[wid.0 as usize].pii_violations += 1;
             }
             self.dispatches += 1;
+            call.dispatched += 1;
             machine.sent();
             let Some((profile, _)) = self.profiles.get(tix) else {
                 break;
@@ -535,12 +566,29 @@ impl<'p> Simulator<'p> {
             let target = policy.target(a.target);
             let cap = min_opt(call_cap, target.max_output);
             let output = cap.map_or(req.output_tokens, |c| req.output_tokens.min(c));
-            let sample = profile.sample(
-                self.options.seed ^ self.target_salt[tix],
-                index.wrapping_mul(64).wrapping_add(seq),
-                req.input_tokens,
-                output.max(1),
-            );
+            let sample = match &self.script {
+                Some(script) => script.next().unwrap_or(SimOutcome {
+                    latency: Duration::ZERO,
+                    result: SimResult::Err {
+                        class: ErrorClass::ServerError,
+                        retry_after: None,
+                    },
+                }),
+                None => profile.sample(
+                    self.options.seed ^ self.target_salt[tix],
+                    index.wrapping_mul(64).wrapping_add(seq),
+                    req.input_tokens,
+                    output.max(1),
+                ),
+            };
+            // A scripted answer says how long it is; a sampled one takes
+            // the traffic line's length.
+            let output = match (&self.script, sample.result) {
+                (Some(_), SimResult::Ok { output_tokens }) => {
+                    cap.map_or(output_tokens, |c| output_tokens.min(c)).max(1)
+                }
+                _ => output,
+            };
             seq += 1;
             let timeout = ms(timeout);
             let latency = ms(sample.latency);
