@@ -109,21 +109,23 @@ async fn handle(
         user: request.user.clone(),
         metadata: Vec::new(),
         data_class: data_class(headers)?,
-        idempotency_key: idempotency_key(headers)?,
+        idempotency_key: idempotency_key(headers)?.map(|k| scoped_key(caller, k)),
         budget_scope: caller.tenant().map(|t| t.name().to_owned()),
         request,
     };
     let router = &generation.router;
     if call.request.stream {
         let workload = call.workload.clone();
-        let routed = router.stream(call).await.map_err(|e| ApiError::route(&e))?;
+        let routed = router.stream(call).await.map_err(|e| failed(app, caller, &e))?;
+        note_owner(app, caller, routed.decision_id);
         tracing::info!(
             tenant = caller.label(), workload = %workload, upstream = %routed.target,
             attempts = routed.attempts, decision_id = %routed.decision_id, "stream started"
         );
         Ok(stream_response(routed, include_usage))
     } else {
-        let routed = router.complete(call).await.map_err(|e| ApiError::route(&e))?;
+        let routed = router.complete(call).await.map_err(|e| failed(app, caller, &e))?;
+        note_owner(app, caller, routed.decision_id);
         tracing::info!(
             tenant = caller.label(), upstream = %routed.target, attempts = routed.attempts,
             decision_id = %routed.decision_id, "answered"
@@ -168,6 +170,32 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
             format!("`Idempotency-Key` must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
         )),
     }
+}
+
+/// An idempotency key in the caller's tenant's own namespace: another
+/// tenant's `k1` is a different key, so tenants can neither block nor
+/// detect each other's keys. The tenant's length comes first, so no
+/// choice of names and keys makes two tenants' keys equal.
+fn scoped_key(caller: &Caller, key: String) -> String {
+    match caller.tenant() {
+        None => key,
+        Some(t) => format!("{}:{}:{key}", t.name().len(), t.name()),
+    }
+}
+
+/// Remembers the tenant a decision was made for (see `owners.rs`).
+fn note_owner(app: &AppState, caller: &Caller, id: DecisionId) {
+    if let Some(t) = caller.tenant() {
+        app.live.owners.note(id, t.shared_name());
+    }
+}
+
+/// The router's error as an answer, its decision noted for the caller.
+fn failed(app: &AppState, caller: &Caller, e: &router_runtime::RouteError) -> ApiError {
+    if let Some(id) = e.decision_id() {
+        note_owner(app, caller, id);
+    }
+    ApiError::route(e)
 }
 
 fn log_error(caller: &Caller, e: &ApiError) {

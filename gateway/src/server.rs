@@ -167,7 +167,7 @@ impl GatewayBuilder {
                 None => b,
             }
         });
-        let live = Live::start(self.source, self.keys, store, Metrics::new(), Some(customize))
+        let live = Live::start(self.source, self.keys, store, Metrics::new(), Some(customize), capacity)
             .await
             .map_err(StartError::Load)?;
         Ok(Gateway {

@@ -275,3 +275,107 @@ async fn a_body_that_stops_arriving_gets_a_408_and_reaches_no_provider() {
     assert_eq!(status, 200);
     running.shutdown().await.unwrap();
 }
+
+async fn send(base: &str, key: &str, body: &serde_json::Value, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}/v1/chat/completions"))
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {key}"))
+        .body(body.to_string());
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(20), req.send())
+        .await
+        .expect("no answer from the gateway within 20 s")
+        .unwrap()
+}
+
+async fn get_decision(base: &str, key: &str, id: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .get(format!("{base}/v1/routec/decisions/{id}"))
+        .header("authorization", format!("Bearer {key}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, serde_json::from_str(&r.text().await.unwrap()).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_reads_its_own_decisions_and_not_the_other_tenants() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, running, base) = start(dir.path(), &fake, &keys(&[("a", "key-a", ""), ("b", "key-b", "")])).await;
+    let id_of = |r: &reqwest::Response| r.headers()["x-routec-decision-id"].to_str().unwrap().to_owned();
+    let of_a = id_of(&send(&base, "key-a", &hello(), &[]).await);
+    // A failed call's decision is the tenant's too.
+    fake.push(Behaviour::error(400));
+    let failed_b = send(&base, "key-b", &hello(), &[]).await;
+    assert_eq!(failed_b.status(), 400);
+    let of_b = id_of(&failed_b);
+
+    for (key, own, other) in [("key-a", &of_a, &of_b), ("key-b", &of_b, &of_a)] {
+        let (status, json) = get_decision(&base, key, own).await;
+        assert_eq!(status, 200, "{key} reads its own decision: {json}");
+        assert_eq!(json["id"], own.as_str());
+        let (status, json) = get_decision(&base, key, other).await;
+        assert_eq!(status, 404, "{key} must not read the other tenant's decision: {json}");
+        assert_eq!(json["error"]["code"], "decision_not_found");
+        let (_, unknown) = get_decision(&base, key, "00000000deadbeef").await;
+        assert_eq!(
+            json["error"]["message"].as_str().unwrap().replace(other.as_str(), "ID"),
+            unknown["error"]["message"].as_str().unwrap().replace("00000000deadbeef", "ID"),
+            "another tenant's decision is answered exactly as an unknown one"
+        );
+    }
+    running.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotency_keys_belong_to_one_tenant() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, running, base) = start(dir.path(), &fake, &keys(&[("a", "key-a", ""), ("b", "key-b", "")])).await;
+    let other = serde_json::json!({"model": "chat", "messages": [{"role": "user", "content": "something else"}]});
+    let served = |r: &reqwest::Response| r.headers()["x-routec-served"].to_str().unwrap().to_owned();
+
+    // Both directions, once with the same body and once with another: the
+    // first tenant's key is not the second's.
+    for (first, second, key, body) in [("key-a", "key-b", "k1", hello()), ("key-b", "key-a", "k2", other)] {
+        let calls = fake.calls();
+        let r = send(&base, first, &hello(), &[("idempotency-key", key)]).await;
+        assert_eq!((r.status().as_u16(), served(&r)), (200, "fresh".to_owned()));
+        let r = send(&base, second, &body, &[("idempotency-key", key)]).await;
+        assert_eq!(r.status(), 200, "{second} with {first}'s key");
+        assert_eq!(served(&r), "fresh", "{second} with {first}'s key");
+        assert_eq!(fake.calls(), calls + 2, "the second tenant's call reaches the upstream");
+        // Each tenant keeps its own key: a replay for each.
+        for (tenant, body) in [(first, &hello()), (second, &body)] {
+            let r = send(&base, tenant, body, &[("idempotency-key", key)]).await;
+            assert_eq!(served(&r), "replayed", "{tenant}");
+        }
+        assert_eq!(fake.calls(), calls + 2);
+    }
+
+    // While A's call is in flight (its answer trickles in for about a
+    // second), B's call with the same key is not held or refused.
+    fake.push(Behaviour::Trickle {
+        chunk_bytes: 40,
+        interval_ms: 100,
+    });
+    let calls = fake.calls();
+    let held = {
+        let base = base.clone();
+        tokio::spawn(async move { send(&base, "key-a", &hello(), &[("idempotency-key", "k3")]).await })
+    };
+    assert!(
+        fake.wait_calls(calls + 1, std::time::Duration::from_secs(10)).await,
+        "tenant a's call did not reach the upstream within 10 s"
+    );
+    let r = send(&base, "key-b", &hello(), &[("idempotency-key", "k3")]).await;
+    assert_eq!(r.status(), 200, "not 409: {}", r.text().await.unwrap());
+    assert_eq!(fake.calls(), calls + 2);
+    assert_eq!(held.await.unwrap().status(), 200);
+    running.shutdown().await.unwrap();
+}
