@@ -85,6 +85,7 @@ pub struct GatewayBuilder {
     drain_timeout: Duration,
     decisions: (usize, Duration),
     customize: Option<Customize>,
+    metrics_apart: bool,
 }
 
 impl std::fmt::Debug for GatewayBuilder {
@@ -144,6 +145,14 @@ impl GatewayBuilder {
         self
     }
 
+    /// Serves `/metrics` only from [`Gateway::metrics_router`] (on an
+    /// address only the scraper reaches), not beside the API.
+    #[must_use]
+    pub fn metrics_apart(mut self) -> Self {
+        self.metrics_apart = true;
+        self
+    }
+
     /// Adjusts the router of every generation (seeds, provider overrides).
     #[must_use]
     pub fn customize_router(mut self, f: impl Fn(RouterBuilder) -> RouterBuilder + Send + Sync + 'static) -> Self {
@@ -177,6 +186,7 @@ impl GatewayBuilder {
                 body_timeout: self.body_timeout,
             }),
             drain_timeout: self.drain_timeout,
+            metrics_apart: self.metrics_apart,
         })
     }
 }
@@ -196,6 +206,7 @@ impl GatewayBuilder {
 pub struct Gateway {
     state: Arc<AppState>,
     drain_timeout: Duration,
+    metrics_apart: bool,
 }
 
 impl Gateway {
@@ -210,6 +221,7 @@ impl Gateway {
             drain_timeout: Duration::from_secs(30),
             decisions: (DEFAULT_KEPT_DECISIONS, Duration::from_secs(15 * 60)),
             customize: None,
+            metrics_apart: false,
         }
     }
 
@@ -247,10 +259,12 @@ impl Gateway {
             .route("/v1/routec/decisions/{id}", get(admin::decision))
             .route("/v1/routec/budgets", get(admin::budgets))
             .route_layer(AuthLayer::new(Arc::clone(&state.live)));
-        let ops = axum::Router::new()
+        let mut ops = axum::Router::new()
             .route("/healthz", get(admin::healthz))
-            .route("/readyz", get(admin::readyz))
-            .route("/metrics", get(admin::metrics));
+            .route("/readyz", get(admin::readyz));
+        if !self.metrics_apart {
+            ops = ops.route("/metrics", get(admin::metrics));
+        }
         let layers = ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(|_| {
                 tracing::error!("a handler panicked");
@@ -273,6 +287,26 @@ impl Gateway {
             .method_not_allowed_fallback(admin::method_not_allowed)
             .layer(layers)
             .with_state(state)
+    }
+
+    /// `/metrics` alone, for a listener only the scraper reaches (see
+    /// [`GatewayBuilder::metrics_apart`]).
+    pub fn metrics_router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/metrics", get(admin::metrics))
+            .fallback(admin::not_found)
+            .method_not_allowed_fallback(admin::method_not_allowed)
+            .with_state(Arc::clone(&self.state))
+    }
+
+    /// Serves [`Gateway::metrics_router`] on `listener` until the future
+    /// is dropped (run it beside [`Gateway::serve`]).
+    ///
+    /// # Errors
+    /// [`StartError::Serve`] when accepting fails.
+    pub fn serve_metrics(&self, listener: TcpListener) -> impl Future<Output = Result<(), StartError>> + Send + 'static {
+        let server = axum::serve(listener, self.metrics_router()).into_future();
+        async move { server.await.map_err(StartError::Serve) }
     }
 
     /// Binds `addr`. Without a keys file, only a loopback address is

@@ -379,3 +379,167 @@ async fn idempotency_keys_belong_to_one_tenant() {
     assert_eq!(held.await.unwrap().status(), 200);
     running.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_apart_are_served_on_their_own_listener_only() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = builder(dir.path(), &fake).metrics_apart().build().await.unwrap();
+    let listener = gw.bind("127.0.0.1:0".parse().unwrap(), false).await.unwrap();
+    let scrape = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let scrape_addr = scrape.local_addr().unwrap();
+    let metrics = tokio::spawn(gw.serve_metrics(scrape));
+    let running = gw.clone().spawn(listener);
+    let base = format!("http://{}", running.addr().unwrap());
+    let get = |url: String| async move {
+        let r = reqwest::get(url).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(chat(&base, "unused", hello()).await.0, 200);
+    let (status, _) = get(format!("{base}/metrics")).await;
+    assert_eq!(status, 404, "not beside the API");
+    let (status, text) = get(format!("http://{scrape_addr}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("routec_requests_total{workload=\"chat\"} 1"), "{text}");
+    let (status, _) = get(format!("http://{scrape_addr}/v1/models")).await;
+    assert_eq!(status, 404, "the API is not on the metrics address");
+    metrics.abort();
+    running.shutdown().await.unwrap();
+}
+
+/// A gateway (open) over a fallback from `first` to `second`, both
+/// advancing on every transient failure.
+async fn fallback_gateway(dir: &Path, first: &FakeUpstream, second: &FakeUpstream) -> (gateway::Running, String) {
+    let text = format!(
+        r#"
+provider one {{
+  adapter openai_compatible
+  base_url "{}"
+  tier paid
+  data private
+  model m {{
+    price $1/M in, $2/M out
+    context 128k
+    max_output 8k
+  }}
+}}
+provider two {{
+  adapter openai_compatible
+  base_url "{}"
+  tier paid
+  data private
+  model m {{
+    price $1/M in, $2/M out
+    context 128k
+    max_output 8k
+  }}
+}}
+workload chat {{
+  data public
+  max_tokens 1000
+  route fallback [
+    one/m
+    two/m
+  ] on rate_limited, overloaded, server_error, timeout(10s)
+}}
+"#,
+        first.base_url(),
+        second.base_url()
+    );
+    let path = dir.join("pair.route");
+    std::fs::write(&path, text).unwrap();
+    let gw = Gateway::builder(PolicySource::Path(path)).build().await.unwrap();
+    let listener = gw.bind("127.0.0.1:0".parse().unwrap(), false).await.unwrap();
+    let running = gw.spawn(listener);
+    let base = format!("http://{}", running.addr().unwrap());
+    (running, base)
+}
+
+fn failing(status: u16, retry_after: Option<&str>) -> Behaviour {
+    Behaviour::Error {
+        status,
+        retry_after: retry_after.map(str::to_owned),
+        retry_after_ms: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aggregated_failure_says_what_happened() {
+    // (what the first provider does, what the second does) → status,
+    // `Retry-After`, OpenAI `type`.
+    let cases = [
+        (
+            "every attempt rate limited: the earliest Retry-After",
+            failing(429, Some("7")),
+            failing(429, Some("3")),
+            429,
+            Some("3"),
+            "rate_limit_error",
+        ),
+        (
+            "every attempt overloaded",
+            failing(503, Some("5")),
+            failing(503, None),
+            503,
+            Some("5"),
+            "server_error",
+        ),
+        (
+            "mixed causes",
+            failing(429, Some("2")),
+            failing(500, None),
+            502,
+            Some("2"),
+            "server_error",
+        ),
+    ];
+    for (case, first, second, status, retry_after, kind) in cases {
+        let (one, two) = (
+            FakeUpstream::start(Flavor::OpenAi).await.unwrap(),
+            FakeUpstream::start(Flavor::OpenAi).await.unwrap(),
+        );
+        // Enough of each that a retry of the same target fails the same way.
+        one.script(vec![first.clone(), first.clone(), first]);
+        two.script(vec![second.clone(), second.clone(), second]);
+        let dir = tempfile::tempdir().unwrap();
+        let (running, base) = fallback_gateway(dir.path(), &one, &two).await;
+        let r = send(&base, "unused", &hello(), &[]).await;
+        assert_eq!(r.status().as_u16(), status, "{case}");
+        assert_eq!(
+            r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()).as_deref(),
+            retry_after,
+            "{case}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert_eq!(json["error"]["code"], "fallback_exhausted", "{case}: {json}");
+        assert_eq!(json["error"]["type"], kind, "{case}: {json}");
+        assert!(one.calls() >= 1 && two.calls() >= 1, "{case}: both providers were tried");
+        running.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_filter_refusal_has_its_own_code() {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (_gw, running, base) = start(dir.path(), &fake, &keys(&[("a", "k", "")])).await;
+    fake.push(Behaviour::raw(
+        400,
+        "application/json",
+        r#"{"error":{"message":"The response was filtered due to the prompt triggering content management policy.","type":"invalid_request_error","param":"prompt","code":"content_filter"}}"#,
+    ));
+    let (status, text) = chat(&base, "k", hello()).await;
+    assert_eq!(status, 400, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["error"]["code"], "content_filtered", "{json}");
+    assert!(
+        json["error"]["message"].as_str().unwrap().contains("content management policy"),
+        "the provider's words: {json}"
+    );
+    // Any other rejection keeps its code.
+    fake.push(Behaviour::error(400));
+    let (status, text) = chat(&base, "k", hello()).await;
+    assert_eq!(status, 400);
+    assert!(text.contains(r#""code":"upstream_rejected""#), "{text}");
+    running.shutdown().await.unwrap();
+}
