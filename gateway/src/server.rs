@@ -35,6 +35,10 @@ use crate::{admin, chat};
 /// ~3 KB of resident memory each under load, ~6 MB in all.
 pub const DEFAULT_KEPT_DECISIONS: usize = 2_000;
 
+/// The send buffer asked for each client socket (Linux doubles it): tens
+/// of KB, enough for any stream's pace and a whole answer of most calls.
+const CLIENT_SEND_BUFFER: usize = 32 * 1024;
+
 /// What every handler shares.
 #[derive(Debug)]
 pub(crate) struct AppState {
@@ -42,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) limits: Limits,
     /// How long a request body may take to arrive, from its first read.
     pub(crate) body_timeout: Duration,
+    /// How long a streaming client may take nothing before the stream ends.
+    pub(crate) client_idle: Duration,
 }
 
 /// Why the gateway could not start or keep serving.
@@ -82,6 +88,7 @@ pub struct GatewayBuilder {
     store: Option<Arc<dyn BudgetStore>>,
     limits: Limits,
     body_timeout: Duration,
+    client_idle: Duration,
     drain_timeout: Duration,
     decisions: (usize, Duration),
     customize: Option<Customize>,
@@ -125,6 +132,15 @@ impl GatewayBuilder {
     #[must_use]
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
+        self
+    }
+
+    /// How long a streaming client may read nothing before its stream is
+    /// ended and the upstream call cancelled (default 60 s). Until then
+    /// the gateway stops reading the upstream for it.
+    #[must_use]
+    pub fn client_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.client_idle = timeout;
         self
     }
 
@@ -184,6 +200,7 @@ impl GatewayBuilder {
                 live: Arc::new(live),
                 limits: self.limits,
                 body_timeout: self.body_timeout,
+                client_idle: self.client_idle,
             }),
             drain_timeout: self.drain_timeout,
             metrics_apart: self.metrics_apart,
@@ -218,6 +235,7 @@ impl Gateway {
             store: None,
             limits: Limits::default(),
             body_timeout: Duration::from_secs(30),
+            client_idle: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             decisions: (DEFAULT_KEPT_DECISIONS, Duration::from_secs(15 * 60)),
             customize: None,
@@ -304,7 +322,10 @@ impl Gateway {
     ///
     /// # Errors
     /// [`StartError::Serve`] when accepting fails.
-    pub fn serve_metrics(&self, listener: TcpListener) -> impl Future<Output = Result<(), StartError>> + Send + 'static {
+    pub fn serve_metrics(
+        &self,
+        listener: TcpListener,
+    ) -> impl Future<Output = Result<(), StartError>> + Send + 'static {
         let server = axum::serve(listener, self.metrics_router()).into_future();
         async move { server.await.map_err(StartError::Serve) }
     }
@@ -345,9 +366,13 @@ impl Gateway {
             }
         };
         // Small answers go out in one segment anyway; streams must not wait
-        // for Nagle's algorithm between chunks.
+        // for Nagle's algorithm between chunks. A capped send buffer keeps
+        // the kernel from taking megabytes (autotuned up to `tcp_wmem`'s
+        // 4 MB) for a client that does not read, so the gateway stops
+        // reading that client's upstream early.
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
+            let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(CLIENT_SEND_BUFFER);
         });
         let server = axum::serve(listener, self.router())
             .with_graceful_shutdown(signal)

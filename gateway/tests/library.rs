@@ -179,6 +179,20 @@ async fn a_stream_that_breaks_ends_with_an_error_event_and_no_done() {
     let last = cut.trim_end().lines().last().unwrap();
     let err: serde_json::Value = serde_json::from_str(last.strip_prefix("data: ").unwrap()).unwrap();
     assert_eq!(err["error"]["code"], "stream_interrupted", "{cut}");
+    // The broken stream is a failed attempt (a cut mid-event reads as a
+    // server error), not only the success its first event looked like.
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == r#"routec_attempts_total{workload="chat",target="up/m",outcome="server_error"} 1"#),
+        "{metrics}"
+    );
     running.shutdown().await.unwrap();
 }
 
@@ -325,7 +339,10 @@ async fn a_tenant_reads_its_own_decisions_and_not_the_other_tenants() {
         let (_, unknown) = get_decision(&base, key, "00000000deadbeef").await;
         assert_eq!(
             json["error"]["message"].as_str().unwrap().replace(other.as_str(), "ID"),
-            unknown["error"]["message"].as_str().unwrap().replace("00000000deadbeef", "ID"),
+            unknown["error"]["message"]
+                .as_str()
+                .unwrap()
+                .replace("00000000deadbeef", "ID"),
             "another tenant's decision is answered exactly as an unknown one"
         );
     }
@@ -506,14 +523,20 @@ async fn an_aggregated_failure_says_what_happened() {
         let r = send(&base, "unused", &hello(), &[]).await;
         assert_eq!(r.status().as_u16(), status, "{case}");
         assert_eq!(
-            r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()).as_deref(),
+            r.headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .as_deref(),
             retry_after,
             "{case}"
         );
         let json: serde_json::Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
         assert_eq!(json["error"]["code"], "fallback_exhausted", "{case}: {json}");
         assert_eq!(json["error"]["type"], kind, "{case}: {json}");
-        assert!(one.calls() >= 1 && two.calls() >= 1, "{case}: both providers were tried");
+        assert!(
+            one.calls() >= 1 && two.calls() >= 1,
+            "{case}: both providers were tried"
+        );
         running.shutdown().await.unwrap();
     }
 }
@@ -533,7 +556,10 @@ async fn a_content_filter_refusal_has_its_own_code() {
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(json["error"]["code"], "content_filtered", "{json}");
     assert!(
-        json["error"]["message"].as_str().unwrap().contains("content management policy"),
+        json["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("content management policy"),
         "the provider's words: {json}"
     );
     // Any other rejection keeps its code.
@@ -541,5 +567,95 @@ async fn a_content_filter_refusal_has_its_own_code() {
     let (status, text) = chat(&base, "k", hello()).await;
     assert_eq!(status, 400);
     assert!(text.contains(r#""code":"upstream_rejected""#), "{text}");
+    running.shutdown().await.unwrap();
+}
+
+/// An upstream that answers one request with an endless event stream,
+/// written as fast as it is taken; `closed` is notified when the gateway
+/// drops the connection.
+async fn endless_upstream(closed: std::sync::Arc<tokio::sync::Notify>) -> (String, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Headers and the (small) body arrive together or soon after.
+        while !request.ends_with(b"}") {
+            let n = socket.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the gateway closed before sending its request");
+            request.extend_from_slice(&buf[..n]);
+        }
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+        let delta = format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{}\"}},\"finish_reason\":null}}]}}\n\n",
+            "x".repeat(200)
+        );
+        let framed = format!("{:x}\r\n{delta}\r\n", delta.len());
+        let mut result = socket.write_all(head.as_bytes()).await;
+        while result.is_ok() {
+            result = socket.write_all(framed.as_bytes()).await;
+        }
+        closed.notify_one();
+    });
+    (base, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_has_its_stream_ended() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let closed = std::sync::Arc::new(tokio::sync::Notify::new());
+    let (upstream, upstream_task) = endless_upstream(std::sync::Arc::clone(&closed)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.route");
+    std::fs::write(&path, policy(&upstream)).unwrap();
+    let gw = Gateway::builder(PolicySource::Path(path))
+        .client_idle_timeout(std::time::Duration::from_millis(300))
+        .build()
+        .await
+        .unwrap();
+    let listener = gw.bind("127.0.0.1:0".parse().unwrap(), false).await.unwrap();
+    let running = gw.spawn(listener);
+    let addr = running.addr().unwrap();
+
+    // A client with a small receive buffer that sends its request and reads nothing.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut client = socket.connect(addr).await.unwrap();
+    let body = r#"{"model":"chat","stream":true,"messages":[{"role":"user","content":"hi"}]}"#;
+    let request = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_secs(10), closed.notified())
+            .await
+            .is_ok(),
+        "the upstream call was not cancelled within 10 s of the client stopping to read"
+    );
+    // What the client finally reads ends in an abort: no `[DONE]`, no
+    // final empty chunk that would make a cut answer look whole.
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let read_all = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read_all.is_ok(), "the gateway kept the client's connection open");
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got[..got.len().min(200)])
+    );
+    assert!(!got.ends_with(b"0\r\n\r\n"), "the body ended cleanly");
+    assert!(!String::from_utf8_lossy(&got).contains("[DONE]"));
+    upstream_task.abort();
     running.shutdown().await.unwrap();
 }
