@@ -44,9 +44,12 @@ pub(crate) struct DecisionQuery {
 }
 
 /// `GET /v1/routec/decisions/{id}`: why a recent call went where it went
-/// (JSON, or `?format=text` for the `routec explain` rendering).
+/// (JSON, or `?format=text` for the `routec explain` rendering). A tenant
+/// sees only decisions made for it: another tenant's id is answered
+/// exactly as an unknown one.
 pub(crate) async fn decision(
     State(app): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     Query(q): Query<DecisionQuery>,
 ) -> Response {
@@ -60,6 +63,11 @@ pub(crate) async fn decision(
     let Ok(parsed) = id.parse() else {
         return not_found();
     };
+    if let Some(t) = caller.tenant()
+        && !app.live.owners.is_owned_by(parsed, t.name())
+    {
+        return not_found();
+    }
     let Some((record, policy)) = app.live.decision(&parsed) else {
         return not_found();
     };

@@ -9,7 +9,8 @@
 //! upstream request, which the adapters build from scratch.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Extension;
 use axum::body::Body;
@@ -22,6 +23,8 @@ use providers::StreamEvent;
 use providers::openai_wire::{ChunkEncoder, WireError, request_from_wire, response_to_wire};
 use router_core::DataClass;
 use router_runtime::{Call, DecisionId, Routed, RoutedStream, Served};
+use tokio::sync::mpsc::error::SendTimeoutError;
+use tracing::Instrument as _;
 
 use crate::auth::{Caller, Pinned};
 use crate::body::read_chat_request;
@@ -109,21 +112,23 @@ async fn handle(
         user: request.user.clone(),
         metadata: Vec::new(),
         data_class: data_class(headers)?,
-        idempotency_key: idempotency_key(headers)?,
+        idempotency_key: idempotency_key(headers)?.map(|k| scoped_key(caller, k)),
         budget_scope: caller.tenant().map(|t| t.name().to_owned()),
         request,
     };
     let router = &generation.router;
     if call.request.stream {
         let workload = call.workload.clone();
-        let routed = router.stream(call).await.map_err(|e| ApiError::route(&e))?;
+        let routed = router.stream(call).await.map_err(|e| failed(app, caller, &e))?;
+        note_owner(app, caller, routed.decision_id);
         tracing::info!(
             tenant = caller.label(), workload = %workload, upstream = %routed.target,
             attempts = routed.attempts, decision_id = %routed.decision_id, "stream started"
         );
-        Ok(stream_response(routed, include_usage))
+        Ok(stream_response(routed, include_usage, app.client_idle))
     } else {
-        let routed = router.complete(call).await.map_err(|e| ApiError::route(&e))?;
+        let routed = router.complete(call).await.map_err(|e| failed(app, caller, &e))?;
+        note_owner(app, caller, routed.decision_id);
         tracing::info!(
             tenant = caller.label(), upstream = %routed.target, attempts = routed.attempts,
             decision_id = %routed.decision_id, "answered"
@@ -170,6 +175,32 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// An idempotency key in the caller's tenant's own namespace: another
+/// tenant's `k1` is a different key, so tenants can neither block nor
+/// detect each other's keys. The tenant's length comes first, so no
+/// choice of names and keys makes two tenants' keys equal.
+fn scoped_key(caller: &Caller, key: String) -> String {
+    match caller.tenant() {
+        None => key,
+        Some(t) => format!("{}:{}:{key}", t.name().len(), t.name()),
+    }
+}
+
+/// Remembers the tenant a decision was made for (see `owners.rs`).
+fn note_owner(app: &AppState, caller: &Caller, id: DecisionId) {
+    if let Some(t) = caller.tenant() {
+        app.live.owners.note(id, t.shared_name());
+    }
+}
+
+/// The router's error as an answer, its decision noted for the caller.
+fn failed(app: &AppState, caller: &Caller, e: &router_runtime::RouteError) -> ApiError {
+    if let Some(id) = e.decision_id() {
+        note_owner(app, caller, id);
+    }
+    ApiError::route(e)
+}
+
 fn log_error(caller: &Caller, e: &ApiError) {
     if e.status().is_server_error() {
         tracing::warn!(tenant = caller.label(), status = e.status().as_u16(), code = e.code(), decision_id = ?e.decision().map(|d| d.to_string()), "{}", e.message());
@@ -214,20 +245,66 @@ fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
 /// `data: [DONE]`; an error after the first event is one `data:` line in
 /// the error shape (the `openai` SDKs raise it) and no `[DONE]`, so no
 /// client mistakes a broken answer for a whole one.
-fn stream_response(routed: Routed<RoutedStream>, include_usage: bool) -> Response {
+///
+/// Backpressure: a task per stream moves chunks from the router's stream
+/// into a one-chunk channel that the response body reads. When the client
+/// stops reading, hyper stops taking chunks, the channel stays full and
+/// the task stops pulling from the upstream, so a stream holds one chunk
+/// here (plus the socket's capped send buffer, see `server.rs`). If the
+/// client takes nothing for `client_idle`, the stream is ended: the
+/// upstream call is cancelled and its spend committed, and the response is
+/// aborted rather than ended cleanly.
+fn stream_response(routed: Routed<RoutedStream>, include_usage: bool, client_idle: Duration) -> Response {
     let model = routed.target.split_once('/').map_or(routed.target.as_str(), |(_, m)| m);
     let encoder = ChunkEncoder::new(completion_id(routed.decision_id), model, unix_now(), include_usage);
     let mut headers = HeaderMap::new();
     routed_headers(&mut headers, &routed);
-    let state = Sse {
+    let mut state = Sse {
         events: routed.value,
         encoder,
         finished: false,
         target: routed.target.clone(),
     };
-    let body = futures::stream::unfold(state, |mut st| async move {
-        let chunk = st.next_chunk().await?;
-        Some((Ok::<_, std::convert::Infallible>(chunk), st))
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
+    let cut = Arc::new(AtomicBool::new(false));
+    let cut_by_task = Arc::clone(&cut);
+    tokio::spawn(async move {
+        loop {
+            let chunk = tokio::select! {
+                biased;
+                // The client went away: drop the upstream stream now.
+                () = tx.closed() => return,
+                chunk = state.next_chunk() => chunk,
+            };
+            let Some(chunk) = chunk else { return };
+            match tx.send_timeout(chunk, client_idle).await {
+                Ok(()) => {}
+                Err(SendTimeoutError::Timeout(_)) => {
+                    tracing::warn!(
+                        upstream = %state.target, idle_ms = u64::try_from(client_idle.as_millis()).unwrap_or(u64::MAX),
+                        "the client stopped reading; stream ended"
+                    );
+                    cut_by_task.store(true, Ordering::Release);
+                    return;
+                }
+                Err(SendTimeoutError::Closed(_)) => return,
+            }
+        }
+    }
+    .in_current_span());
+    let body = futures::stream::unfold(Some(rx), move |rx| {
+        let cut = Arc::clone(&cut);
+        async move {
+            let mut rx = rx?;
+            match rx.recv().await {
+                Some(chunk) => Some((Ok(chunk), Some(rx))),
+                // An abort, not a clean end: the client sees a broken transfer.
+                None if cut.load(Ordering::Acquire) => {
+                    Some((Err(std::io::Error::other("the client stopped reading")), None))
+                }
+                None => None,
+            }
+        }
     });
     let mut response = Response::new(Body::from_stream(body));
     let h = response.headers_mut();

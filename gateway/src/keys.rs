@@ -54,7 +54,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 /// workloads it may call, and its own budget.
 #[derive(Clone, Debug)]
 pub struct Tenant {
-    name: String,
+    name: Arc<str>,
     workloads: Allowed,
     budget: Option<Budget>,
 }
@@ -68,6 +68,11 @@ enum Allowed {
 impl Tenant {
     /// The tenant's name.
     pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The name, shared (decision owners keep it without copying).
+    pub(crate) fn shared_name(&self) -> &Arc<str> {
         &self.name
     }
 
@@ -150,7 +155,7 @@ impl Keys {
             };
             let budget = t.budget.map(|b| b.into_budget(&name)).transpose()?;
             let tenant = Arc::new(Tenant {
-                name: name.clone(),
+                name: Arc::from(name.as_str()),
                 workloads,
                 budget,
             });

@@ -24,6 +24,7 @@ use router_runtime::{BudgetStore, BuildError, DecisionId, DecisionRecord, Metric
 use thiserror::Error;
 
 use crate::keys::{Keys, KeysError};
+use crate::owners::DecisionOwners;
 
 /// Where the policy comes from.
 #[derive(Clone, Debug)]
@@ -136,6 +137,8 @@ pub(crate) struct Live {
     reload_lock: tokio::sync::Mutex<()>,
     pub(crate) reloads: ReloadCounters,
     pub(crate) draining: AtomicBool,
+    /// The tenant each recent decision was made for.
+    pub(crate) owners: DecisionOwners,
 }
 
 impl fmt::Debug for Live {
@@ -149,13 +152,15 @@ impl fmt::Debug for Live {
 }
 
 impl Live {
-    /// Loads the first generation.
+    /// Loads the first generation. `kept_decisions` is what each
+    /// generation's router keeps; owners are kept for every generation.
     pub(crate) async fn start(
         source: PolicySource,
         keys_path: Option<PathBuf>,
         store: Arc<dyn BudgetStore>,
         metrics: Metrics,
         customize: Option<Customize>,
+        kept_decisions: usize,
     ) -> Result<Live, LoadError> {
         let generation = load(&source, keys_path.as_deref(), &store, &metrics, customize.as_ref()).await?;
         Ok(Live {
@@ -169,6 +174,7 @@ impl Live {
             reload_lock: tokio::sync::Mutex::new(()),
             reloads: ReloadCounters::default(),
             draining: AtomicBool::new(false),
+            owners: DecisionOwners::new(kept_decisions.saturating_mul(KEPT_GENERATIONS + 1)),
         })
     }
 

@@ -35,6 +35,10 @@ use crate::{admin, chat};
 /// ~3 KB of resident memory each under load, ~6 MB in all.
 pub const DEFAULT_KEPT_DECISIONS: usize = 2_000;
 
+/// The send buffer asked for each client socket (Linux doubles it): tens
+/// of KB, enough for any stream's pace and a whole answer of most calls.
+const CLIENT_SEND_BUFFER: usize = 32 * 1024;
+
 /// What every handler shares.
 #[derive(Debug)]
 pub(crate) struct AppState {
@@ -42,6 +46,8 @@ pub(crate) struct AppState {
     pub(crate) limits: Limits,
     /// How long a request body may take to arrive, from its first read.
     pub(crate) body_timeout: Duration,
+    /// How long a streaming client may take nothing before the stream ends.
+    pub(crate) client_idle: Duration,
 }
 
 /// Why the gateway could not start or keep serving.
@@ -82,9 +88,11 @@ pub struct GatewayBuilder {
     store: Option<Arc<dyn BudgetStore>>,
     limits: Limits,
     body_timeout: Duration,
+    client_idle: Duration,
     drain_timeout: Duration,
     decisions: (usize, Duration),
     customize: Option<Customize>,
+    metrics_apart: bool,
 }
 
 impl std::fmt::Debug for GatewayBuilder {
@@ -127,6 +135,15 @@ impl GatewayBuilder {
         self
     }
 
+    /// How long a streaming client may read nothing before its stream is
+    /// ended and the upstream call cancelled (default 60 s). Until then
+    /// the gateway stops reading the upstream for it.
+    #[must_use]
+    pub fn client_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.client_idle = timeout;
+        self
+    }
+
     /// How long shutdown waits for requests in flight (default 30 s).
     #[must_use]
     pub fn drain_timeout(mut self, timeout: Duration) -> Self {
@@ -141,6 +158,14 @@ impl GatewayBuilder {
     #[must_use]
     pub fn keep_decisions(mut self, capacity: usize, ttl: Duration) -> Self {
         self.decisions = (capacity, ttl);
+        self
+    }
+
+    /// Serves `/metrics` only from [`Gateway::metrics_router`] (on an
+    /// address only the scraper reaches), not beside the API.
+    #[must_use]
+    pub fn metrics_apart(mut self) -> Self {
+        self.metrics_apart = true;
         self
     }
 
@@ -167,7 +192,7 @@ impl GatewayBuilder {
                 None => b,
             }
         });
-        let live = Live::start(self.source, self.keys, store, Metrics::new(), Some(customize))
+        let live = Live::start(self.source, self.keys, store, Metrics::new(), Some(customize), capacity)
             .await
             .map_err(StartError::Load)?;
         Ok(Gateway {
@@ -175,8 +200,10 @@ impl GatewayBuilder {
                 live: Arc::new(live),
                 limits: self.limits,
                 body_timeout: self.body_timeout,
+                client_idle: self.client_idle,
             }),
             drain_timeout: self.drain_timeout,
+            metrics_apart: self.metrics_apart,
         })
     }
 }
@@ -196,6 +223,7 @@ impl GatewayBuilder {
 pub struct Gateway {
     state: Arc<AppState>,
     drain_timeout: Duration,
+    metrics_apart: bool,
 }
 
 impl Gateway {
@@ -207,9 +235,11 @@ impl Gateway {
             store: None,
             limits: Limits::default(),
             body_timeout: Duration::from_secs(30),
+            client_idle: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
             decisions: (DEFAULT_KEPT_DECISIONS, Duration::from_secs(15 * 60)),
             customize: None,
+            metrics_apart: false,
         }
     }
 
@@ -247,10 +277,12 @@ impl Gateway {
             .route("/v1/routec/decisions/{id}", get(admin::decision))
             .route("/v1/routec/budgets", get(admin::budgets))
             .route_layer(AuthLayer::new(Arc::clone(&state.live)));
-        let ops = axum::Router::new()
+        let mut ops = axum::Router::new()
             .route("/healthz", get(admin::healthz))
-            .route("/readyz", get(admin::readyz))
-            .route("/metrics", get(admin::metrics));
+            .route("/readyz", get(admin::readyz));
+        if !self.metrics_apart {
+            ops = ops.route("/metrics", get(admin::metrics));
+        }
         let layers = ServiceBuilder::new()
             .layer(CatchPanicLayer::custom(|_| {
                 tracing::error!("a handler panicked");
@@ -273,6 +305,29 @@ impl Gateway {
             .method_not_allowed_fallback(admin::method_not_allowed)
             .layer(layers)
             .with_state(state)
+    }
+
+    /// `/metrics` alone, for a listener only the scraper reaches (see
+    /// [`GatewayBuilder::metrics_apart`]).
+    pub fn metrics_router(&self) -> axum::Router {
+        axum::Router::new()
+            .route("/metrics", get(admin::metrics))
+            .fallback(admin::not_found)
+            .method_not_allowed_fallback(admin::method_not_allowed)
+            .with_state(Arc::clone(&self.state))
+    }
+
+    /// Serves [`Gateway::metrics_router`] on `listener` until the future
+    /// is dropped (run it beside [`Gateway::serve`]).
+    ///
+    /// # Errors
+    /// [`StartError::Serve`] when accepting fails.
+    pub fn serve_metrics(
+        &self,
+        listener: TcpListener,
+    ) -> impl Future<Output = Result<(), StartError>> + Send + 'static {
+        let server = axum::serve(listener, self.metrics_router()).into_future();
+        async move { server.await.map_err(StartError::Serve) }
     }
 
     /// Binds `addr`. Without a keys file, only a loopback address is
@@ -311,9 +366,13 @@ impl Gateway {
             }
         };
         // Small answers go out in one segment anyway; streams must not wait
-        // for Nagle's algorithm between chunks.
+        // for Nagle's algorithm between chunks. A capped send buffer keeps
+        // the kernel from taking megabytes (autotuned up to `tcp_wmem`'s
+        // 4 MB) for a client that does not read, so the gateway stops
+        // reading that client's upstream early.
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
+            let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(CLIENT_SEND_BUFFER);
         });
         let server = axum::serve(listener, self.router())
             .with_graceful_shutdown(signal)

@@ -68,7 +68,7 @@ impl RouteError {
             RouteError::FallbackExhausted(_) => "fallback_exhausted",
             RouteError::DeadlineExceeded(_) => "deadline_exceeded",
             RouteError::IdempotencyKeyReused(_) => KeyReusedError::CODE,
-            RouteError::UpstreamRejected(_) => "upstream_rejected",
+            RouteError::UpstreamRejected(e) => e.code(),
             RouteError::StreamInterrupted(_) => "stream_interrupted",
         }
     }
@@ -89,7 +89,12 @@ impl RouteError {
                 ReserveError::StoreUnavailable(_) => 503,
                 ReserveError::UnknownWorkload(_) => 500,
             },
-            RouteError::FallbackExhausted(_) | RouteError::StreamInterrupted(_) => 502,
+            RouteError::FallbackExhausted(e) => match e.common_cause() {
+                Some(CommonCause::RateLimited) => 429,
+                Some(CommonCause::Overloaded) => 503,
+                None => 502,
+            },
+            RouteError::StreamInterrupted(_) => 502,
             RouteError::DeadlineExceeded(_) => 504,
             RouteError::IdempotencyKeyReused(e) => {
                 if e.in_flight() {
@@ -114,7 +119,11 @@ impl RouteError {
                 .attempts
                 .iter()
                 .filter_map(|a| match &a.error {
-                    Some(AttemptError::Upstream(p)) if p.class() == ErrorClass::RateLimited => p.retry_after(),
+                    Some(AttemptError::Upstream(p))
+                        if matches!(p.class(), ErrorClass::RateLimited | ErrorClass::Overloaded) =>
+                    {
+                        p.retry_after()
+                    }
                     Some(AttemptError::NotSent(NotSentError {
                         reason: NotSent::LocalLimit { limit },
                     })) => limit.free_in(),
@@ -244,7 +253,61 @@ fn attempts_text(attempts: &[AttemptRecord]) -> String {
     parts.join(" · ")
 }
 
+/// What every attempt of an exhausted call failed with, when they all
+/// agree: a client told "rate limited" (429) or "overloaded" (503), with
+/// the earliest `Retry-After` among the attempts, backs off instead of
+/// retrying a 502 at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CommonCause {
+    /// Every attempt was rate limited: a provider's 429, a provider cooling
+    /// down after one, or its own `rpm`/`tpm` used up.
+    RateLimited,
+    /// Every attempt found its provider overloaded: a 503/529, or the
+    /// provider's `concurrency` full.
+    Overloaded,
+}
+
+impl CommonCause {
+    /// The cause of one attempt, when it is one of the shared kinds.
+    /// Exhaustive on purpose: a new failure mode is placed here on purpose.
+    fn of(error: Option<&AttemptError>) -> Option<CommonCause> {
+        match error? {
+            AttemptError::Upstream(p) => match p.class() {
+                ErrorClass::RateLimited => Some(CommonCause::RateLimited),
+                ErrorClass::Overloaded => Some(CommonCause::Overloaded),
+                ErrorClass::ServerError
+                | ErrorClass::Timeout(_)
+                | ErrorClass::Connection
+                | ErrorClass::Auth
+                | ErrorClass::BadRequest
+                | ErrorClass::ContextLengthExceeded
+                | ErrorClass::ContentPolicy
+                | ErrorClass::MalformedResponse => None,
+            },
+            AttemptError::NotSent(n) => match &n.reason {
+                NotSent::CoolingDown { .. } => Some(CommonCause::RateLimited),
+                NotSent::LocalLimit { limit } => match limit {
+                    LocalLimit::Rpm { .. } | LocalLimit::Tpm { .. } => Some(CommonCause::RateLimited),
+                    LocalLimit::Concurrency { .. } => Some(CommonCause::Overloaded),
+                },
+                NotSent::Ejected { .. } | NotSent::DataClass { .. } | NotSent::Unavailable { .. } => None,
+            },
+            AttemptError::TimedOut(_) | AttemptError::Budget(_) | AttemptError::QualityCheck(_) => None,
+        }
+    }
+}
+
 impl FallbackExhaustedError {
+    /// The cause every attempt shares, if they all share one; `None` for
+    /// mixed causes (a 502) or when no attempt was made.
+    pub(crate) fn common_cause(&self) -> Option<CommonCause> {
+        let (first, rest) = self.attempts.split_first()?;
+        let cause = CommonCause::of(first.error.as_ref())?;
+        rest.iter()
+            .all(|a| CommonCause::of(a.error.as_ref()) == Some(cause))
+            .then_some(cause)
+    }
+
     /// The workload.
     pub fn workload(&self) -> &str {
         &self.workload
@@ -305,6 +368,26 @@ pub struct UpstreamRejectedError {
 }
 
 impl UpstreamRejectedError {
+    /// The stable code: `content_filtered` when a provider's content
+    /// filter refused the request (the client must change the request,
+    /// and wants to tell that from a malformed one), else
+    /// `upstream_rejected`. Providers do not yet expose their own code
+    /// for a refusal; the message carries their words.
+    pub fn code(&self) -> &'static str {
+        match self.error.class() {
+            ErrorClass::ContentPolicy => "content_filtered",
+            ErrorClass::RateLimited
+            | ErrorClass::Overloaded
+            | ErrorClass::ServerError
+            | ErrorClass::Timeout(_)
+            | ErrorClass::Connection
+            | ErrorClass::Auth
+            | ErrorClass::BadRequest
+            | ErrorClass::ContextLengthExceeded
+            | ErrorClass::MalformedResponse => "upstream_rejected",
+        }
+    }
+
     /// The workload.
     pub fn workload(&self) -> &str {
         &self.workload
@@ -682,6 +765,45 @@ mod tests {
         );
         assert_eq!(exhausted.decision_id(), Some(decision));
         assert_eq!(exhausted.attempts().len(), 1);
+    }
+
+    #[test]
+    fn an_exhausted_call_answers_with_the_cause_its_attempts_share() {
+        let not_sent = |reason| Some(AttemptError::NotSent(NotSentError { reason }));
+        let rpm = |secs| NotSent::LocalLimit {
+            limit: LocalLimit::Rpm {
+                limit: 60,
+                free_in: Some(Duration::from_secs(secs)),
+            },
+        };
+        let exhausted = |errors: Vec<Option<AttemptError>>| {
+            RouteError::FallbackExhausted(FallbackExhaustedError {
+                workload: "w".into(),
+                decision: DecisionId::from_u64(1),
+                attempts: errors.into_iter().map(attempt).collect(),
+            })
+        };
+        let limited = exhausted(vec![
+            not_sent(rpm(9)),
+            not_sent(NotSent::CoolingDown { until: Millis(5) }),
+            not_sent(rpm(4)),
+        ]);
+        assert_eq!(limited.http_status(), 429);
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(4)), "the earliest");
+        let busy = exhausted(vec![not_sent(NotSent::LocalLimit {
+            limit: LocalLimit::Concurrency { limit: 2 },
+        })]);
+        assert_eq!(busy.http_status(), 503);
+        let mixed = exhausted(vec![
+            not_sent(rpm(9)),
+            Some(AttemptError::TimedOut(TimedOutError {
+                after: Duration::from_millis(200),
+                deadline: false,
+            })),
+        ]);
+        assert_eq!(mixed.http_status(), 502);
+        assert_eq!(exhausted(Vec::new()).http_status(), 502, "no attempt made");
+        assert_eq!(exhausted(vec![not_sent(rpm(1)), None]).http_status(), 502);
     }
 
     #[test]

@@ -302,6 +302,9 @@ impl Guard {
             let now = self.inner.clock.now();
             self.inner.books().health.record(self.target, outcome, now);
         }
+        // The attempt's failure, under its own outcome, in
+        // `routec_attempts_total`: a stream that broke is not a success.
+        self.inner.metrics.attempt(&self.workload, &self.label, outcome);
         tracing::warn!(target = %self.label, error = %cause, "stream broke after its first event");
         self.settle().await;
         let err = RouteError::StreamInterrupted(Box::new(StreamInterruptedError {

@@ -33,6 +33,9 @@ pub struct Args {
     /// Address to listen on; port 0 picks a free one (printed on the first stdout line)
     #[arg(long, default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Serve /metrics on this address only (one only the scraper reaches), not beside the API
+    #[arg(long)]
+    metrics_listen: Option<SocketAddr>,
     /// Virtual keys file (TOML, key hashes per tenant); without it the gateway runs open
     #[arg(long)]
     keys: Option<PathBuf>,
@@ -119,6 +122,9 @@ async fn serve(args: Args) -> u8 {
     if let Some(keys) = &args.keys {
         builder = builder.keys_file(keys);
     }
+    if args.metrics_listen.is_some() {
+        builder = builder.metrics_apart();
+    }
     let gateway = match builder.build().await {
         Ok(g) => g,
         Err(StartError::Load(LoadError::Policy { rendered })) => {
@@ -145,6 +151,20 @@ async fn serve(args: Args) -> u8 {
             return exit::USAGE;
         }
     };
+    let metrics = match args.metrics_listen {
+        None => None,
+        Some(at) => match tokio::net::TcpListener::bind(at).await {
+            Ok(l) => {
+                let bound = l.local_addr().map_or_else(|_| at.to_string(), |a| a.to_string());
+                tracing::info!(addr = %bound, "routec serve: /metrics listening");
+                Some(tokio::spawn(gateway.serve_metrics(l)))
+            }
+            Err(e) => {
+                eprintln!("error: cannot listen on {at} for /metrics: {e}");
+                return exit::USAGE;
+            }
+        },
+    };
     let addr = listener
         .local_addr()
         .map_or_else(|_| args.listen.to_string(), |a| a.to_string());
@@ -159,6 +179,9 @@ async fn serve(args: Args) -> u8 {
     let _ = std::io::stdout().flush();
     let result = gateway.serve(listener, shutdown_signal()).await;
     drop(triggers);
+    if let Some(task) = metrics {
+        task.abort();
+    }
     match result {
         Ok(()) => exit::OK,
         Err(e) => {
