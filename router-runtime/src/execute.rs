@@ -342,6 +342,9 @@ impl Inner {
 
     /// Records an attempt's outcome in the health book, the latency window
     /// and the metrics.
+    /// `counted`: whether the outcome goes into `routec_attempts_total`
+    /// now; a stream's first event is not yet its outcome (the stream counts
+    /// itself when it ends, complete or broken).
     fn record_outcome(
         &self,
         workload: &str,
@@ -349,6 +352,7 @@ impl Inner {
         outcome: AttemptOutcome,
         elapsed: Duration,
         timeout: Duration,
+        counted: bool,
     ) {
         let now = self.clock.now();
         let change = {
@@ -359,7 +363,9 @@ impl Inner {
             books.health.record(target, outcome, now)
         };
         let label = self.registry.label(target);
-        self.metrics.attempt(workload, label, outcome);
+        if counted {
+            self.metrics.attempt(workload, label, outcome);
+        }
         self.metrics.latency(workload, label, elapsed);
         match change {
             HealthChange::None => {}
@@ -712,7 +718,15 @@ impl Run<'_> {
         match result {
             Ok(Ok(got)) => {
                 span.record("outcome", "success");
-                inner.record_outcome(self.workload, attempt.target, AttemptOutcome::Success, elapsed, timeout);
+                let whole = matches!(got, Got::Whole(_));
+                inner.record_outcome(
+                    self.workload,
+                    attempt.target,
+                    AttemptOutcome::Success,
+                    elapsed,
+                    timeout,
+                    whole,
+                );
                 match got {
                     // The permit is held while the call is in flight: to
                     // the end of a stream, else until the answer is in.
@@ -731,7 +745,7 @@ impl Run<'_> {
             Ok(Err(e)) => {
                 let failure = failure_of(&e);
                 span.record("outcome", failure.outcome().as_str());
-                inner.record_outcome(self.workload, attempt.target, failure.outcome(), elapsed, timeout);
+                inner.record_outcome(self.workload, attempt.target, failure.outcome(), elapsed, timeout, true);
                 Dispatched::Failed {
                     failure,
                     error: AttemptError::Upstream(e),
@@ -740,7 +754,14 @@ impl Run<'_> {
             }
             Err(_) => {
                 span.record("outcome", "timeout");
-                inner.record_outcome(self.workload, attempt.target, AttemptOutcome::Timeout, elapsed, timeout);
+                inner.record_outcome(
+                    self.workload,
+                    attempt.target,
+                    AttemptOutcome::Timeout,
+                    elapsed,
+                    timeout,
+                    true,
+                );
                 Dispatched::Failed {
                     failure: Failure::Timeout(TimeoutKind::Total),
                     error: AttemptError::TimedOut(TimedOutError {

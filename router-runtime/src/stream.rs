@@ -266,8 +266,12 @@ impl Guard {
         }
     }
 
-    /// A complete stream: commit, and store the answer for idempotency.
+    /// A complete stream: count the attempt a success, commit, and store
+    /// the answer for idempotency.
     async fn finish(&mut self, finish_reason: FinishReason) {
+        self.inner
+            .metrics
+            .attempt(&self.workload, &self.label, AttemptOutcome::Success);
         self.settle().await;
         if let Some(leader) = self.leader.take() {
             let seen = std::mem::take(&mut self.seen);
