@@ -110,6 +110,9 @@ impl AttemptOutcome {
 /// Tuning of the health book.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthConfig {
+    /// Whether the breaker ejects targets at all (off: failures still fall
+    /// through, but a failing target keeps being tried).
+    pub breaker: bool,
     /// Consecutive counted failures that eject a target.
     pub failure_threshold: u32,
     /// The first ejection's length; each further one doubles.
@@ -126,10 +129,15 @@ pub struct HealthConfig {
 
 impl Default for HealthConfig {
     fn default() -> Self {
+        // Ejections stay short: a provider that recovers should serve again
+        // within half a minute, and a failed half-open probe never pushes
+        // the next one past `max_ejection`. Long ejections kept users on
+        // fallback prices long after an outage ended.
         HealthConfig {
+            breaker: true,
             failure_threshold: 5,
-            base_ejection: Duration::from_secs(10),
-            max_ejection: Duration::from_secs(300),
+            base_ejection: Duration::from_secs(5),
+            max_ejection: Duration::from_secs(20),
             probe_timeout: Duration::from_secs(60),
             default_retry_after: Duration::from_secs(5),
             max_retry_after: Duration::from_secs(300),
@@ -294,7 +302,7 @@ impl HealthBook {
         let Some(t) = self.targets.get_mut(target.0 as usize) else {
             return change;
         };
-        let counts = outcome.counts_against_health();
+        let counts = outcome.counts_against_health() && config.breaker;
         match (t.state, counts) {
             (BreakerState::Closed { failures }, true) => {
                 let failures = failures.saturating_add(1);
