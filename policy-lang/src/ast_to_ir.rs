@@ -39,6 +39,7 @@ use crate::errors::{
 use crate::names;
 use crate::report::CheckReport;
 use crate::source::{SourceMap, Span};
+use crate::walk;
 
 mod providers;
 mod routes;

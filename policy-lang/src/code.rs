@@ -69,6 +69,10 @@ pub enum Code {
     R0212,
     /// Workloads whose answers are judged, through `evaluator` checks, by themselves.
     R0213,
+    /// A workload whose route goes deeper, through named routes, than the router follows.
+    R0214,
+    /// A workload whose route has more steps than the router walks per call.
+    R0215,
     /// A provider no workload uses.
     W0301,
     /// A named route no workload uses.
@@ -87,7 +91,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 37] = [
+    pub const ALL: [Code; 39] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -118,6 +122,8 @@ impl Code {
         Code::R0211,
         Code::R0212,
         Code::R0213,
+        Code::R0214,
+        Code::R0215,
         Code::W0301,
         Code::W0302,
         Code::W0303,
@@ -160,6 +166,8 @@ impl Code {
             Code::R0211 => "R0211",
             Code::R0212 => "R0212",
             Code::R0213 => "R0213",
+            Code::R0214 => "R0214",
+            Code::R0215 => "R0215",
             Code::W0301 => "W0301",
             Code::W0302 => "W0302",
             Code::W0303 => "W0303",
@@ -203,6 +211,8 @@ impl Code {
             Code::R0211 => "provider trains on inputs",
             Code::R0212 => "provider stores inputs",
             Code::R0213 => "evaluator cycle",
+            Code::R0214 => "route too deep",
+            Code::R0215 => "route too large to walk",
             Code::W0301 => "unused provider",
             Code::W0302 => "unused route",
             Code::W0303 => "unused model",

@@ -40,6 +40,7 @@ mod prescan;
 mod report;
 mod source;
 mod text_to_ast;
+mod walk;
 
 use std::path::Path;
 

@@ -442,15 +442,13 @@ impl Lowerer<'_> {
 
     /// Sorts each `free_first` node's children by the lowest tier they reach.
     pub(super) fn sort_free_first(&mut self) {
-        let mut memo: HashMap<NodeId, Option<Tier>> = HashMap::new();
+        let tiers = self.lowest_tiers();
         for node in self.free_first.clone() {
             let Some(NodeKind::Fallback { children, .. }) = self.graph.get(node).map(|n| n.kind.clone()) else {
                 continue;
             };
-            let mut keyed: Vec<(Option<Tier>, NodeId)> = children
-                .iter()
-                .map(|c| (self.lowest_tier(*c, &mut memo, &mut Vec::new()), *c))
-                .collect();
+            let mut keyed: Vec<(Option<Tier>, NodeId)> =
+                children.iter().map(|c| (tiers.get(c).copied().flatten(), *c)).collect();
             // Unresolved children (no tier) go last; `sort_by_key` is stable.
             keyed.sort_by_key(|(t, _)| t.map_or(3, |t| t as u8));
             if let Some(RouteNode {
@@ -463,38 +461,33 @@ impl Lowerer<'_> {
         }
     }
 
-    pub(super) fn lowest_tier(
-        &self,
-        node: NodeId,
-        memo: &mut HashMap<NodeId, Option<Tier>>,
-        stack: &mut Vec<NodeId>,
-    ) -> Option<Tier> {
-        if let Some(t) = memo.get(&node) {
-            return *t;
-        }
-        if stack.contains(&node) {
-            return None; // a cycle; reported by the cycle check
-        }
-        let kind = &self.graph.get(node)?.kind;
-        let tier = match kind {
-            NodeKind::Target { target } => self
-                .targets
-                .get(target.0 as usize)
-                .and_then(|t| self.providers.get(t.provider.0 as usize))
-                .map(|p| p.tier),
-            other => {
-                stack.push(node);
-                let t = other
+    /// The lowest tier each node below a `free_first` reaches (`None`: no
+    /// target, or only through a cycle, which the cycle check reports).
+    /// Bottom-up over an iterative post-order, so a chain of named routes
+    /// of any length is fine.
+    pub(super) fn lowest_tiers(&self) -> HashMap<NodeId, Option<Tier>> {
+        let children = |n: NodeId| self.graph.get(n).map(|n| n.kind.children()).unwrap_or_default();
+        let roots: Vec<NodeId> = self.free_first.iter().flat_map(|n| children(*n)).collect();
+        let mut tiers: HashMap<NodeId, Option<Tier>> = HashMap::new();
+        for node in walk::postorder(roots, children) {
+            let Some(kind) = self.graph.get(node).map(|n| &n.kind) else {
+                continue;
+            };
+            let tier = match kind {
+                NodeKind::Target { target } => self
+                    .targets
+                    .get(target.0 as usize)
+                    .and_then(|t| self.providers.get(t.provider.0 as usize))
+                    .map(|p| p.tier),
+                other => other
                     .children()
-                    .into_iter()
-                    .filter_map(|c| self.lowest_tier(c, memo, stack))
-                    .min();
-                stack.pop();
-                t
-            }
-        };
-        memo.insert(node, tier);
-        tier
+                    .iter()
+                    .filter_map(|c| tiers.get(c).copied().flatten())
+                    .min(),
+            };
+            tiers.insert(node, tier);
+        }
+        tiers
     }
 }
 
