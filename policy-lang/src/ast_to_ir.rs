@@ -33,8 +33,9 @@ use crate::code::Code;
 use crate::diagnostic::Diag;
 use crate::errors::{
     BadLiteralError, DuplicateNameError, DuplicatePropertyError, InvalidRegexError, LiteralSecretError,
-    MatchWithoutElseError, MissingPropertyError, MixedScriptsWarning, SplitWeightsError, StoresInputsError,
-    TrainsOnInputsError, UnknownAdapterError, UnknownNameError, UnknownTaskError, UnreachableArmError,
+    MatchWithoutElseError, MissingPropertyError, MixedScriptsWarning, NoFreeTargetWarning, SplitWeightsError,
+    StoresInputsError, TrainsOnInputsError, UnknownAdapterError, UnknownNameError, UnknownTaskError,
+    UnreachableArmError,
 };
 use crate::names;
 use crate::report::CheckReport;

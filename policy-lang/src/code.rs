@@ -87,11 +87,13 @@ pub enum Code {
     W0306,
     /// A policy with no workloads.
     W0307,
+    /// A `free_first` none of whose candidates is free.
+    W0308,
 }
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 39] = [
+    pub const ALL: [Code; 40] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -131,6 +133,7 @@ impl Code {
         Code::W0305,
         Code::W0306,
         Code::W0307,
+        Code::W0308,
     ];
 
     /// The code as written in diagnostics and docs: `R0202`.
@@ -175,6 +178,7 @@ impl Code {
             Code::W0305 => "W0305",
             Code::W0306 => "W0306",
             Code::W0307 => "W0307",
+            Code::W0308 => "W0308",
         }
     }
 
@@ -220,6 +224,7 @@ impl Code {
             Code::W0305 => "unreachable target",
             Code::W0306 => "mixed-script name",
             Code::W0307 => "no workloads",
+            Code::W0308 => "free_first without a free target",
         }
     }
 
@@ -227,7 +232,14 @@ impl Code {
     pub const fn is_warning(self) -> bool {
         matches!(
             self,
-            Code::W0301 | Code::W0302 | Code::W0303 | Code::W0304 | Code::W0305 | Code::W0306 | Code::W0307
+            Code::W0301
+                | Code::W0302
+                | Code::W0303
+                | Code::W0304
+                | Code::W0305
+                | Code::W0306
+                | Code::W0307
+                | Code::W0308
         )
     }
 }

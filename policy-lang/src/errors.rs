@@ -700,6 +700,18 @@ diagnostic_struct!(
     NoWorkloadsWarning {}
 );
 
+diagnostic_struct!(
+    /// A `free_first` none of whose candidates is free (`W0308`).
+    NoFreeTargetWarning { lowest: String }
+);
+
+impl NoFreeTargetWarning {
+    /// The cheapest tier its candidates reach: `subscription` or `paid`.
+    pub fn lowest_tier(&self) -> &str {
+        &self.lowest
+    }
+}
+
 diagnostic_enum!(
     /// A problem that does not stop a policy from working. `routec check`
     /// exits 1 on these only with `--deny-warnings`.
@@ -718,5 +730,7 @@ diagnostic_enum!(
         MixedScripts(MixedScriptsWarning),
         /// No workloads.
         NoWorkloads(NoWorkloadsWarning),
+        /// A `free_first` with nothing free.
+        NoFreeTarget(NoFreeTargetWarning),
     }
 );

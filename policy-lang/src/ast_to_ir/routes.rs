@@ -449,6 +449,7 @@ impl Lowerer<'_> {
             };
             let mut keyed: Vec<(Option<Tier>, NodeId)> =
                 children.iter().map(|c| (tiers.get(c).copied().flatten(), *c)).collect();
+            self.no_free_target(node, &keyed);
             // Unresolved children (no tier) go last; `sort_by_key` is stable.
             keyed.sort_by_key(|(t, _)| t.map_or(3, |t| t as u8));
             if let Some(RouteNode {
@@ -459,6 +460,36 @@ impl Lowerer<'_> {
                 *children = keyed.into_iter().map(|(_, c)| c).collect();
             }
         }
+    }
+
+    /// `W0308`: a `free_first` none of whose candidates reaches a free
+    /// target orders nothing free first. Not judged when a candidate reaches
+    /// no target at all (an unresolved name, already an error).
+    fn no_free_target(&mut self, node: NodeId, keyed: &[(Option<Tier>, NodeId)]) {
+        let Some(tiers) = keyed.iter().map(|(t, _)| *t).collect::<Option<Vec<Tier>>>() else {
+            return;
+        };
+        let Some(lowest) = tiers.iter().copied().min() else {
+            return;
+        };
+        if lowest == Tier::Free {
+            return;
+        }
+        let head = self.heads.get(node.0 as usize).copied().unwrap_or_default();
+        let diag = Diag::at(
+            Code::W0308,
+            "`free_first` has no free target",
+            self.src,
+            head,
+            format!("the cheapest tier here is `{}`", lowest.as_str()),
+        )
+        .help(
+            "`free_first` tries free targets first, then subscription, then paid; with no provider of `tier free` below it, it is a `fallback` in tier order: write `fallback` if that is what you mean, or add a free target",
+        );
+        self.report.warning(NoFreeTargetWarning {
+            lowest: lowest.as_str().to_string(),
+            diag,
+        });
     }
 
     /// The lowest tier each node below a `free_first` reaches (`None`: no
