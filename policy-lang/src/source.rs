@@ -178,8 +178,10 @@ impl SourceCode for SourceMap {
     }
 }
 
-/// `text` with the body of every string literal that looks like an API key
-/// replaced by `*` after its first four characters.
+/// `text` with every API key replaced by `*` after its first four
+/// characters: the body of a string literal that looks like one, and any
+/// word outside strings (in a comment, `# was: sk-proj-…`, or written bare)
+/// that does.
 ///
 /// `R0210` tells the author a key is in the policy; rendering that key into a
 /// terminal or a CI log would spread it further. Every diagnostic renders
@@ -189,15 +191,25 @@ impl SourceCode for SourceMap {
 fn mask_secrets(text: &Arc<str>) -> Arc<str> {
     let bytes = text.as_bytes();
     let mut masked: Option<Vec<u8>> = None;
+    let mut mask = |from: usize, to: usize| {
+        let m = masked.get_or_insert_with(|| bytes.to_vec());
+        if let Some(run) = m.get_mut(from..to) {
+            run.fill(b'*');
+        }
+    };
+    let mut in_comment = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
+            b'\n' => {
+                in_comment = false;
+                i += 1;
             }
-            b'"' => {
+            b'#' => {
+                in_comment = true;
+                i += 1;
+            }
+            b'"' if !in_comment => {
                 let start = i + 1;
                 let mut end = start;
                 while end < bytes.len() && bytes[end] != b'"' && bytes[end] != b'\n' {
@@ -208,10 +220,18 @@ fn mask_secrets(text: &Arc<str>) -> Arc<str> {
                     && looks_like_secret(body)
                 {
                     let keep = body.char_indices().nth(4).map_or(body.len(), |(k, _)| k);
-                    let m = masked.get_or_insert_with(|| bytes.to_vec());
-                    m[start + keep..end].fill(b'*');
+                    mask(start + keep, end);
                 }
                 i = end + 1;
+            }
+            b if is_key_byte(b) => {
+                let start = i;
+                while i < bytes.len() && is_key_byte(bytes[i]) {
+                    i += 1;
+                }
+                if text.get(start..i).is_some_and(looks_like_secret) {
+                    mask(start + 4, i);
+                }
             }
             _ => i += 1,
         }
@@ -222,6 +242,12 @@ fn mask_secrets(text: &Arc<str>) -> Arc<str> {
         Some(m) => Arc::from(String::from_utf8_lossy(&m).as_ref()),
         None => Arc::clone(text),
     }
+}
+
+/// A byte that can be part of an API key: keys are ASCII letters, digits,
+/// `-` and `_`.
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 /// Where a diagnostic points: its primary span and the policy's sources, so
@@ -269,9 +295,21 @@ mod tests {
     }
 
     #[test]
-    fn masking_leaves_comments_escapes_and_unicode_alone() {
-        let text = "# \"sk-ant-in-a-comment-0123456789\"\nx \"caf\u{e9} \\\" ok\"";
+    fn masking_leaves_escapes_unicode_and_ordinary_words_alone() {
+        let text = "# see docs/limits, not-a-key_123\nx \"caf\u{e9} \\\" ok\" route_name_2";
         assert_eq!(&*mask_secrets(&Arc::from(text)), text);
+    }
+
+    #[test]
+    fn keys_in_comments_and_bare_words_are_masked() {
+        let text = "# was: sk-proj-REALKEY1234567890abcdef, rotated\n# \"sk-ant-QUOTEDKEY1234567890\n  key sk-ant-BAREKEY1234567890abcd\n";
+        let shown = mask_secrets(&Arc::from(text));
+        assert_eq!(shown.len(), text.len());
+        for key in ["REALKEY", "QUOTEDKEY", "BAREKEY"] {
+            assert!(!shown.contains(key), "{shown}");
+        }
+        assert!(shown.starts_with("# was: sk-p*"), "{shown}");
+        assert!(shown.contains(", rotated\n"), "{shown}");
     }
 
     #[test]

@@ -318,3 +318,27 @@ fn evaluator_cycles_show_every_hop() {
     let src = "provider p { adapter mock; tier free; model m {} }\nworkload a { data public; route escalate [ p/m ] check evaluator(b) }\nworkload b { data public; route escalate [ p/m ] check evaluator(c) }\nworkload c { data public; route p/m }";
     assert!(!codes(src).contains(&Code::R0213));
 }
+
+/// Renders a report as `routec check` does, without colour, at a fixed width.
+fn rendered(src: &str) -> String {
+    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .with_links(false);
+    let mut out = String::new();
+    for d in report(src).diagnostics() {
+        handler.render_report(&mut out, d).unwrap();
+    }
+    out
+}
+
+#[test]
+fn keys_in_comments_are_masked_in_the_snippets_of_other_diagnostics() {
+    let src = "provider p { adapter mock; tier free; model m {} }\n# was: sk-proj-REALKEY1234567890abcdef\nworkload w { data public; route p/mm }\n";
+    let out = rendered(src);
+    assert!(out.contains("R0101"), "{out}");
+    assert!(
+        out.contains("# was: sk-p***"),
+        "the comment is shown as context:\n{out}"
+    );
+    assert!(!out.contains("REALKEY"), "{out}");
+}
