@@ -342,3 +342,21 @@ fn keys_in_comments_are_masked_in_the_snippets_of_other_diagnostics() {
     );
     assert!(!out.contains("REALKEY"), "{out}");
 }
+
+#[test]
+fn a_diagnostic_on_a_huge_line_shows_a_window_around_its_span() {
+    let src = format!(
+        "provider p {{ adapter mock; tier free; model m {{}} }}\n{} workload w {{ data public; route p/zz }} # {}\n",
+        " ".repeat(65_000),
+        "x".repeat(65_000)
+    );
+    assert!(src.len() > 130_000);
+    let out = rendered(&src);
+    assert!(out.contains("provider `p` has no model `zz`"), "{out}");
+    assert!(
+        out.contains("route p/zz }"),
+        "the span and its surroundings are shown:\n{out}"
+    );
+    assert!(out.len() < 2_000, "{} bytes rendered", out.len());
+    assert!(out.contains(":2:"), "the line number is kept:\n{out}");
+}
