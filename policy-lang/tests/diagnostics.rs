@@ -360,3 +360,17 @@ fn a_diagnostic_on_a_huge_line_shows_a_window_around_its_span() {
     assert!(out.len() < 2_000, "{} bytes rendered", out.len());
     assert!(out.contains(":2:"), "the line number is kept:\n{out}");
 }
+
+#[test]
+fn fractional_weights_are_explained_as_whole_percentages() {
+    let src = "provider p { adapter mock; tier free; model m {} }\nworkload w { data public; route split by user { 50: p/m, 49.5: p/m, 0.5: p/m } }";
+    expect_diag(src, Code::R0009)
+        .message("split weight `49.5` is not a whole percentage")
+        .help("whole percentages of calls that sum to 100")
+        .underlines(&["49.5"]);
+    assert!(!report(src).to_string().contains("suffix"), "{}", report(src));
+    let src = "provider p { adapter mock; tier free; model m {} }\nworkload w { data public; route select weighted { 1.5: p/m, 1: p/m } }";
+    expect_diag(src, Code::R0009)
+        .message("`select weighted` weight `1.5` is not a whole number")
+        .help("relative to each other");
+}
