@@ -690,7 +690,7 @@ impl<'s> Builder<'s> {
         let span = self.span(&p);
         let text = p.as_str().to_string();
         let value = literal::count(&text).unwrap_or_else(|problem| {
-            let (problem, help) = if percent {
+            let (fraction, help) = if percent {
                 (
                     format!("split weight `{text}` is not a whole percentage"),
                     "split weights are whole percentages of calls that sum to 100, like `50: a, 50: b` or `99: a, 1: b`",
@@ -701,7 +701,7 @@ impl<'s> Builder<'s> {
                     "weights are whole numbers, relative to each other: `3: a, 1: b` sends three calls to `a` for each one to `b`",
                 )
             };
-            let problem = if text.contains('.') { problem } else { format!("weight `{text}` is too large") };
+            let problem = if text.contains('.') { fraction } else { problem };
             self.bad_literal(span, &text, problem, help);
             0
         });

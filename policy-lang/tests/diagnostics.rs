@@ -374,3 +374,16 @@ fn fractional_weights_are_explained_as_whole_percentages() {
         .message("`select weighted` weight `1.5` is not a whole number")
         .help("relative to each other");
 }
+
+#[test]
+fn a_look_alike_name_says_which_character_differs() {
+    // Defined with a Cyrillic `с` (U+0441), referred to with a Latin `c`.
+    let src =
+        "provider \u{441}erebras { adapter mock; tier free; model m {} }\nworkload w { data public; route cerebras/m }";
+    expect_diag(src, Code::R0101)
+        .message("unknown provider `cerebras`")
+        .label("`\u{441}erebras` is written with `\u{441}` (U+0441, Cyrillic) where this has `c` (U+0063, Latin)")
+        .help("look the same but are different characters");
+    let r = report(src).to_string();
+    assert!(!r.contains("define it with"), "{r}");
+}

@@ -145,17 +145,17 @@ impl Lowerer<'_> {
             return *node;
         }
         let suggestion = names::did_you_mean(&name.name, self.routes.keys().map(String::as_str));
+        let alike = suggestion.as_deref().and_then(|s| names::look_alike(&name.name, s));
         let mut diag = Diag::at(
             Code::R0101,
             format!("unknown route {}", q(&name.name)),
             self.src,
             name.span,
-            match &suggestion {
-                Some(s) => format!("did you mean {}?", q(s)),
-                None => "no route has this name".to_string(),
-            },
+            suggestion_label(&suggestion, alike.as_deref(), "no route has this name"),
         );
-        diag = if self.provider_ids.contains_key(&name.name) {
+        diag = if alike.is_some() {
+            diag.help(names::LOOK_ALIKE_HELP)
+        } else if self.provider_ids.contains_key(&name.name) {
             diag.help(format!(
                 "{} is a provider; a target is written `{}/MODEL`",
                 q(&name.name),
@@ -176,17 +176,18 @@ impl Lowerer<'_> {
     pub(super) fn target(&mut self, provider: &Ident, model: &Ident) -> Option<TargetId> {
         let Some(pid) = self.provider_ids.get(&provider.name).copied() else {
             let suggestion = names::did_you_mean(&provider.name, self.provider_ids.keys().map(String::as_str));
+            let alike = suggestion.as_deref().and_then(|s| names::look_alike(&provider.name, s));
             let diag = Diag::at(
                 Code::R0101,
                 format!("unknown provider {}", q(&provider.name)),
                 self.src,
                 provider.span,
-                match &suggestion {
-                    Some(s) => format!("did you mean {}?", q(s)),
-                    None => "no provider has this name".to_string(),
-                },
+                suggestion_label(&suggestion, alike.as_deref(), "no provider has this name"),
             )
-            .help("define it with `provider NAME { … }`");
+            .help(match alike {
+                Some(_) => names::LOOK_ALIKE_HELP,
+                None => "define it with `provider NAME { … }`",
+            });
             self.report.error(UnknownNameError {
                 kind: "provider",
                 name: provider.name.clone(),
@@ -209,7 +210,10 @@ impl Lowerer<'_> {
                 .map(|t| t.model.as_str())
                 .collect();
             let suggestion = names::did_you_mean(&model.name, models.iter().copied());
-            let help = if models.is_empty() {
+            let alike = suggestion.as_deref().and_then(|s| names::look_alike(&model.name, s));
+            let help = if alike.is_some() {
+                names::LOOK_ALIKE_HELP.to_string()
+            } else if models.is_empty() {
                 format!(
                     "provider {} declares no models; add `model {} {{ … }}` to it",
                     q(&p.name),
@@ -227,10 +231,7 @@ impl Lowerer<'_> {
                 format!("provider {} has no model {}", q(&provider.name), q(&model.name)),
                 self.src,
                 model.span,
-                match &suggestion {
-                    Some(s) => format!("did you mean {}?", q(s)),
-                    None => "no such model".to_string(),
-                },
+                suggestion_label(&suggestion, alike.as_deref(), "no such model"),
             )
             .help(help);
             self.report.error(UnknownNameError {
@@ -313,32 +314,31 @@ impl Lowerer<'_> {
                 self.regex(s);
                 QualityCheck::Regex(s.value.clone())
             }
-            CheckAst::Evaluator(w) => {
-                match self.workload_ids.get(&w.name) {
-                    Some(id) => QualityCheck::Evaluator(*id),
-                    None => {
-                        let suggestion = names::did_you_mean(&w.name, self.workload_ids.keys().map(String::as_str));
-                        let diag = Diag::at(
-                        Code::R0101,
-                        format!("unknown workload {}", q(&w.name)),
-                        self.src,
-                        w.span,
-                        match &suggestion {
-                            Some(s) => format!("did you mean {}?", q(s)),
-                            None => "no workload has this name".to_string(),
-                        },
-                    )
-                    .help("an evaluator is another workload that judges the answer; define it with `workload NAME { … }`");
-                        self.report.error(UnknownNameError {
-                            kind: "workload",
-                            name: w.name.clone(),
-                            suggestion,
-                            diag,
+            CheckAst::Evaluator(w) => match self.workload_ids.get(&w.name) {
+                Some(id) => QualityCheck::Evaluator(*id),
+                None => {
+                    let suggestion = names::did_you_mean(&w.name, self.workload_ids.keys().map(String::as_str));
+                    let alike = suggestion.as_deref().and_then(|s| names::look_alike(&w.name, s));
+                    let diag = Diag::at(
+                            Code::R0101,
+                            format!("unknown workload {}", q(&w.name)),
+                            self.src,
+                            w.span,
+                            suggestion_label(&suggestion, alike.as_deref(), "no workload has this name"),
+                        )
+                        .help(match alike {
+                            Some(_) => names::LOOK_ALIKE_HELP,
+                            None => "an evaluator is another workload that judges the answer; define it with `workload NAME { … }`",
                         });
-                        QualityCheck::NonEmpty
-                    }
+                    self.report.error(UnknownNameError {
+                        kind: "workload",
+                        name: w.name.clone(),
+                        suggestion,
+                        diag,
+                    });
+                    QualityCheck::NonEmpty
                 }
-            }
+            },
         }
     }
 
@@ -519,6 +519,16 @@ impl Lowerer<'_> {
             tiers.insert(node, tier);
         }
         tiers
+    }
+}
+
+/// The label of an unknown name: how it differs from a look-alike that is
+/// defined, else "did you mean", else `none`.
+fn suggestion_label(suggestion: &Option<String>, alike: Option<&str>, none: &str) -> String {
+    match (alike, suggestion) {
+        (Some(alike), _) => alike.to_string(),
+        (None, Some(s)) => format!("did you mean {}?", q(s)),
+        (None, None) => none.to_string(),
     }
 }
 
