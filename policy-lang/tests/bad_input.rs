@@ -268,3 +268,21 @@ fn a_chain_as_deep_as_the_router_follows_checks_clean_and_decides() {
     });
     assert_eq!(attempts, Ok(1), "the router follows what the checker passes");
 }
+
+#[test]
+fn formatting_keeps_crlf_line_endings() {
+    let text = "provider m {\r\n\tadapter mock\r\n\ttier free\r\n\tmodel e {}\r\n}\r\n# a comment\r\nworkload w { data public; route m/e }\r\n";
+    let formatted = policy_lang::format(&SourceFile::new("crlf.route", text)).unwrap();
+    assert!(formatted.contains("\r\n"), "{formatted:?}");
+    assert!(
+        !formatted.replace("\r\n", "").contains('\n'),
+        "a bare LF: {formatted:?}"
+    );
+    assert!(!formatted.contains("\r\r"), "{formatted:?}");
+    // Formatted CRLF text is a fixed point, so `fmt --check` passes on it.
+    let again = policy_lang::format(&SourceFile::new("crlf.route", formatted.as_str())).unwrap();
+    assert_eq!(again, formatted);
+    // The same text with LF endings formats to the same, with LF.
+    let lf = policy_lang::format(&SourceFile::new("lf.route", text.replace("\r\n", "\n"))).unwrap();
+    assert_eq!(lf.replace('\n', "\r\n"), formatted);
+}
