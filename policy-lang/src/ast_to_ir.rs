@@ -81,6 +81,17 @@ pub(crate) struct WorkloadInfo {
     pub(crate) max_attempts: Option<Span>,
     /// Where the workload's route is written (the expression after `route`).
     pub(crate) route: Option<Span>,
+    /// Each budget line as written (`30 tokens/day`) and where.
+    pub(crate) budgets: Vec<(BudgetLine, String, Span)>,
+}
+
+/// Which limit of a workload's [`router_core::Budget`] a budget line sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BudgetLine {
+    TokensPerDay,
+    TokensPerMonth,
+    UsdPerDay,
+    UsdPerMonth,
 }
 
 /// Where the IR came from, for diagnostics.

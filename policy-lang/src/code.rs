@@ -89,11 +89,13 @@ pub enum Code {
     W0307,
     /// A `free_first` none of whose candidates is free.
     W0308,
+    /// A budget line smaller than the reservation of one call.
+    W0309,
 }
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 40] = [
+    pub const ALL: [Code; 41] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -134,6 +136,7 @@ impl Code {
         Code::W0306,
         Code::W0307,
         Code::W0308,
+        Code::W0309,
     ];
 
     /// The code as written in diagnostics and docs: `R0202`.
@@ -179,6 +182,7 @@ impl Code {
             Code::W0306 => "W0306",
             Code::W0307 => "W0307",
             Code::W0308 => "W0308",
+            Code::W0309 => "W0309",
         }
     }
 
@@ -225,6 +229,7 @@ impl Code {
             Code::W0306 => "mixed-script name",
             Code::W0307 => "no workloads",
             Code::W0308 => "free_first without a free target",
+            Code::W0309 => "budget below one call",
         }
     }
 
@@ -240,6 +245,7 @@ impl Code {
                 | Code::W0306
                 | Code::W0307
                 | Code::W0308
+                | Code::W0309
         )
     }
 }

@@ -712,6 +712,23 @@ impl NoFreeTargetWarning {
     }
 }
 
+diagnostic_struct!(
+    /// A budget line smaller than the reservation of one call (`W0309`).
+    BudgetBelowOneCallWarning { workload: String, line: String }
+);
+
+impl BudgetBelowOneCallWarning {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+
+    /// The budget line as written, like `30 tokens/day`.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+}
+
 diagnostic_enum!(
     /// A problem that does not stop a policy from working. `routec check`
     /// exits 1 on these only with `--deny-warnings`.
@@ -732,5 +749,7 @@ diagnostic_enum!(
         NoWorkloads(NoWorkloadsWarning),
         /// A `free_first` with nothing free.
         NoFreeTarget(NoFreeTargetWarning),
+        /// A budget line no call fits in.
+        BudgetBelowOneCall(BudgetBelowOneCallWarning),
     }
 );

@@ -96,7 +96,7 @@ fn literals_out_of_range_are_bad_literals_not_panics() {
         "latency 0ms",
         "latency 99999h",
         "max_cost $0.0000000001 per call",
-        "budget 1k tokens/day alert 0.5%",
+        "budget 1M tokens/day alert 0.5%",
     ] {
         let text = format!("{MOCK}workload w {{ data public; {bad}; route m/e }}");
         assert_eq!(codes(&text), vec![Code::R0009], "{bad}");

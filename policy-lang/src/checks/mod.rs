@@ -6,6 +6,8 @@
 //! - `paths`: what each workload can reach, over every path: data class
 //!   (`R0202`), eligibility (`R0203`), capabilities (`R0207`), token limits
 //!   (`R0208`), prices under a dollar limit (`R0209`).
+//! - `budgets`: budget lines smaller than one call's reservation (`W0309`),
+//!   run from `paths` with the targets each workload reaches.
 //! - `chains`: the order attempts happen in: same provider twice in a row
 //!   (`W0304`), targets never tried (`W0305`).
 //! - `depth`: routes deeper (`R0214`) or larger (`R0215`) than the router
@@ -19,6 +21,7 @@
 //! limit, and cycle-safe, so a policy with a cycle, or a chain of 100,000
 //! named routes, still gets every other check.
 
+mod budgets;
 mod chains;
 mod cycles;
 mod depth;
