@@ -105,10 +105,25 @@ fn github_output_is_one_workflow_command_per_diagnostic() {
     assert_eq!(lines.len(), 1, "{out}");
     assert!(
         lines[0].starts_with(
-            "::error file=policy-lang/testdata/check/err/R0204-split-weights.route,line=11,col=9,title=R0204::split weights add up to 110, not 100%0Ahelp: "
+            "::error file=policy-lang/testdata/check/err/R0204-split-weights.route,line=11,col=9,title=R0204::split weights add up to 110, not 100%0Apolicy-lang/testdata/check/err/R0204-split-weights.route:11:9: weights total 110%0A"
         ),
         "{out}"
     );
+    assert!(lines[0].contains("%0Ahelp: "), "{out}");
+}
+
+#[test]
+fn github_output_keeps_the_did_you_mean_of_a_label() {
+    let o = routec(&[
+        "check",
+        "--format",
+        "github",
+        "policy-lang/testdata/check/err/R0101-unknown-route.route",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let out = text(&o.stdout);
+    assert!(out.contains(": did you mean `"), "{out}");
+    assert!(out.contains("%0Ahelp: define it with"), "{out}");
 }
 
 #[test]

@@ -33,12 +33,14 @@ use crate::code::Code;
 use crate::diagnostic::Diag;
 use crate::errors::{
     BadLiteralError, DuplicateNameError, DuplicatePropertyError, InvalidRegexError, LiteralSecretError,
-    MatchWithoutElseError, MissingPropertyError, MixedScriptsWarning, SplitWeightsError, StoresInputsError,
-    TrainsOnInputsError, UnknownAdapterError, UnknownNameError, UnknownTaskError, UnreachableArmError,
+    MatchWithoutElseError, MissingPropertyError, MixedScriptsWarning, NoFreeTargetWarning, SplitWeightsError,
+    StoresInputsError, TrainsOnInputsError, UnknownAdapterError, UnknownNameError, UnknownTaskError,
+    UnreachableArmError,
 };
 use crate::names;
 use crate::report::CheckReport;
 use crate::source::{SourceMap, Span};
+use crate::walk;
 
 mod providers;
 mod routes;
@@ -79,6 +81,17 @@ pub(crate) struct WorkloadInfo {
     pub(crate) max_attempts: Option<Span>,
     /// Where the workload's route is written (the expression after `route`).
     pub(crate) route: Option<Span>,
+    /// Each budget line as written (`30 tokens/day`) and where.
+    pub(crate) budgets: Vec<(BudgetLine, String, Span)>,
+}
+
+/// Which limit of a workload's [`router_core::Budget`] a budget line sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BudgetLine {
+    TokensPerDay,
+    TokensPerMonth,
+    UsdPerDay,
+    UsdPerMonth,
 }
 
 /// Where the IR came from, for diagnostics.

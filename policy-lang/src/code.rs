@@ -69,6 +69,10 @@ pub enum Code {
     R0212,
     /// Workloads whose answers are judged, through `evaluator` checks, by themselves.
     R0213,
+    /// A workload whose route goes deeper, through named routes, than the router follows.
+    R0214,
+    /// A workload whose route has more steps than the router walks per call.
+    R0215,
     /// A provider no workload uses.
     W0301,
     /// A named route no workload uses.
@@ -83,11 +87,15 @@ pub enum Code {
     W0306,
     /// A policy with no workloads.
     W0307,
+    /// A `free_first` none of whose candidates is free.
+    W0308,
+    /// A budget line smaller than the reservation of one call.
+    W0309,
 }
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 37] = [
+    pub const ALL: [Code; 41] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -118,6 +126,8 @@ impl Code {
         Code::R0211,
         Code::R0212,
         Code::R0213,
+        Code::R0214,
+        Code::R0215,
         Code::W0301,
         Code::W0302,
         Code::W0303,
@@ -125,6 +135,8 @@ impl Code {
         Code::W0305,
         Code::W0306,
         Code::W0307,
+        Code::W0308,
+        Code::W0309,
     ];
 
     /// The code as written in diagnostics and docs: `R0202`.
@@ -160,6 +172,8 @@ impl Code {
             Code::R0211 => "R0211",
             Code::R0212 => "R0212",
             Code::R0213 => "R0213",
+            Code::R0214 => "R0214",
+            Code::R0215 => "R0215",
             Code::W0301 => "W0301",
             Code::W0302 => "W0302",
             Code::W0303 => "W0303",
@@ -167,6 +181,8 @@ impl Code {
             Code::W0305 => "W0305",
             Code::W0306 => "W0306",
             Code::W0307 => "W0307",
+            Code::W0308 => "W0308",
+            Code::W0309 => "W0309",
         }
     }
 
@@ -203,6 +219,8 @@ impl Code {
             Code::R0211 => "provider trains on inputs",
             Code::R0212 => "provider stores inputs",
             Code::R0213 => "evaluator cycle",
+            Code::R0214 => "route too deep",
+            Code::R0215 => "route too large to walk",
             Code::W0301 => "unused provider",
             Code::W0302 => "unused route",
             Code::W0303 => "unused model",
@@ -210,6 +228,8 @@ impl Code {
             Code::W0305 => "unreachable target",
             Code::W0306 => "mixed-script name",
             Code::W0307 => "no workloads",
+            Code::W0308 => "free_first without a free target",
+            Code::W0309 => "budget below one call",
         }
     }
 
@@ -217,7 +237,15 @@ impl Code {
     pub const fn is_warning(self) -> bool {
         matches!(
             self,
-            Code::W0301 | Code::W0302 | Code::W0303 | Code::W0304 | Code::W0305 | Code::W0306 | Code::W0307
+            Code::W0301
+                | Code::W0302
+                | Code::W0303
+                | Code::W0304
+                | Code::W0305
+                | Code::W0306
+                | Code::W0307
+                | Code::W0308
+                | Code::W0309
         )
     }
 }

@@ -524,6 +524,42 @@ impl EvaluatorCycleError {
     }
 }
 
+diagnostic_struct!(
+    /// A workload whose route goes deeper, through named routes, than the
+    /// router follows (`R0214`).
+    RouteTooDeepError { workload: String, depth: u64 }
+);
+
+impl RouteTooDeepError {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+
+    /// The most steps from the workload's route down to a target.
+    pub fn depth(&self) -> u64 {
+        self.depth
+    }
+}
+
+diagnostic_struct!(
+    /// A workload whose route has more steps than the router walks per call
+    /// (`R0215`).
+    RouteTooLargeError { workload: String, steps: u64 }
+);
+
+impl RouteTooLargeError {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+
+    /// The steps one walk of its route takes (saturating).
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+}
+
 diagnostic_enum!(
     /// A problem that makes a policy unusable. `routec check` exits 1 on any.
     CheckError {
@@ -573,6 +609,10 @@ diagnostic_enum!(
         StoresInputs(StoresInputsError),
         /// Workloads judging their own answers through evaluators.
         EvaluatorCycle(EvaluatorCycleError),
+        /// A route deeper than the router follows.
+        RouteTooDeep(RouteTooDeepError),
+        /// A route with more steps than the router walks.
+        RouteTooLarge(RouteTooLargeError),
     }
 );
 
@@ -660,6 +700,35 @@ diagnostic_struct!(
     NoWorkloadsWarning {}
 );
 
+diagnostic_struct!(
+    /// A `free_first` none of whose candidates is free (`W0308`).
+    NoFreeTargetWarning { lowest: String }
+);
+
+impl NoFreeTargetWarning {
+    /// The cheapest tier its candidates reach: `subscription` or `paid`.
+    pub fn lowest_tier(&self) -> &str {
+        &self.lowest
+    }
+}
+
+diagnostic_struct!(
+    /// A budget line smaller than the reservation of one call (`W0309`).
+    BudgetBelowOneCallWarning { workload: String, line: String }
+);
+
+impl BudgetBelowOneCallWarning {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+
+    /// The budget line as written, like `30 tokens/day`.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+}
+
 diagnostic_enum!(
     /// A problem that does not stop a policy from working. `routec check`
     /// exits 1 on these only with `--deny-warnings`.
@@ -678,5 +747,9 @@ diagnostic_enum!(
         MixedScripts(MixedScriptsWarning),
         /// No workloads.
         NoWorkloads(NoWorkloadsWarning),
+        /// A `free_first` with nothing free.
+        NoFreeTarget(NoFreeTargetWarning),
+        /// A budget line no call fits in.
+        BudgetBelowOneCall(BudgetBelowOneCallWarning),
     }
 );

@@ -40,6 +40,7 @@ mod prescan;
 mod report;
 mod source;
 mod text_to_ast;
+mod walk;
 
 use std::path::Path;
 
@@ -105,13 +106,21 @@ pub fn lower(ast: &Ast) -> Result<Compiled, CheckReport> {
     }
 }
 
-/// Rewrites one file in canonical form, keeping its comments. Fails only
-/// when the file does not parse. `format` of the output returns it unchanged,
-/// and the output parses to a tree equal to the input's.
+/// Rewrites one file in canonical form, keeping its comments and its line
+/// endings (CRLF when its first line ends in CRLF). Fails only when the file
+/// does not parse. `format` of the output returns it unchanged, and the
+/// output parses to a tree equal to the input's.
 pub fn format(file: &SourceFile) -> Result<String, CheckReport> {
     let ast = parse(std::slice::from_ref(file))?;
     let items = ast.files.first().map(Vec::as_slice).unwrap_or_default();
-    Ok(format::format_items(file.text(), items))
+    let formatted = format::format_items(file.text(), items);
+    let text = file.text();
+    let crlf = text.find('\n').is_some_and(|i| text[..i].ends_with('\r'));
+    Ok(if crlf {
+        formatted.replace("\r\n", "\n").replace('\n', "\r\n")
+    } else {
+        formatted
+    })
 }
 
 /// [`parse`] then [`lower`]: policy text to checked IR.

@@ -166,6 +166,11 @@ impl SourceCode for SourceMap {
         let local = SourceSpan::new(local_start.into(), span.len());
         let text: &'a str = &e.shown;
         let contents = text.read_span(&local, context_lines_before, context_lines_after)?;
+        if longest_line(contents.data()) > MAX_SHOWN_LINE {
+            // Long context lines are dropped; a long line under the span is
+            // cut to a window around it.
+            return Ok(Box::new(window(e, text, local_start, span.len())));
+        }
         let rebased = SourceSpan::new((contents.span().offset() + e.base).into(), contents.span().len());
         Ok(Box::new(MietteSpanContents::new_named(
             e.file.name.clone(),
@@ -178,8 +183,60 @@ impl SourceCode for SourceMap {
     }
 }
 
-/// `text` with the body of every string literal that looks like an API key
-/// replaced by `*` after its first four characters.
+/// Snippet lines longer than this (in bytes) are not shown whole: a
+/// diagnostic on a 130 KB line would otherwise print all of it.
+const MAX_SHOWN_LINE: usize = 240;
+
+/// Bytes of a long line shown on each side of the span.
+const WINDOW_MARGIN: usize = 60;
+
+fn longest_line(data: &[u8]) -> usize {
+    data.split(|b| *b == b'\n').map(<[u8]>::len).max().unwrap_or(0)
+}
+
+/// The line(s) under the local span `start..start + len`, without context
+/// lines; when longer than [`MAX_SHOWN_LINE`], only [`WINDOW_MARGIN`] bytes
+/// either side of the span, on character boundaries. With the line and
+/// column where what is shown starts.
+fn window<'a>(e: &'a Entry, text: &'a str, start: usize, len: usize) -> MietteSpanContents<'a> {
+    let end = start + len;
+    let line_start = text.get(..start).and_then(|t| t.rfind('\n')).map_or(0, |i| i + 1);
+    let line_end = text
+        .get(end..)
+        .and_then(|t| t.find('\n'))
+        .map_or(text.len(), |i| end + i);
+    let (mut from, mut to) = if line_end - line_start <= MAX_SHOWN_LINE {
+        (line_start, line_end)
+    } else {
+        (
+            start.saturating_sub(WINDOW_MARGIN).max(line_start),
+            (end + WINDOW_MARGIN).min(line_end),
+        )
+    };
+    while !text.is_char_boundary(from) {
+        from -= 1;
+    }
+    while !text.is_char_boundary(to) {
+        to += 1;
+    }
+    let before = text.get(..from).unwrap_or_default();
+    let line = before.bytes().filter(|b| *b == b'\n').count();
+    let column = text.get(line_start..from).map_or(0, |t| t.chars().count());
+    let data = text.get(from..to).unwrap_or_default();
+    MietteSpanContents::new_named(
+        e.file.name.clone(),
+        data.as_bytes(),
+        SourceSpan::new((from + e.base).into(), to - from),
+        line,
+        column,
+        1,
+    )
+}
+
+/// `text` with every API key replaced by `*` after its first four
+/// characters: the body of a string literal that looks like one, and any
+/// word outside strings (in a comment, `# was: sk-proj-…`, or written bare)
+/// that does.
 ///
 /// `R0210` tells the author a key is in the policy; rendering that key into a
 /// terminal or a CI log would spread it further. Every diagnostic renders
@@ -189,15 +246,25 @@ impl SourceCode for SourceMap {
 fn mask_secrets(text: &Arc<str>) -> Arc<str> {
     let bytes = text.as_bytes();
     let mut masked: Option<Vec<u8>> = None;
+    let mut mask = |from: usize, to: usize| {
+        let m = masked.get_or_insert_with(|| bytes.to_vec());
+        if let Some(run) = m.get_mut(from..to) {
+            run.fill(b'*');
+        }
+    };
+    let mut in_comment = false;
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'#' => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
+            b'\n' => {
+                in_comment = false;
+                i += 1;
             }
-            b'"' => {
+            b'#' => {
+                in_comment = true;
+                i += 1;
+            }
+            b'"' if !in_comment => {
                 let start = i + 1;
                 let mut end = start;
                 while end < bytes.len() && bytes[end] != b'"' && bytes[end] != b'\n' {
@@ -208,10 +275,18 @@ fn mask_secrets(text: &Arc<str>) -> Arc<str> {
                     && looks_like_secret(body)
                 {
                     let keep = body.char_indices().nth(4).map_or(body.len(), |(k, _)| k);
-                    let m = masked.get_or_insert_with(|| bytes.to_vec());
-                    m[start + keep..end].fill(b'*');
+                    mask(start + keep, end);
                 }
                 i = end + 1;
+            }
+            b if is_key_byte(b) => {
+                let start = i;
+                while i < bytes.len() && is_key_byte(bytes[i]) {
+                    i += 1;
+                }
+                if text.get(start..i).is_some_and(looks_like_secret) {
+                    mask(start + 4, i);
+                }
             }
             _ => i += 1,
         }
@@ -222,6 +297,12 @@ fn mask_secrets(text: &Arc<str>) -> Arc<str> {
         Some(m) => Arc::from(String::from_utf8_lossy(&m).as_ref()),
         None => Arc::clone(text),
     }
+}
+
+/// A byte that can be part of an API key: keys are ASCII letters, digits,
+/// `-` and `_`.
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }
 
 /// Where a diagnostic points: its primary span and the policy's sources, so
@@ -269,9 +350,43 @@ mod tests {
     }
 
     #[test]
-    fn masking_leaves_comments_escapes_and_unicode_alone() {
-        let text = "# \"sk-ant-in-a-comment-0123456789\"\nx \"caf\u{e9} \\\" ok\"";
+    fn masking_leaves_escapes_unicode_and_ordinary_words_alone() {
+        let text = "# see docs/limits, not-a-key_123\nx \"caf\u{e9} \\\" ok\" route_name_2";
         assert_eq!(&*mask_secrets(&Arc::from(text)), text);
+    }
+
+    #[test]
+    fn keys_in_comments_and_bare_words_are_masked() {
+        let text = "# was: sk-proj-REALKEY1234567890abcdef, rotated\n# \"sk-ant-QUOTEDKEY1234567890\n  key sk-ant-BAREKEY1234567890abcd\n";
+        let shown = mask_secrets(&Arc::from(text));
+        assert_eq!(shown.len(), text.len());
+        for key in ["REALKEY", "QUOTEDKEY", "BAREKEY"] {
+            assert!(!shown.contains(key), "{shown}");
+        }
+        assert!(shown.starts_with("# was: sk-p*"), "{shown}");
+        assert!(shown.contains(", rotated\n"), "{shown}");
+    }
+
+    #[test]
+    fn long_lines_are_cut_to_a_window_around_the_span() {
+        let long = format!("route r = fallback [ {} ]", "p/m, ".repeat(26_000));
+        let text = format!("# before\n{long}\n# after\n");
+        let map = SourceMap::new(&[SourceFile::new("p.route", text.as_str())]);
+        let at = text.find("fallback").unwrap() + 60_000;
+        let contents = map.read_span(&SourceSpan::new(at.into(), 3), 1, 1).unwrap();
+        assert!(
+            contents.data().len() <= 3 + 2 * WINDOW_MARGIN,
+            "{}",
+            contents.data().len()
+        );
+        assert_eq!(contents.line(), 1);
+        let start = contents.span().offset();
+        assert!(start <= at && at + 3 <= start + contents.span().len());
+        assert_eq!(contents.column(), start - "# before\n".len());
+        // A short line next to the long one is shown whole, without it.
+        let short = map.read_span(&SourceSpan::new(0.into(), 1), 1, 1).unwrap();
+        assert_eq!(short.data(), b"# before");
+        assert_eq!(short.line(), 0);
     }
 
     #[test]

@@ -684,6 +684,30 @@ impl<'s> Builder<'s> {
         Lit { value, text, span }
     }
 
+    /// An arm's weight: a whole number, said in the words of where it is
+    /// written (a fraction such as `0.5` is not rounded).
+    fn weight(&mut self, p: Pair<'_, Rule>, percent: bool) -> Lit<u64> {
+        let span = self.span(&p);
+        let text = p.as_str().to_string();
+        let value = literal::count(&text).unwrap_or_else(|problem| {
+            let (fraction, help) = if percent {
+                (
+                    format!("split weight `{text}` is not a whole percentage"),
+                    "split weights are whole percentages of calls that sum to 100, like `50: a, 50: b` or `99: a, 1: b`",
+                )
+            } else {
+                (
+                    format!("`select weighted` weight `{text}` is not a whole number"),
+                    "weights are whole numbers, relative to each other: `3: a, 1: b` sends three calls to `a` for each one to `b`",
+                )
+            };
+            let problem = if text.contains('.') { fraction } else { problem };
+            self.bad_literal(span, &text, problem, help);
+            0
+        });
+        Lit { value, text, span }
+    }
+
     fn money(&mut self, p: Pair<'_, Rule>) -> Lit<u64> {
         let span = self.span(&p);
         let text = p.as_str().to_string();

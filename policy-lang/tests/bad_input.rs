@@ -96,7 +96,7 @@ fn literals_out_of_range_are_bad_literals_not_panics() {
         "latency 0ms",
         "latency 99999h",
         "max_cost $0.0000000001 per call",
-        "budget 1k tokens/day alert 0.5%",
+        "budget 1M tokens/day alert 0.5%",
     ] {
         let text = format!("{MOCK}workload w {{ data public; {bad}; route m/e }}");
         assert_eq!(codes(&text), vec![Code::R0009], "{bad}");
@@ -202,4 +202,87 @@ mod files {
         let report = policy_lang::load(&[dir.path().join("x"), dir.path().join("y")]).unwrap_err();
         assert_eq!(report.codes(), vec![Code::R0001, Code::R0001]);
     }
+}
+
+/// Runs `f` on a thread with a 1 MiB stack, as a thread an embedder spawns.
+fn on_one_mebibyte_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .expect("the check ran out of stack or panicked")
+}
+
+/// `route r0 = r1`, `route r1 = r2`, … `route r{n-1} = m/e`, used by one workload.
+fn chain_of_named_routes(n: usize) -> String {
+    let mut text = String::from(MOCK);
+    text.push_str("workload w { data public; route r0 }\n");
+    for i in 0..n - 1 {
+        text.push_str(&format!("route r{i} = r{}\n", i + 1));
+    }
+    text.push_str(&format!("route r{} = m/e\n", n - 1));
+    text
+}
+
+#[test]
+fn a_hundred_thousand_route_chain_checks_on_a_one_mebibyte_stack() {
+    let text = chain_of_named_routes(100_000);
+    assert!(text.len() < policy_lang::MAX_FILE_BYTES, "{} bytes", text.len());
+    let start = Instant::now();
+    // Deeper than the router follows: one error, not a crash.
+    assert_eq!(on_one_mebibyte_stack(move || codes(&text)), vec![Code::R0214]);
+    // Linear: about 15 s unoptimised on a busy 2-core machine; quadratic would be hours.
+    assert!(start.elapsed() < Duration::from_secs(180), "took {:?}", start.elapsed());
+}
+
+#[test]
+fn a_hundred_thousand_route_cycle_is_one_error_on_a_one_mebibyte_stack() {
+    let text = chain_of_named_routes(100_000).replace("route r99999 = m/e", "route r99999 = r0");
+    let found = on_one_mebibyte_stack(move || codes(&text));
+    assert!(found.contains(&Code::R0201), "{found:?}");
+    assert!(!found.contains(&Code::R0214), "{found:?}");
+}
+
+#[test]
+fn a_chain_as_deep_as_the_router_follows_checks_clean_and_decides() {
+    let depth = router_core::MAX_ROUTE_DEPTH as usize;
+    // `chain_of_named_routes(n)`: the workload's route `r0` is step 0 and the
+    // target, written as `route r{n-1} = m/e`, is step n - 1.
+    assert_eq!(codes(&chain_of_named_routes(depth + 2)), vec![Code::R0214]);
+    let text = chain_of_named_routes(depth + 1);
+    let attempts = on_one_mebibyte_stack(move || {
+        let compiled = policy_lang::compile(&[SourceFile::new("input.route", text)]).unwrap();
+        assert!(compiled.report().is_clean());
+        let policy = compiled.policy();
+        let facts = router_core::RequestFacts::default();
+        let decision = router_core::decide(
+            policy,
+            &facts.facts_for(policy, "w").unwrap(),
+            &router_core::StateSnapshot::default(),
+        );
+        decision
+            .outcome()
+            .map(|plan| plan.attempts().len())
+            .map_err(|r| format!("{r:?}"))
+    });
+    assert_eq!(attempts, Ok(1), "the router follows what the checker passes");
+}
+
+#[test]
+fn formatting_keeps_crlf_line_endings() {
+    let text = "provider m {\r\n\tadapter mock\r\n\ttier free\r\n\tmodel e {}\r\n}\r\n# a comment\r\nworkload w { data public; route m/e }\r\n";
+    let formatted = policy_lang::format(&SourceFile::new("crlf.route", text)).unwrap();
+    assert!(formatted.contains("\r\n"), "{formatted:?}");
+    assert!(
+        !formatted.replace("\r\n", "").contains('\n'),
+        "a bare LF: {formatted:?}"
+    );
+    assert!(!formatted.contains("\r\r"), "{formatted:?}");
+    // Formatted CRLF text is a fixed point, so `fmt --check` passes on it.
+    let again = policy_lang::format(&SourceFile::new("crlf.route", formatted.as_str())).unwrap();
+    assert_eq!(again, formatted);
+    // The same text with LF endings formats to the same, with LF.
+    let lf = policy_lang::format(&SourceFile::new("lf.route", text.replace("\r\n", "\n"))).unwrap();
+    assert_eq!(lf.replace('\n', "\r\n"), formatted);
 }

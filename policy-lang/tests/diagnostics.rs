@@ -318,3 +318,72 @@ fn evaluator_cycles_show_every_hop() {
     let src = "provider p { adapter mock; tier free; model m {} }\nworkload a { data public; route escalate [ p/m ] check evaluator(b) }\nworkload b { data public; route escalate [ p/m ] check evaluator(c) }\nworkload c { data public; route p/m }";
     assert!(!codes(src).contains(&Code::R0213));
 }
+
+/// Renders a report as `routec check` does, without colour, at a fixed width.
+fn rendered(src: &str) -> String {
+    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .with_links(false);
+    let mut out = String::new();
+    for d in report(src).diagnostics() {
+        handler.render_report(&mut out, d).unwrap();
+    }
+    out
+}
+
+#[test]
+fn keys_in_comments_are_masked_in_the_snippets_of_other_diagnostics() {
+    let src = "provider p { adapter mock; tier free; model m {} }\n# was: sk-proj-REALKEY1234567890abcdef\nworkload w { data public; route p/mm }\n";
+    let out = rendered(src);
+    assert!(out.contains("R0101"), "{out}");
+    assert!(
+        out.contains("# was: sk-p***"),
+        "the comment is shown as context:\n{out}"
+    );
+    assert!(!out.contains("REALKEY"), "{out}");
+}
+
+#[test]
+fn a_diagnostic_on_a_huge_line_shows_a_window_around_its_span() {
+    let src = format!(
+        "provider p {{ adapter mock; tier free; model m {{}} }}\n{} workload w {{ data public; route p/zz }} # {}\n",
+        " ".repeat(65_000),
+        "x".repeat(65_000)
+    );
+    assert!(src.len() > 130_000);
+    let out = rendered(&src);
+    assert!(out.contains("provider `p` has no model `zz`"), "{out}");
+    assert!(
+        out.contains("route p/zz }"),
+        "the span and its surroundings are shown:\n{out}"
+    );
+    assert!(out.len() < 2_000, "{} bytes rendered", out.len());
+    assert!(out.contains(":2:"), "the line number is kept:\n{out}");
+}
+
+#[test]
+fn fractional_weights_are_explained_as_whole_percentages() {
+    let src = "provider p { adapter mock; tier free; model m {} }\nworkload w { data public; route split by user { 50: p/m, 49.5: p/m, 0.5: p/m } }";
+    expect_diag(src, Code::R0009)
+        .message("split weight `49.5` is not a whole percentage")
+        .help("whole percentages of calls that sum to 100")
+        .underlines(&["49.5"]);
+    assert!(!report(src).to_string().contains("suffix"), "{}", report(src));
+    let src = "provider p { adapter mock; tier free; model m {} }\nworkload w { data public; route select weighted { 1.5: p/m, 1: p/m } }";
+    expect_diag(src, Code::R0009)
+        .message("`select weighted` weight `1.5` is not a whole number")
+        .help("relative to each other");
+}
+
+#[test]
+fn a_look_alike_name_says_which_character_differs() {
+    // Defined with a Cyrillic `с` (U+0441), referred to with a Latin `c`.
+    let src =
+        "provider \u{441}erebras { adapter mock; tier free; model m {} }\nworkload w { data public; route cerebras/m }";
+    expect_diag(src, Code::R0101)
+        .message("unknown provider `cerebras`")
+        .label("`\u{441}erebras` is written with `\u{441}` (U+0441, Cyrillic) where this has `c` (U+0063, Latin)")
+        .help("look the same but are different characters");
+    let r = report(src).to_string();
+    assert!(!r.contains("define it with"), "{r}");
+}

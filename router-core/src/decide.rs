@@ -36,15 +36,16 @@ pub const DEFAULT_P95_PRIOR_MS: u32 = 2_000;
 /// workload's `max_tokens` nor the model's `max_output` bounds them.
 pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 4_096;
 
-/// Route nesting deeper than this is treated as broken (checked policies
-/// never come close; it keeps a cyclic, unchecked policy from recursing
-/// forever).
-const MAX_DEPTH: u32 = 64;
+/// Route nesting deeper than this, counted in steps from the workload's
+/// route and through named routes, is treated as broken: it keeps a cyclic,
+/// unchecked policy from recursing forever. `routec check` refuses a policy
+/// that goes deeper, so checked policies never meet it.
+pub const MAX_ROUTE_DEPTH: u32 = 64;
 
 /// Node visits per decision beyond which the rest of the graph is treated as
 /// broken: a bound on work even for a malformed graph that fans out into
-/// itself. Checked policies visit each node at most a few times.
-const MAX_VISITS: u32 = 4_096;
+/// itself. `routec check` refuses a policy whose workload would need more.
+pub const MAX_ROUTE_VISITS: u32 = 4_096;
 
 /// Decides one call with a fresh [`Decider`]. For many calls, keep a
 /// `Decider` and reuse a [`Decision`] with [`Decider::decide_into`].
@@ -257,7 +258,7 @@ impl Walk<'_, '_, '_> {
         let Some(node) = policy
             .routes
             .get(id)
-            .filter(|_| depth <= MAX_DEPTH && self.visits <= MAX_VISITS)
+            .filter(|_| depth <= MAX_ROUTE_DEPTH && self.visits <= MAX_ROUTE_VISITS)
         else {
             self.broken(id, ctx);
             return;

@@ -31,7 +31,7 @@ mod testkit;
 mod units;
 mod workload;
 
-pub use decide::{DEFAULT_OUTPUT_ESTIMATE, DEFAULT_P95_PRIOR_MS, Decider, decide};
+pub use decide::{DEFAULT_OUTPUT_ESTIMATE, DEFAULT_P95_PRIOR_MS, Decider, MAX_ROUTE_DEPTH, MAX_ROUTE_VISITS, decide};
 pub use draw::{DrawFormat, condition_text, draw};
 pub use explain::{Candidate, Explain, KeySource, LatencySource, MatchBranch, Reason, Step, Verdict};
 pub use facts::{Facts, FactsError, Features, Metadata, NoMetadata, RequestFacts};

@@ -245,6 +245,15 @@ fn github(outcomes: &[Outcome]) {
             }
             props.push(format!("title={}", escape(&code_of(d), true)));
             let mut message = d.to_string();
+            // The labels carry the did-you-mean and each hop of a path:
+            // one line each, with where it points.
+            for label in d.labels().into_iter().flatten() {
+                let Some(text) = label.label() else { continue };
+                match place(d, label.inner()) {
+                    Some((file, line, col)) => message.push_str(&format!("\n{file}:{line}:{col}: {text}")),
+                    None => message.push_str(&format!("\n{text}")),
+                }
+            }
             if let Some(help) = d.help() {
                 message.push_str(&format!("\nhelp: {help}"));
             }

@@ -145,17 +145,17 @@ impl Lowerer<'_> {
             return *node;
         }
         let suggestion = names::did_you_mean(&name.name, self.routes.keys().map(String::as_str));
+        let alike = suggestion.as_deref().and_then(|s| names::look_alike(&name.name, s));
         let mut diag = Diag::at(
             Code::R0101,
             format!("unknown route {}", q(&name.name)),
             self.src,
             name.span,
-            match &suggestion {
-                Some(s) => format!("did you mean {}?", q(s)),
-                None => "no route has this name".to_string(),
-            },
+            suggestion_label(&suggestion, alike.as_deref(), "no route has this name"),
         );
-        diag = if self.provider_ids.contains_key(&name.name) {
+        diag = if alike.is_some() {
+            diag.help(names::LOOK_ALIKE_HELP)
+        } else if self.provider_ids.contains_key(&name.name) {
             diag.help(format!(
                 "{} is a provider; a target is written `{}/MODEL`",
                 q(&name.name),
@@ -176,17 +176,18 @@ impl Lowerer<'_> {
     pub(super) fn target(&mut self, provider: &Ident, model: &Ident) -> Option<TargetId> {
         let Some(pid) = self.provider_ids.get(&provider.name).copied() else {
             let suggestion = names::did_you_mean(&provider.name, self.provider_ids.keys().map(String::as_str));
+            let alike = suggestion.as_deref().and_then(|s| names::look_alike(&provider.name, s));
             let diag = Diag::at(
                 Code::R0101,
                 format!("unknown provider {}", q(&provider.name)),
                 self.src,
                 provider.span,
-                match &suggestion {
-                    Some(s) => format!("did you mean {}?", q(s)),
-                    None => "no provider has this name".to_string(),
-                },
+                suggestion_label(&suggestion, alike.as_deref(), "no provider has this name"),
             )
-            .help("define it with `provider NAME { … }`");
+            .help(match alike {
+                Some(_) => names::LOOK_ALIKE_HELP,
+                None => "define it with `provider NAME { … }`",
+            });
             self.report.error(UnknownNameError {
                 kind: "provider",
                 name: provider.name.clone(),
@@ -209,7 +210,10 @@ impl Lowerer<'_> {
                 .map(|t| t.model.as_str())
                 .collect();
             let suggestion = names::did_you_mean(&model.name, models.iter().copied());
-            let help = if models.is_empty() {
+            let alike = suggestion.as_deref().and_then(|s| names::look_alike(&model.name, s));
+            let help = if alike.is_some() {
+                names::LOOK_ALIKE_HELP.to_string()
+            } else if models.is_empty() {
                 format!(
                     "provider {} declares no models; add `model {} {{ … }}` to it",
                     q(&p.name),
@@ -227,10 +231,7 @@ impl Lowerer<'_> {
                 format!("provider {} has no model {}", q(&provider.name), q(&model.name)),
                 self.src,
                 model.span,
-                match &suggestion {
-                    Some(s) => format!("did you mean {}?", q(s)),
-                    None => "no such model".to_string(),
-                },
+                suggestion_label(&suggestion, alike.as_deref(), "no such model"),
             )
             .help(help);
             self.report.error(UnknownNameError {
@@ -313,32 +314,31 @@ impl Lowerer<'_> {
                 self.regex(s);
                 QualityCheck::Regex(s.value.clone())
             }
-            CheckAst::Evaluator(w) => {
-                match self.workload_ids.get(&w.name) {
-                    Some(id) => QualityCheck::Evaluator(*id),
-                    None => {
-                        let suggestion = names::did_you_mean(&w.name, self.workload_ids.keys().map(String::as_str));
-                        let diag = Diag::at(
-                        Code::R0101,
-                        format!("unknown workload {}", q(&w.name)),
-                        self.src,
-                        w.span,
-                        match &suggestion {
-                            Some(s) => format!("did you mean {}?", q(s)),
-                            None => "no workload has this name".to_string(),
-                        },
-                    )
-                    .help("an evaluator is another workload that judges the answer; define it with `workload NAME { … }`");
-                        self.report.error(UnknownNameError {
-                            kind: "workload",
-                            name: w.name.clone(),
-                            suggestion,
-                            diag,
+            CheckAst::Evaluator(w) => match self.workload_ids.get(&w.name) {
+                Some(id) => QualityCheck::Evaluator(*id),
+                None => {
+                    let suggestion = names::did_you_mean(&w.name, self.workload_ids.keys().map(String::as_str));
+                    let alike = suggestion.as_deref().and_then(|s| names::look_alike(&w.name, s));
+                    let diag = Diag::at(
+                            Code::R0101,
+                            format!("unknown workload {}", q(&w.name)),
+                            self.src,
+                            w.span,
+                            suggestion_label(&suggestion, alike.as_deref(), "no workload has this name"),
+                        )
+                        .help(match alike {
+                            Some(_) => names::LOOK_ALIKE_HELP,
+                            None => "an evaluator is another workload that judges the answer; define it with `workload NAME { … }`",
                         });
-                        QualityCheck::NonEmpty
-                    }
+                    self.report.error(UnknownNameError {
+                        kind: "workload",
+                        name: w.name.clone(),
+                        suggestion,
+                        diag,
+                    });
+                    QualityCheck::NonEmpty
                 }
-            }
+            },
         }
     }
 
@@ -442,15 +442,14 @@ impl Lowerer<'_> {
 
     /// Sorts each `free_first` node's children by the lowest tier they reach.
     pub(super) fn sort_free_first(&mut self) {
-        let mut memo: HashMap<NodeId, Option<Tier>> = HashMap::new();
+        let tiers = self.lowest_tiers();
         for node in self.free_first.clone() {
             let Some(NodeKind::Fallback { children, .. }) = self.graph.get(node).map(|n| n.kind.clone()) else {
                 continue;
             };
-            let mut keyed: Vec<(Option<Tier>, NodeId)> = children
-                .iter()
-                .map(|c| (self.lowest_tier(*c, &mut memo, &mut Vec::new()), *c))
-                .collect();
+            let mut keyed: Vec<(Option<Tier>, NodeId)> =
+                children.iter().map(|c| (tiers.get(c).copied().flatten(), *c)).collect();
+            self.no_free_target(node, &keyed);
             // Unresolved children (no tier) go last; `sort_by_key` is stable.
             keyed.sort_by_key(|(t, _)| t.map_or(3, |t| t as u8));
             if let Some(RouteNode {
@@ -463,38 +462,73 @@ impl Lowerer<'_> {
         }
     }
 
-    pub(super) fn lowest_tier(
-        &self,
-        node: NodeId,
-        memo: &mut HashMap<NodeId, Option<Tier>>,
-        stack: &mut Vec<NodeId>,
-    ) -> Option<Tier> {
-        if let Some(t) = memo.get(&node) {
-            return *t;
-        }
-        if stack.contains(&node) {
-            return None; // a cycle; reported by the cycle check
-        }
-        let kind = &self.graph.get(node)?.kind;
-        let tier = match kind {
-            NodeKind::Target { target } => self
-                .targets
-                .get(target.0 as usize)
-                .and_then(|t| self.providers.get(t.provider.0 as usize))
-                .map(|p| p.tier),
-            other => {
-                stack.push(node);
-                let t = other
-                    .children()
-                    .into_iter()
-                    .filter_map(|c| self.lowest_tier(c, memo, stack))
-                    .min();
-                stack.pop();
-                t
-            }
+    /// `W0308`: a `free_first` none of whose candidates reaches a free
+    /// target orders nothing free first. Not judged when a candidate reaches
+    /// no target at all (an unresolved name, already an error).
+    fn no_free_target(&mut self, node: NodeId, keyed: &[(Option<Tier>, NodeId)]) {
+        let Some(tiers) = keyed.iter().map(|(t, _)| *t).collect::<Option<Vec<Tier>>>() else {
+            return;
         };
-        memo.insert(node, tier);
-        tier
+        let Some(lowest) = tiers.iter().copied().min() else {
+            return;
+        };
+        if lowest == Tier::Free {
+            return;
+        }
+        let head = self.heads.get(node.0 as usize).copied().unwrap_or_default();
+        let diag = Diag::at(
+            Code::W0308,
+            "`free_first` has no free target",
+            self.src,
+            head,
+            format!("the cheapest tier here is `{}`", lowest.as_str()),
+        )
+        .help(
+            "`free_first` tries free targets first, then subscription, then paid; with no provider of `tier free` below it, it is a `fallback` in tier order: write `fallback` if that is what you mean, or add a free target",
+        );
+        self.report.warning(NoFreeTargetWarning {
+            lowest: lowest.as_str().to_string(),
+            diag,
+        });
+    }
+
+    /// The lowest tier each node below a `free_first` reaches (`None`: no
+    /// target, or only through a cycle, which the cycle check reports).
+    /// Bottom-up over an iterative post-order, so a chain of named routes
+    /// of any length is fine.
+    pub(super) fn lowest_tiers(&self) -> HashMap<NodeId, Option<Tier>> {
+        let children = |n: NodeId| self.graph.get(n).map(|n| n.kind.children()).unwrap_or_default();
+        let roots: Vec<NodeId> = self.free_first.iter().flat_map(|n| children(*n)).collect();
+        let mut tiers: HashMap<NodeId, Option<Tier>> = HashMap::new();
+        for node in walk::postorder(roots, children) {
+            let Some(kind) = self.graph.get(node).map(|n| &n.kind) else {
+                continue;
+            };
+            let tier = match kind {
+                NodeKind::Target { target } => self
+                    .targets
+                    .get(target.0 as usize)
+                    .and_then(|t| self.providers.get(t.provider.0 as usize))
+                    .map(|p| p.tier),
+                other => other
+                    .children()
+                    .iter()
+                    .filter_map(|c| tiers.get(c).copied().flatten())
+                    .min(),
+            };
+            tiers.insert(node, tier);
+        }
+        tiers
+    }
+}
+
+/// The label of an unknown name: how it differs from a look-alike that is
+/// defined, else "did you mean", else `none`.
+fn suggestion_label(suggestion: &Option<String>, alike: Option<&str>, none: &str) -> String {
+    match (alike, suggestion) {
+        (Some(alike), _) => alike.to_string(),
+        (None, Some(s)) => format!("did you mean {}?", q(s)),
+        (None, None) => none.to_string(),
     }
 }
 

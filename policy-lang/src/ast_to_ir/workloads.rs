@@ -87,6 +87,17 @@ impl Lowerer<'_> {
                         if self.once(&mut seen_limits, kw, limit.span) {
                             continue;
                         }
+                        let (line, text) = match (&limit.amount, period) {
+                            (Amount::Tokens(n), Period::Day) => {
+                                (BudgetLine::TokensPerDay, format!("{} tokens/day", n.text))
+                            }
+                            (Amount::Tokens(n), Period::Month) => {
+                                (BudgetLine::TokensPerMonth, format!("{} tokens/month", n.text))
+                            }
+                            (Amount::Usd(m), Period::Day) => (BudgetLine::UsdPerDay, format!("{}/day", m.text)),
+                            (Amount::Usd(m), Period::Month) => (BudgetLine::UsdPerMonth, format!("{}/month", m.text)),
+                        };
+                        info.budgets.push((line, text, limit.span));
                         match (&limit.amount, period) {
                             (Amount::Tokens(n), Period::Day) => wl.budget.tokens_per_day = Some(n.value),
                             (Amount::Tokens(n), Period::Month) => wl.budget.tokens_per_month = Some(n.value),

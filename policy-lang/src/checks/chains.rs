@@ -12,12 +12,13 @@ use std::collections::{HashMap, HashSet};
 
 use router_core::{NodeId, NodeKind, ProviderId, Strategy, TargetId, WorkloadId};
 
-use super::q;
+use super::{children, q};
 use crate::ast_to_ir::Lowered;
 use crate::code::Code;
 use crate::diagnostic::Diag;
 use crate::errors::{RepeatedProviderWarning, UnreachableTargetWarning};
 use crate::report::CheckReport;
+use crate::walk;
 
 pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) {
     repeated_providers(lowered, report);
@@ -40,19 +41,19 @@ fn ordered_children(kind: &NodeKind) -> Option<(Vec<NodeId>, bool)> {
 }
 
 /// The target a node certainly tries first (`last == false`) or last.
-fn end_target(lowered: &Lowered, node: NodeId, last: bool, depth: usize) -> Option<TargetId> {
-    if depth > 64 {
-        return None; // a cycle; reported elsewhere
-    }
-    let kind = &lowered.policy.routes.get(node)?.kind;
-    match kind {
-        NodeKind::Target { target } => Some(*target),
-        other => {
-            let (children, _) = ordered_children(other)?;
-            let child = if last { children.last() } else { children.first() }?;
-            end_target(lowered, *child, last, depth + 1)
+/// A loop, at most the runtime's depth limit long (beyond it, or round a
+/// cycle, nothing is certain and the cycle or depth check reports it).
+fn end_target(lowered: &Lowered, mut node: NodeId, last: bool) -> Option<TargetId> {
+    for _ in 0..=router_core::MAX_ROUTE_DEPTH {
+        match &lowered.policy.routes.get(node)?.kind {
+            NodeKind::Target { target } => return Some(*target),
+            other => {
+                let (children, _) = ordered_children(other)?;
+                node = *if last { children.last() } else { children.first() }?;
+            }
         }
     }
+    None
 }
 
 fn repeated_providers(lowered: &Lowered, report: &mut CheckReport) {
@@ -66,10 +67,7 @@ fn repeated_providers(lowered: &Lowered, report: &mut CheckReport) {
             continue;
         }
         for pair in children.windows(2) {
-            let (Some(a), Some(b)) = (
-                end_target(lowered, pair[0], true, 0),
-                end_target(lowered, pair[1], false, 0),
-            ) else {
+            let (Some(a), Some(b)) = (end_target(lowered, pair[0], true), end_target(lowered, pair[1], false)) else {
                 continue;
             };
             let pa: ProviderId = policy.target(a).provider;
@@ -131,43 +129,36 @@ fn duplicates(lowered: &Lowered, report: &mut CheckReport) {
     }
 }
 
-/// The fewest attempts a node uses before it gives up: one per target, all
-/// candidates of a chain, the cheapest arm of a split or match.
-fn min_exhaust(lowered: &Lowered, node: NodeId, memo: &mut HashMap<NodeId, u32>, stack: &mut Vec<NodeId>) -> u32 {
-    if let Some(n) = memo.get(&node) {
-        return *n;
+/// The fewest attempts each node uses before it gives up: one per target,
+/// all candidates of a chain, the cheapest arm of a split or match.
+/// Bottom-up over an iterative post-order; an edge closing a cycle counts
+/// nothing.
+fn min_exhaust(lowered: &Lowered) -> HashMap<NodeId, u32> {
+    let policy = &lowered.policy;
+    let roots = policy.workloads.iter().map(|w| w.route);
+    let mut memo: HashMap<NodeId, u32> = HashMap::new();
+    for node in walk::postorder(roots, |n| children(policy, n)) {
+        let Some(kind) = policy.routes.get(node).map(|n| &n.kind) else {
+            continue;
+        };
+        let below = kind.children().into_iter().map(|c| memo.get(&c).copied().unwrap_or(0));
+        let n = match kind {
+            NodeKind::Target { .. } => 1,
+            NodeKind::Unresolved => 0,
+            NodeKind::Fallback { .. } | NodeKind::Select { .. } | NodeKind::Escalate { .. } => {
+                below.fold(0u32, u32::saturating_add)
+            }
+            NodeKind::Split { .. } | NodeKind::Match { .. } => below.min().unwrap_or(0),
+        };
+        memo.insert(node, n);
     }
-    if stack.contains(&node) || stack.len() > 64 {
-        return 0;
-    }
-    let Some(kind) = lowered.policy.routes.get(node).map(|n| n.kind.clone()) else {
-        return 0;
-    };
-    stack.push(node);
-    let n = match &kind {
-        NodeKind::Target { .. } => 1,
-        NodeKind::Unresolved => 0,
-        NodeKind::Fallback { .. } | NodeKind::Select { .. } | NodeKind::Escalate { .. } => kind
-            .children()
-            .into_iter()
-            .map(|c| min_exhaust(lowered, c, memo, stack))
-            .fold(0u32, u32::saturating_add),
-        NodeKind::Split { .. } | NodeKind::Match { .. } => kind
-            .children()
-            .into_iter()
-            .map(|c| min_exhaust(lowered, c, memo, stack))
-            .min()
-            .unwrap_or(0),
-    };
-    stack.pop();
-    memo.insert(node, n);
-    n
+    memo
 }
 
 fn beyond_max_attempts(lowered: &Lowered, report: &mut CheckReport) {
     let policy = &lowered.policy;
     let info = &lowered.info;
-    let mut memo = HashMap::new();
+    let memo = min_exhaust(lowered);
     let mut in_budget: HashSet<NodeId> = HashSet::new();
     // A target reached only too late: the first workload seen and its limit.
     let mut too_late: HashMap<NodeId, (WorkloadId, u32)> = HashMap::new();
@@ -196,7 +187,7 @@ fn beyond_max_attempts(lowered: &Lowered, report: &mut CheckReport) {
                     let mut cum = before;
                     for c in children {
                         work.push((*c, cum));
-                        cum = cum.saturating_add(min_exhaust(lowered, *c, &mut memo, &mut Vec::new()));
+                        cum = cum.saturating_add(memo.get(c).copied().unwrap_or(0));
                     }
                 }
                 NodeKind::Select {
@@ -207,7 +198,7 @@ fn beyond_max_attempts(lowered: &Lowered, report: &mut CheckReport) {
                     let mut cum = before;
                     for (_, c) in children {
                         work.push((*c, cum));
-                        cum = cum.saturating_add(min_exhaust(lowered, *c, &mut memo, &mut Vec::new()));
+                        cum = cum.saturating_add(memo.get(c).copied().unwrap_or(0));
                     }
                 }
                 // Ordered at run time (cost, latency, weight): any candidate

@@ -5,10 +5,14 @@
 //! - evaluator cycles (`R0213`): a workload whose answers an evaluator
 //!   judges, where that evaluator's answers (directly or through other
 //!   evaluators) are judged by the workload itself, so judging never ends.
+//!
+//! Components come from petgraph's `kosaraju_scc`, whose depth-first
+//! searches keep their own stack: its `tarjan_scc` recurses once per node
+//! and overflowed the stack on a long chain of named routes.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
-use petgraph::algo::tarjan_scc;
+use petgraph::algo::kosaraju_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use router_core::{NodeId, WorkloadId};
 
@@ -22,7 +26,7 @@ use crate::report::CheckReport;
 pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) {
     let policy = &lowered.policy;
     let graph = policy.routes.petgraph();
-    for scc in tarjan_scc(graph) {
+    for scc in kosaraju_scc(graph) {
         let nodes: Vec<NodeId> = scc.iter().map(|i| NodeId(i.index() as u32)).collect();
         let self_loop = nodes.len() == 1 && children(policy, nodes[0]).contains(&nodes[0]);
         if nodes.len() < 2 && !self_loop {
@@ -38,7 +42,8 @@ pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) {
         else {
             continue;
         };
-        let Some(path) = cycle_through(lowered, start, &nodes) else {
+        let members: HashSet<NodeId> = nodes.iter().copied().collect();
+        let Some(path) = cycle_through(lowered, start, &members) else {
             continue;
         };
         report_cycle(lowered, &path, report);
@@ -47,7 +52,7 @@ pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) {
 
 /// A path `start → … → start` inside the component, by breadth-first search
 /// (so the shortest such cycle).
-fn cycle_through(lowered: &Lowered, start: NodeId, component: &[NodeId]) -> Option<Vec<NodeId>> {
+fn cycle_through(lowered: &Lowered, start: NodeId, component: &HashSet<NodeId>) -> Option<Vec<NodeId>> {
     let policy = &lowered.policy;
     let mut parent: std::collections::HashMap<NodeId, NodeId> = std::collections::HashMap::new();
     let mut queue = std::collections::VecDeque::from([start]);
@@ -125,7 +130,7 @@ pub(super) fn evaluators(lowered: &Lowered, judged_by: &[(WorkloadId, NodeId, Wo
             graph.add_edge(NodeIndex::new(w), NodeIndex::new(e), ());
         }
     }
-    for scc in tarjan_scc(&graph) {
+    for scc in kosaraju_scc(&graph) {
         let members: Vec<usize> = scc.iter().map(|i| i.index()).collect();
         let Some(start) = members.iter().copied().min() else {
             continue;
@@ -134,6 +139,7 @@ pub(super) fn evaluators(lowered: &Lowered, judged_by: &[(WorkloadId, NodeId, Wo
         if members.len() < 2 && !self_loop {
             continue;
         }
+        let members: HashSet<usize> = members.into_iter().collect();
         if let Some(hops) = judge_cycle(&next, start, &members) {
             report_judge_cycle(lowered, &hops, report);
         }
@@ -145,7 +151,7 @@ pub(super) fn evaluators(lowered: &Lowered, judged_by: &[(WorkloadId, NodeId, Wo
 fn judge_cycle(
     next: &[Vec<(usize, NodeId)>],
     start: usize,
-    component: &[usize],
+    component: &HashSet<usize>,
 ) -> Option<Vec<(usize, NodeId, usize)>> {
     let mut parent: HashMap<usize, (usize, NodeId)> = HashMap::new();
     let mut queue = VecDeque::from([start]);

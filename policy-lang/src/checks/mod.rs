@@ -6,18 +6,25 @@
 //! - `paths`: what each workload can reach, over every path: data class
 //!   (`R0202`), eligibility (`R0203`), capabilities (`R0207`), token limits
 //!   (`R0208`), prices under a dollar limit (`R0209`).
+//! - `budgets`: budget lines smaller than one call's reservation (`W0309`),
+//!   run from `paths` with the targets each workload reaches.
 //! - `chains`: the order attempts happen in: same provider twice in a row
 //!   (`W0304`), targets never tried (`W0305`).
+//! - `depth`: routes deeper (`R0214`) or larger (`R0215`) than the router
+//!   walks, through references to named routes.
 //! - `usage`: unused providers, routes and models, and an empty policy
 //!   (`W0301`–`W0303`, `W0307`).
 //! - `matches`: `match` arms that can never be taken (`R0206`), run during
 //!   lowering where the arms' text is at hand.
 //!
-//! Every walk is iterative or bounded by the pre-scan's nesting limit, and
-//! cycle-safe, so a policy with a cycle still gets every other check.
+//! Every walk is iterative (`crate::walk`) or bounded by the router's depth
+//! limit, and cycle-safe, so a policy with a cycle, or a chain of 100,000
+//! named routes, still gets every other check.
 
+mod budgets;
 mod chains;
 mod cycles;
+mod depth;
 pub(crate) mod matches;
 mod paths;
 mod usage;
@@ -30,6 +37,10 @@ use crate::report::CheckReport;
 /// Runs every graph check, adding what it finds to `report`.
 pub(crate) fn run(lowered: &Lowered, report: &mut CheckReport) {
     cycles::check(lowered, report);
+    // Round a cycle every route is infinitely deep; the cycle says it.
+    if !report.errors().iter().any(|e| e.code() == crate::code::Code::R0201) {
+        depth::check(lowered, report);
+    }
     let judged_by = paths::check(lowered, report);
     cycles::evaluators(lowered, &judged_by, report);
     chains::check(lowered, report);

@@ -126,6 +126,8 @@ pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) -> Vec<(Workloa
         pii(lowered, wid, &reached, report);
         evaluator_classes(lowered, wid, &evaluators, report);
         per_target(lowered, wid, &reached, report);
+        let targets: Vec<TargetId> = reached.iter().map(|r| r.target).collect();
+        super::budgets::check(lowered, wid, &targets, report);
         if !unresolved {
             eligible(lowered, wid, &reached, report);
         }

@@ -51,7 +51,7 @@ impl Builder<'_> {
                 let key = self.split_key(key_pair)?;
                 let block = k.expect(Rule::weighted)?;
                 close = Self::closer(self.span(&block));
-                let arms = self.weighted(block)?;
+                let arms = self.weighted(block, true)?;
                 ExprKind::Split { key, arms }
             }
             Rule::select => {
@@ -79,7 +79,7 @@ impl Builder<'_> {
                         };
                         let block = k.expect(Rule::weighted)?;
                         close = Self::closer(self.span(&block));
-                        (strategy, self.weighted(block)?)
+                        (strategy, self.weighted(block, false)?)
                     }
                     _ => return self.internal(&s),
                 };
@@ -142,12 +142,14 @@ impl Builder<'_> {
         Ok(out)
     }
 
-    pub(super) fn weighted(&mut self, p: Pair<'_, Rule>) -> R<Vec<Arm>> {
+    /// The arms of a `split` (`percent`: weights are whole percentages) or
+    /// a `select weighted` (relative whole weights).
+    pub(super) fn weighted(&mut self, p: Pair<'_, Rule>, percent: bool) -> R<Vec<Arm>> {
         let k = self.kids(p);
         let mut out = Vec::new();
         for arm in k.rest() {
             let mut ak = self.kids(arm);
-            let weight = self.count(ak.expect(Rule::number)?);
+            let weight = self.weight(ak.expect(Rule::number)?, percent);
             let expr = self.expr(ak.next()?)?;
             out.push(Arm {
                 weight: Some(weight),
