@@ -147,7 +147,8 @@ async fn streaming(s: Subject) {
     assert!(matches!(
         events[n - 1],
         StreamEvent::Done {
-            finish_reason: FinishReason::Stop
+            finish_reason: FinishReason::Stop,
+            skipped_events: 0
         }
     ));
     assert!(matches!(events[n - 2], StreamEvent::Usage(u) if u.input_tokens > 0 && u.output_tokens > 0));
@@ -446,7 +447,8 @@ async fn huge_body(s: Subject) {
         bytes: 50 * 1024 * 1024,
     });
     let e = complete_err(&p, s, &ChatRequest::user("hi")).await;
-    assert_eq!(e.class(), ErrorClass::MalformedResponse);
+    assert_eq!(e.class(), ErrorClass::ResponseTooLarge);
+    assert!(!e.can_retry() && e.can_fallback());
     assert!(e.message().contains("larger than"), "{e}");
 }
 

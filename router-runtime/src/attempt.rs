@@ -23,7 +23,9 @@ pub(crate) fn outcome_of(e: &ProviderError) -> AttemptOutcome {
         },
         ErrorClass::Overloaded => AttemptOutcome::Overloaded,
         // A garbage body comes from a live but misbehaving server.
-        ErrorClass::ServerError | ErrorClass::MalformedResponse => AttemptOutcome::ServerError,
+        ErrorClass::ServerError | ErrorClass::MalformedResponse | ErrorClass::ResponseTooLarge => {
+            AttemptOutcome::ServerError
+        }
         ErrorClass::Timeout(_) => AttemptOutcome::Timeout,
         ErrorClass::Connection => AttemptOutcome::ConnectionError,
         ErrorClass::ContextLengthExceeded => AttemptOutcome::ContextLength,
@@ -50,7 +52,9 @@ pub(crate) fn trigger_of(class: ErrorClass) -> Option<Trigger> {
     match class {
         ErrorClass::RateLimited => Some(Trigger::RateLimited),
         ErrorClass::Overloaded => Some(Trigger::Overloaded),
-        ErrorClass::ServerError | ErrorClass::MalformedResponse => Some(Trigger::ServerError),
+        ErrorClass::ServerError | ErrorClass::MalformedResponse | ErrorClass::ResponseTooLarge => {
+            Some(Trigger::ServerError)
+        }
         ErrorClass::Timeout(_) => Some(Trigger::Timeout),
         ErrorClass::Connection => Some(Trigger::ConnectionError),
         ErrorClass::ContextLengthExceeded => Some(Trigger::ContextLength),

@@ -401,6 +401,7 @@ pub(crate) fn class_code(class: ErrorClass) -> &'static str {
         ErrorClass::ContextLengthExceeded => "context_length",
         ErrorClass::ContentPolicy => "content_policy",
         ErrorClass::MalformedResponse => "malformed_response",
+        ErrorClass::ResponseTooLarge => "response_too_large",
     }
 }
 

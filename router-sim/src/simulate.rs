@@ -657,7 +657,9 @@ fn attempt_outcome(result: SimResult) -> AttemptOutcome {
         SimResult::Err { class, retry_after } => match class {
             ErrorClass::RateLimited => AttemptOutcome::RateLimited { retry_after },
             ErrorClass::Overloaded => AttemptOutcome::Overloaded,
-            ErrorClass::ServerError | ErrorClass::MalformedResponse => AttemptOutcome::ServerError,
+            ErrorClass::ServerError | ErrorClass::MalformedResponse | ErrorClass::ResponseTooLarge => {
+                AttemptOutcome::ServerError
+            }
             ErrorClass::Timeout(_) => AttemptOutcome::Timeout,
             ErrorClass::Connection => AttemptOutcome::ConnectionError,
             ErrorClass::ContextLengthExceeded => AttemptOutcome::ContextLength,
