@@ -38,10 +38,17 @@ impl axum::serve::Listener for ResettingListener {
 pub(crate) struct ResettingStream(TcpStream);
 
 impl ResettingStream {
-    fn reset_if_marked(&self, bufs: &[&[u8]]) -> Option<io::Error> {
+    /// Resets the connection if `first`, the first buffer of a write, holds
+    /// a response head with the marker. Only heads are scanned (a write that
+    /// starts a response starts with its status line), so a 50 MB body costs
+    /// nothing.
+    fn reset_if_marked(&self, first: &[u8]) -> Option<io::Error> {
+        if !first.starts_with(b"HTTP/") {
+            return None;
+        }
+        let head_end = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(first.len());
         let marker = RESET_MARKER.as_bytes();
-        let marked = bufs.iter().any(|b| b.windows(marker.len()).any(|w| w == marker));
-        if !marked {
+        if !first[..head_end].windows(marker.len()).any(|w| w == marker) {
             return None;
         }
         // Zero linger makes the close an RST; if it cannot be set, the close
@@ -59,7 +66,7 @@ impl AsyncRead for ResettingStream {
 
 impl AsyncWrite for ResettingStream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        if let Some(e) = self.reset_if_marked(&[buf]) {
+        if let Some(e) = self.reset_if_marked(buf) {
             return Poll::Ready(Err(e));
         }
         Pin::new(&mut self.0).poll_write(cx, buf)
@@ -70,8 +77,7 @@ impl AsyncWrite for ResettingStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let slices: Vec<&[u8]> = bufs.iter().map(|b| &**b).collect();
-        if let Some(e) = self.reset_if_marked(&slices) {
+        if let Some(e) = bufs.first().and_then(|b| self.reset_if_marked(b)) {
             return Poll::Ready(Err(e));
         }
         Pin::new(&mut self.0).poll_write_vectored(cx, bufs)

@@ -84,7 +84,14 @@ pub(crate) async fn respond(flavor: Flavor, req: &RecordedRequest, behaviour: Be
             let head = Bytes::copy_from_slice(&text.as_bytes()[..cut_point(text)]);
             let body = futures::stream::iter([Ok::<_, std::io::Error>(head)]);
             let body = if abort {
-                Body::from_stream(body.chain(futures::stream::iter([Err(std::io::Error::other("cut"))])))
+                // Yield once before breaking: the server flushes what it has
+                // when the body is pending, so the client reads the head
+                // before the break, as it would from a real mid-answer cut.
+                let cut = futures::stream::once(async {
+                    tokio::task::yield_now().await;
+                    Err(std::io::Error::other("cut"))
+                });
+                Body::from_stream(body.chain(cut))
             } else {
                 Body::from_stream(body)
             };

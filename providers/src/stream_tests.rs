@@ -268,11 +268,15 @@ fn anthropic_and_gemini_skip_malformed_events_too() {
 fn anthropic_clean_end_after_the_stop_reason_is_complete() {
     let whole = String::from_utf8(fixture("anthropic/stream_ok.sse")).unwrap();
     let at = whole.find("event: message_stop").unwrap();
-    let events = decode(anthropic::EventDecoder::new(false), &[whole[..at].as_bytes()]).unwrap();
+    let events = decode(anthropic::EventDecoder::new(false), &[&whole.as_bytes()[..at]]).unwrap();
     let all = decode(anthropic::EventDecoder::new(false), &[whole.as_bytes()]).unwrap();
     assert_eq!(events, all);
     let before_delta = whole.find("event: message_delta").unwrap();
-    let err = decode(anthropic::EventDecoder::new(false), &[whole[..before_delta].as_bytes()]).unwrap_err();
+    let err = decode(
+        anthropic::EventDecoder::new(false),
+        &[&whole.as_bytes()[..before_delta]],
+    )
+    .unwrap_err();
     assert_eq!(err.class(), ErrorClass::MalformedResponse);
 }
 
