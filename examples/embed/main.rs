@@ -48,7 +48,7 @@ impl Summaries {
             match event? {
                 StreamEvent::TextDelta { text: delta } => text.push_str(&delta),
                 StreamEvent::Usage(u) => println!("  usage: {} in, {} out", u.input_tokens, u.output_tokens),
-                StreamEvent::Done { finish_reason } => println!("  done: {finish_reason:?}"),
+                StreamEvent::Done { finish_reason, .. } => println!("  done: {finish_reason:?}"),
                 StreamEvent::ToolCallDelta { .. } => {}
             }
         }

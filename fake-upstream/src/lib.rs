@@ -6,15 +6,26 @@
 //! check what an adapter sent. A request the real API would reject (wrong
 //! path, missing required header or field, a `system` role inside Anthropic
 //! `messages`, a role Gemini does not know) gets that API's error; any other
-//! takes the next [`Behaviour`] from the script ([`Behaviour::Ok`] when it is
-//! empty). Control endpoints, for tests that
-//! run the fake as a separate process:
+//! takes the next [`Behaviour`] from the script (the default behaviour when
+//! it is empty: [`Behaviour::Ok`] unless [`FakeUpstream::set_default`] chose
+//! another, e.g. a persistent 503 that later recovers). Control endpoints,
+//! for tests that run the fake as a separate process:
 //!
 //! - `POST /__fake/script` with a JSON array of behaviours replaces the script;
 //! - `POST /__fake/push` with one behaviour appends to it;
+//! - `POST /__fake/default` with one behaviour sets what an empty script does;
 //! - `GET /__fake/calls` answers `{"calls": n}`;
 //! - `GET /__fake/requests` answers the recorded requests;
-//! - `POST /__fake/reset` clears script, counter and records.
+//! - `POST /__fake/reset` clears script, default, counter and records.
+//!
+//! The fault modes of the failure-mode suite: [`Behaviour::error`] (429 with
+//! or without `Retry-After`, 500, 503), [`Behaviour::Reset`] (a reset before
+//! headers), [`Behaviour::Hang`] (no response at all),
+//! [`Behaviour::SlowFirstToken`], [`Behaviour::CutStream`],
+//! [`Behaviour::StallAfterEvents`], [`Behaviour::MalformedEvents`],
+//! [`Behaviour::NoDone`], [`Behaviour::ContextLength`],
+//! [`Behaviour::ContentFilter`], [`Behaviour::RejectPrefill`] and
+//! [`Behaviour::Huge`].
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -31,6 +42,7 @@
 //! [`redis`] module starts a real `redis-server` of a test's own.
 
 mod fixtures;
+mod listener;
 pub mod redis;
 mod respond;
 
@@ -149,6 +161,39 @@ pub enum Behaviour {
         /// Body size.
         bytes: usize,
     },
+    /// Accept the request, then reset the connection without sending a
+    /// byte of the response (no status, no headers).
+    Reset,
+    /// The successful answer, its headers at once and its body (the first
+    /// token) only after `delay_ms`.
+    SlowFirstToken {
+        /// Delay before the first body byte.
+        delay_ms: u64,
+    },
+    /// A successful stream that sends its first `events` events whole, then
+    /// stalls forever with the connection open.
+    StallAfterEvents {
+        /// Events sent before stalling.
+        events: usize,
+    },
+    /// A successful stream with `count` malformed `data:` events (not JSON)
+    /// after its first event; everything else is intact.
+    MalformedEvents {
+        /// How many malformed events.
+        count: usize,
+    },
+    /// A successful stream, finish reason and usage included, whose body ends
+    /// cleanly without the terminal event (`data: [DONE]`, `message_stop`).
+    NoDone,
+    /// The flavor's context-length error (400).
+    ContextLength,
+    /// The flavor's content-filter refusal: OpenAI's 400
+    /// `content_policy_violation`, Anthropic's `stop_reason: refusal` and
+    /// Gemini's `finishReason: SAFETY` (both 200).
+    ContentFilter,
+    /// A server that refuses assistant prefill: a request whose last message
+    /// is the assistant's gets a 400; any other the successful answer.
+    RejectPrefill,
 }
 
 impl Behaviour {
@@ -218,6 +263,8 @@ impl RecordedRequest {
 #[derive(Debug, Default)]
 struct Inner {
     script: VecDeque<Behaviour>,
+    /// What an empty script does; `None` is [`Behaviour::Ok`].
+    default: Option<Behaviour>,
     calls: u64,
     requests: Vec<RecordedRequest>,
 }
@@ -268,6 +315,7 @@ impl FakeUpstream {
             calls: watch::Sender::new(0),
         });
         let app = router(Arc::clone(&shared));
+        let listener = listener::ResettingListener(listener);
         let task = tokio::spawn(async move {
             // Serving only ends on an accept error, which leaves nothing to do.
             let _ = axum::serve(listener, app).await;
@@ -298,6 +346,13 @@ impl FakeUpstream {
     /// Replaces the script.
     pub fn script(&self, behaviours: Vec<Behaviour>) {
         self.shared.lock().script = behaviours.into();
+    }
+
+    /// Sets what the fake does once the script is empty (at start,
+    /// [`Behaviour::Ok`]): `set_default(Behaviour::error(503))` is an outage
+    /// until `set_default(Behaviour::Ok)` ends it.
+    pub fn set_default(&self, behaviour: Behaviour) {
+        self.shared.lock().default = Some(behaviour);
     }
 
     /// Requests received so far (control endpoints excluded).
@@ -351,6 +406,7 @@ fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/__fake/script", post(set_script))
         .route("/__fake/push", post(push_one))
+        .route("/__fake/default", post(set_default))
         .route("/__fake/calls", get(calls))
         .route("/__fake/requests", get(requests))
         .route("/__fake/reset", post(reset))
@@ -365,6 +421,11 @@ async fn set_script(State(shared): State<Arc<Shared>>, axum::Json(script): axum:
 
 async fn push_one(State(shared): State<Arc<Shared>>, axum::Json(one): axum::Json<Behaviour>) -> StatusCode {
     shared.lock().script.push_back(one);
+    StatusCode::NO_CONTENT
+}
+
+async fn set_default(State(shared): State<Arc<Shared>>, axum::Json(one): axum::Json<Behaviour>) -> StatusCode {
+    shared.lock().default = Some(one);
     StatusCode::NO_CONTENT
 }
 
@@ -418,7 +479,11 @@ async fn upstream(State(shared): State<Arc<Shared>>, request: Request) -> Respon
     if let Some(rejection) = respond::validate(shared.flavor, &recorded) {
         return rejection;
     }
-    let behaviour = shared.lock().script.pop_front().unwrap_or(Behaviour::Ok);
+    let behaviour = {
+        let mut inner = shared.lock();
+        let next = inner.script.pop_front();
+        next.or_else(|| inner.default.clone()).unwrap_or(Behaviour::Ok)
+    };
     respond::respond(shared.flavor, &recorded, behaviour).await
 }
 

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
 
+use crate::listener::RESET_MARKER;
 use crate::{Behaviour, Flavor, RecordedRequest, fixture};
 
 pub(crate) async fn respond(flavor: Flavor, req: &RecordedRequest, behaviour: Behaviour) -> Response {
@@ -83,7 +84,14 @@ pub(crate) async fn respond(flavor: Flavor, req: &RecordedRequest, behaviour: Be
             let head = Bytes::copy_from_slice(&text.as_bytes()[..cut_point(text)]);
             let body = futures::stream::iter([Ok::<_, std::io::Error>(head)]);
             let body = if abort {
-                Body::from_stream(body.chain(futures::stream::iter([Err(std::io::Error::other("cut"))])))
+                // Yield once before breaking: the server flushes what it has
+                // when the body is pending, so the client reads the head
+                // before the break, as it would from a real mid-answer cut.
+                let cut = futures::stream::once(async {
+                    tokio::task::yield_now().await;
+                    Err(std::io::Error::other("cut"))
+                });
+                Body::from_stream(body.chain(cut))
             } else {
                 Body::from_stream(body)
             };
@@ -97,6 +105,123 @@ pub(crate) async fn respond(flavor: Flavor, req: &RecordedRequest, behaviour: Be
                 .chain(futures::stream::iter((0..count).map(move |_| Ok(pad.clone()))))
                 .chain(futures::stream::iter([Ok(Bytes::from_static(b"\"}"))]));
             streamed(flavor, "application/json", Body::from_stream(body))
+        }
+        Behaviour::Reset => {
+            let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            response
+                .headers_mut()
+                .insert(RESET_MARKER, HeaderValue::from_static("1"));
+            response
+        }
+        Behaviour::SlowFirstToken { delay_ms } => {
+            let (content_type, text) = success_text(flavor, Answer::Text, stream);
+            let delay = Duration::from_millis(delay_ms);
+            let first = futures::stream::once(async move {
+                tokio::time::sleep(delay).await;
+                Ok::<_, Infallible>(Bytes::new())
+            });
+            let events = futures::stream::iter(events_of(text).into_iter().map(Ok));
+            streamed(flavor, content_type, Body::from_stream(first.chain(events)))
+        }
+        Behaviour::StallAfterEvents { events } => {
+            let (content_type, text) = success_text(flavor, Answer::Text, true);
+            let head: Vec<Result<Bytes, Infallible>> = events_of(text).into_iter().take(events).map(Ok).collect();
+            let body = futures::stream::iter(head).chain(futures::stream::pending());
+            streamed(flavor, content_type, Body::from_stream(body))
+        }
+        Behaviour::MalformedEvents { count } => {
+            let (content_type, text) = success_text(flavor, Answer::Text, true);
+            let mut events = events_of(text);
+            let at = 1.min(events.len());
+            for _ in 0..count {
+                events.insert(at, Bytes::from_static(b"data: {\"choices\": [{\"delta\": oops\n\n"));
+            }
+            let body = futures::stream::iter(events.into_iter().map(Ok::<_, Infallible>));
+            streamed(flavor, content_type, Body::from_stream(body))
+        }
+        Behaviour::NoDone => {
+            let (content_type, text) = success_text(flavor, Answer::Text, true);
+            let events: Vec<Result<Bytes, Infallible>> = events_of(text)
+                .into_iter()
+                .filter(|e| !is_terminal(e))
+                .map(Ok)
+                .collect();
+            streamed(flavor, content_type, Body::from_stream(futures::stream::iter(events)))
+        }
+        Behaviour::ContextLength => {
+            let name = match flavor {
+                Flavor::OpenAi => "error_400_context_length.json",
+                Flavor::Anthropic => "error_400_prompt_too_long.json",
+                Flavor::Gemini => "error_400_token_count.json",
+            };
+            let text = fixture(flavor, name).unwrap_or_default();
+            tag(flavor, with_body(400, "application/json", text.to_owned()))
+        }
+        Behaviour::ContentFilter => content_filter(flavor, stream),
+        Behaviour::RejectPrefill => {
+            if ends_with_assistant(flavor, req) {
+                let mut body = error_body(flavor, 400);
+                body["error"]["message"] = json!(
+                    "This model does not support assistant message prefill. The conversation must end with a user message."
+                );
+                tag(flavor, with_body(400, "application/json", body.to_string()))
+            } else {
+                success(flavor, Answer::Text, stream)
+            }
+        }
+    }
+}
+
+/// A stream fixture split into its events, one chunk each, as servers flush them.
+fn events_of(text: &str) -> Vec<Bytes> {
+    text.split_inclusive("\n\n")
+        .map(|e| Bytes::copy_from_slice(e.as_bytes()))
+        .collect()
+}
+
+/// The event that ends a stream: OpenAI's `[DONE]`, Anthropic's `message_stop`.
+fn is_terminal(event: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(event);
+    text.contains("data: [DONE]") || text.contains("event: message_stop")
+}
+
+/// Whether the conversation ends with the assistant's turn (a prefill).
+fn ends_with_assistant(flavor: Flavor, req: &RecordedRequest) -> bool {
+    let body = req.json();
+    let (list, role) = match flavor {
+        Flavor::OpenAi | Flavor::Anthropic => ("messages", "assistant"),
+        Flavor::Gemini => ("contents", "model"),
+    };
+    body[list]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["role"] == role)
+}
+
+/// The flavor's content-filter refusal, in the shape its API sends it.
+fn content_filter(flavor: Flavor, stream: bool) -> Response {
+    match flavor {
+        Flavor::OpenAi => {
+            let text = fixture(flavor, "error_400_content_policy.json").unwrap_or_default();
+            tag(flavor, with_body(400, "application/json", text.to_owned()))
+        }
+        Flavor::Anthropic | Flavor::Gemini => {
+            let (content_type, text) = success_text(flavor, Answer::Text, stream);
+            let text = if flavor == Flavor::Anthropic {
+                text.replace("\"end_turn\"", "\"refusal\"")
+            } else if stream {
+                let blocked = fixture(flavor, "finish_safety.json").unwrap_or_default();
+                let one_line: serde_json::Value = serde_json::from_str(blocked).unwrap_or_default();
+                format!("data: {one_line}\n\n")
+            } else {
+                fixture(flavor, "finish_safety.json").unwrap_or_default().to_owned()
+            };
+            let events: Vec<Result<Bytes, Infallible>> = events_of(&text).into_iter().map(Ok).collect();
+            if stream {
+                streamed(flavor, content_type, Body::from_stream(futures::stream::iter(events)))
+            } else {
+                tag(flavor, with_body(200, content_type, text))
+            }
         }
     }
 }
@@ -215,10 +340,7 @@ fn success(flavor: Flavor, answer: Answer, stream: bool) -> Response {
     let (content_type, text) = success_text(flavor, answer, stream);
     if stream {
         // One chunk per event, as real servers flush them.
-        let events: Vec<Result<Bytes, Infallible>> = text
-            .split_inclusive("\n\n")
-            .map(|e| Ok(Bytes::copy_from_slice(e.as_bytes())))
-            .collect();
+        let events: Vec<Result<Bytes, Infallible>> = events_of(text).into_iter().map(Ok).collect();
         streamed(flavor, content_type, Body::from_stream(futures::stream::iter(events)))
     } else {
         tag(flavor, with_body(200, content_type, text.to_owned()))

@@ -98,6 +98,8 @@ pub struct ApiError {
     code: &'static str,
     message: String,
     param: Option<String>,
+    // Boxed: an `ApiError` is every handler's `Err`, kept small.
+    provider_code: Option<Box<str>>,
     retry_after: Option<Duration>,
     decision: Option<DecisionId>,
 }
@@ -110,6 +112,7 @@ impl ApiError {
             code: code.as_str(),
             message: message.into(),
             param: None,
+            provider_code: None,
             retry_after: None,
             decision: None,
         }
@@ -137,6 +140,7 @@ impl ApiError {
             code: e.code(),
             message: e.to_string(),
             param: None,
+            provider_code: e.provider_code().map(Box::from),
             retry_after: e.retry_after(),
             decision: e.decision_id(),
         }
@@ -170,6 +174,7 @@ impl ApiError {
                 kind: error_type(self.status),
                 code: self.code,
                 param: self.param.as_deref(),
+                provider_code: self.provider_code.as_deref(),
             },
         }
     }
@@ -194,6 +199,10 @@ struct ErrorDetail<'a> {
     kind: &'static str,
     code: &'a str,
     param: Option<&'a str>,
+    /// The provider's own code behind `code`, when a provider refused the
+    /// request (`content_policy_violation` behind `content_filtered`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    provider_code: Option<&'a str>,
 }
 
 /// OpenAI's `type` for a status: what the SDKs and most clients show.

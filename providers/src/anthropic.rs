@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::config::{AdapterConfig, ConfigError, check_base_url};
 use crate::error::{ErrorClass, ProviderError};
-use crate::http::{Ctx, ErrorReading, PostUrl, StreamDecoder, Transport, body_text, join_url};
+use crate::http::{Ctx, ErrorReading, EventError, PostUrl, StreamDecoder, Transport, body_text, join_url};
 use crate::provider::{Capabilities, EventStream, Provider, default_finish};
 use crate::sse::SseEvent;
 use crate::types::{
@@ -301,6 +301,9 @@ pub(crate) fn decode_response(ctx: &Ctx, body: &[u8], json_tool: bool) -> Result
     if json_tool && finish_reason == FinishReason::ToolCalls && tool_calls.is_empty() {
         finish_reason = FinishReason::Stop;
     }
+    if finish_reason == FinishReason::ContentFilter {
+        return Err(refused(ctx));
+    }
     Ok(ChatResponse {
         id: wire.id,
         model: wire.model,
@@ -331,17 +334,24 @@ struct WireErrorDetail {
 /// Reads `{"type":"error","error":{"type":…,"message":…}}`.
 pub(crate) fn classify_error(status_class: ErrorClass, body: &[u8]) -> ErrorReading {
     let Ok(parsed) = serde_json::from_slice::<WireErrorBody>(body) else {
-        return ErrorReading {
-            class: status_class,
-            message: body_text(body),
-            retry_after: None,
-        };
+        return ErrorReading::unrecognised(status_class, body);
     };
     ErrorReading {
         class: class_of(status_class, &parsed.error),
+        code: Some(parsed.error.kind.clone()),
         message: parsed.error.message,
         retry_after: None,
     }
+}
+
+/// A `refusal` stop: Claude declined on safety grounds, which is a refusal,
+/// not a complete answer.
+fn refused(ctx: &Ctx) -> ProviderError {
+    ctx.err(
+        ErrorClass::ContentPolicy,
+        "the model refused to answer (stop reason `refusal`)",
+    )
+    .with_provider_code(Some("refusal".to_owned()))
 }
 
 fn class_of(status_class: ErrorClass, e: &WireErrorDetail) -> ErrorClass {
@@ -452,13 +462,9 @@ impl EventDecoder {
 }
 
 impl StreamDecoder for EventDecoder {
-    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        let wire: WireEvent = serde_json::from_str(&event.data).map_err(|e| {
-            ctx.err(
-                ErrorClass::MalformedResponse,
-                &format!("stream event `{}` is not valid: {e}", event.event),
-            )
-        })?;
+    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), EventError> {
+        let wire: WireEvent = serde_json::from_str(&event.data)
+            .map_err(|e| EventError::Malformed(format!("stream event `{}` is not valid: {e}", event.event)))?;
         match wire {
             WireEvent::MessageStart { message } => {
                 self.usage.input_tokens = message.usage.input();
@@ -490,9 +496,8 @@ impl StreamDecoder for EventDecoder {
                 WireDelta::InputJsonDelta { partial_json } => {
                     let tool = self.tool_index.iter().find(|(i, _)| *i == index).map(|(_, t)| *t);
                     let Some(tool) = tool else {
-                        return Err(ctx.err(
-                            ErrorClass::MalformedResponse,
-                            "input_json_delta for a block that is not a tool_use",
+                        return Err(EventError::Malformed(
+                            "input_json_delta for a block that is not a tool_use".to_owned(),
                         ));
                     };
                     out.push(StreamEvent::ToolCallDelta {
@@ -517,17 +522,17 @@ impl StreamDecoder for EventDecoder {
                 }
             }
             WireEvent::MessageStop {} => {
-                out.push(StreamEvent::Usage(self.usage));
-                out.push(StreamEvent::Done {
-                    finish_reason: self.finish.unwrap_or(FinishReason::Stop),
-                });
-                self.done = true;
+                let finish_reason = self.finish.unwrap_or(FinishReason::Stop);
+                self.finish_with(ctx, finish_reason, out)?;
             }
             WireEvent::ContentBlockStop {} | WireEvent::Ping {} => {}
             WireEvent::Error { error } => {
                 // Mid-stream errors carry no status; the type alone decides.
                 let class = class_of(ErrorClass::ServerError, &error);
-                return Err(ctx.err(class, &error.message));
+                return Err(ctx
+                    .err(class, &error.message)
+                    .with_provider_code(Some(error.kind))
+                    .into());
             }
         }
         Ok(())
@@ -537,11 +542,33 @@ impl StreamDecoder for EventDecoder {
         self.done
     }
 
-    fn on_eof(&mut self, ctx: &Ctx, _out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        Err(ctx.err(
-            ErrorClass::MalformedResponse,
-            "event stream ended before `message_stop`",
-        ))
+    /// A body that ends cleanly after `message_delta` carried a stop reason
+    /// is complete even without `message_stop`; before it, it is cut short.
+    fn on_eof(&mut self, ctx: &Ctx, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        let Some(finish_reason) = self.finish else {
+            return Err(ctx.err(ErrorClass::MalformedResponse, "event stream ended before a stop reason"));
+        };
+        self.finish_with(ctx, finish_reason, out)
+    }
+}
+
+impl EventDecoder {
+    fn finish_with(
+        &mut self,
+        ctx: &Ctx,
+        finish_reason: FinishReason,
+        out: &mut Vec<StreamEvent>,
+    ) -> Result<(), ProviderError> {
+        if finish_reason == FinishReason::ContentFilter {
+            return Err(refused(ctx));
+        }
+        out.push(StreamEvent::Usage(self.usage));
+        out.push(StreamEvent::Done {
+            finish_reason,
+            skipped_events: 0,
+        });
+        self.done = true;
+        Ok(())
     }
 }
 

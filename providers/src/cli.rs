@@ -425,6 +425,7 @@ impl CliStream {
         })));
         self.queue.push_back(Ok(StreamEvent::Done {
             finish_reason: FinishReason::Stop,
+            skipped_events: 0,
         }));
         Ok(())
     }

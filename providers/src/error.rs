@@ -12,6 +12,9 @@ use std::time::{Duration, SystemTime};
 /// message, short enough that a 50 MB HTML page never lands in a log line.
 pub(crate) const MAX_QUOTED_BYTES: usize = 512;
 
+/// Longest provider error code kept: real ones are a few words.
+const MAX_PROVIDER_CODE_BYTES: usize = 64;
+
 /// Which timeout fired.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,8 +54,12 @@ pub enum ErrorClass {
     ContextLengthExceeded,
     /// The provider refused on safety / content policy grounds.
     ContentPolicy,
-    /// The response could not be understood: not JSON, wrong shape, too big, cut short.
+    /// The response could not be understood: not JSON, wrong shape, cut short.
     MalformedResponse,
+    /// The answer is larger than the body cap. Another target may answer
+    /// shorter; asking the same one again would fetch (and pay for) the same
+    /// oversized answer, so it is never retried.
+    ResponseTooLarge,
 }
 
 impl ErrorClass {
@@ -70,7 +77,8 @@ impl ErrorClass {
             | Self::Connection
             | Self::Auth
             | Self::ContextLengthExceeded
-            | Self::MalformedResponse => true,
+            | Self::MalformedResponse
+            | Self::ResponseTooLarge => true,
             Self::BadRequest | Self::ContentPolicy => false,
         }
     }
@@ -84,7 +92,11 @@ impl ErrorClass {
             | Self::Timeout(_)
             | Self::Connection
             | Self::MalformedResponse => true,
-            Self::Auth | Self::BadRequest | Self::ContextLengthExceeded | Self::ContentPolicy => false,
+            Self::Auth
+            | Self::BadRequest
+            | Self::ContextLengthExceeded
+            | Self::ContentPolicy
+            | Self::ResponseTooLarge => false,
         }
     }
 
@@ -104,6 +116,7 @@ impl ErrorClass {
             Self::ContextLengthExceeded => "context length exceeded",
             Self::ContentPolicy => "content policy",
             Self::MalformedResponse => "malformed response",
+            Self::ResponseTooLarge => "response too large",
         }
     }
 
@@ -142,6 +155,7 @@ pub struct ProviderError {
     class: ErrorClass,
     status: Option<u16>,
     retry_after: Option<Duration>,
+    provider_code: Option<String>,
     message: String,
 }
 
@@ -157,8 +171,17 @@ impl ProviderError {
             class,
             status: None,
             retry_after: None,
+            provider_code: None,
             message: truncate(&message.into(), MAX_QUOTED_BYTES),
         }
+    }
+
+    /// Attaches the provider's own error code; an empty code is none.
+    pub(crate) fn with_provider_code(mut self, code: Option<String>) -> Self {
+        self.provider_code = code
+            .filter(|c| !c.is_empty())
+            .map(|c| truncate(&c, MAX_PROVIDER_CODE_BYTES));
+        self
     }
 
     pub(crate) fn with_status(mut self, status: u16) -> Self {
@@ -190,6 +213,15 @@ impl ProviderError {
     /// in seconds or as an HTTP date, or Gemini's `RetryInfo.retryDelay`).
     pub fn retry_after(&self) -> Option<Duration> {
         self.retry_after
+    }
+
+    /// The provider's own error code, as it sent it: OpenAI's `code`
+    /// (`content_policy_violation`) or a `content_filter` finish reason,
+    /// Anthropic's error `type` or a `refusal` stop reason, Gemini's `status`
+    /// or its `SAFETY`-style finish or block reason. For reading and logging
+    /// only: decisions are made on [`ProviderError::class`].
+    pub fn provider_code(&self) -> Option<&str> {
+        self.provider_code.as_deref()
     }
 
     /// The provider's own message, truncated and redacted.
@@ -283,6 +315,8 @@ mod tests {
         assert!(!ErrorClass::BadRequest.can_fallback() && !ErrorClass::BadRequest.can_retry());
         assert!(ErrorClass::Auth.can_fallback() && !ErrorClass::Auth.can_retry());
         assert!(!ErrorClass::ContentPolicy.can_fallback());
+        assert!(ErrorClass::ResponseTooLarge.can_fallback());
+        assert!(!ErrorClass::ResponseTooLarge.can_retry());
     }
 
     #[test]

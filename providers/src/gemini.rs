@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::anthropic::parse_data_url;
 use crate::config::{AdapterConfig, ConfigError, check_base_url};
 use crate::error::{ErrorClass, ProviderError, TimeoutKind, parse_proto_duration};
-use crate::http::{Ctx, ErrorReading, PostUrl, StreamDecoder, Transport, body_text, join_url};
+use crate::http::{Ctx, ErrorReading, EventError, PostUrl, StreamDecoder, Transport, body_text, join_url};
 use crate::provider::{Capabilities, EventStream, Provider, default_finish};
 use crate::sse::SseEvent;
 use crate::types::{
@@ -319,18 +319,23 @@ struct Piece {
     id: Option<String>,
 }
 
-fn decode_piece(ctx: &Ctx, body: &[u8]) -> Result<Piece, ProviderError> {
+/// A safety block: the prompt or the answer, and Gemini's reason as the code.
+fn blocked(ctx: &Ctx, what: &str, reason: &str) -> ProviderError {
+    ctx.err(ErrorClass::ContentPolicy, &format!("{what} blocked: {reason}"))
+        .with_provider_code(Some(reason.to_owned()))
+}
+
+/// Reads one body or stream chunk; a body that is not a response is
+/// [`EventError::Malformed`], a safety block [`EventError::Failed`].
+fn decode_piece(ctx: &Ctx, body: &[u8]) -> Result<Piece, EventError> {
     let wire: WireResponse = serde_json::from_slice(body).map_err(|e| {
-        ctx.err(
-            ErrorClass::MalformedResponse,
-            &format!(
-                "response is not a generateContent response: {e}; body: {}",
-                body_text(body)
-            ),
-        )
+        EventError::Malformed(format!(
+            "response is not a generateContent response: {e}; body: {}",
+            body_text(body)
+        ))
     })?;
     if let Some(reason) = wire.prompt_feedback.and_then(|f| f.block_reason) {
-        return Err(ctx.err(ErrorClass::ContentPolicy, &format!("prompt blocked: {reason}")));
+        return Err(blocked(ctx, "prompt", &reason).into());
     }
     let mut piece = Piece {
         text: String::new(),
@@ -344,9 +349,7 @@ fn decode_piece(ctx: &Ctx, body: &[u8]) -> Result<Piece, ProviderError> {
         return Ok(piece);
     };
     if let Some(reason) = candidate.finish_reason.as_deref() {
-        piece.finish = Some(
-            finish_reason(reason).map_err(|r| ctx.err(ErrorClass::ContentPolicy, &format!("response blocked: {r}")))?,
-        );
+        piece.finish = Some(finish_reason(reason).map_err(|r| blocked(ctx, "response", r))?);
     }
     for part in candidate.content.map(|c| c.parts).unwrap_or_default() {
         if part.thought == Some(true) {
@@ -364,7 +367,10 @@ fn decode_piece(ctx: &Ctx, body: &[u8]) -> Result<Piece, ProviderError> {
 
 /// generateContent body → normalised response.
 pub(crate) fn decode_response(ctx: &Ctx, body: &[u8], model: &str) -> Result<ChatResponse, ProviderError> {
-    let piece = decode_piece(ctx, body)?;
+    let piece = decode_piece(ctx, body).map_err(|e| match e {
+        EventError::Failed(e) => e,
+        EventError::Malformed(reason) => ctx.err(ErrorClass::MalformedResponse, &reason),
+    })?;
     if piece.finish.is_none() && piece.text.is_empty() && piece.calls.is_empty() {
         return Err(ctx.err(ErrorClass::MalformedResponse, "response has no candidates"));
     }
@@ -415,13 +421,7 @@ pub(crate) fn classify_error(status_class: ErrorClass, body: &[u8]) -> ErrorRead
         .or_else(|_| serde_json::from_slice::<Vec<WireErrorBody>>(body).map(|mut v| v.swap_remove(0)));
     let parsed = match parsed {
         Ok(p) => p,
-        Err(_) => {
-            return ErrorReading {
-                class: status_class,
-                message: body_text(body),
-                retry_after: None,
-            };
-        }
+        Err(_) => return ErrorReading::unrecognised(status_class, body),
     };
     let e = parsed.error;
     let reason = |wanted: &str| {
@@ -459,6 +459,7 @@ pub(crate) fn classify_error(status_class: ErrorClass, body: &[u8]) -> ErrorRead
         });
     ErrorReading {
         class,
+        code: Some(e.status),
         message: e.message,
         retry_after,
     }
@@ -476,13 +477,12 @@ pub(crate) struct ChunkDecoder {
 }
 
 impl StreamDecoder for ChunkDecoder {
-    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), EventError> {
         // A mid-stream failure arrives as an error object instead of a chunk.
         if serde_json::from_str::<WireErrorBody>(&event.data).is_ok() {
-            let reading = classify_error(ErrorClass::ServerError, event.data.as_bytes());
-            return Err(ctx
-                .err(reading.class, &reading.message)
-                .with_retry_after(reading.retry_after));
+            return Err(classify_error(ErrorClass::ServerError, event.data.as_bytes())
+                .into_error(ctx)
+                .into());
         }
         let piece = decode_piece(ctx, event.data.as_bytes())?;
         if !piece.text.is_empty() {
@@ -525,7 +525,10 @@ impl StreamDecoder for ChunkDecoder {
         if let Some(usage) = self.usage {
             out.push(StreamEvent::Usage(usage));
         }
-        out.push(StreamEvent::Done { finish_reason });
+        out.push(StreamEvent::Done {
+            finish_reason,
+            skipped_events: 0,
+        });
         self.done = true;
         Ok(())
     }

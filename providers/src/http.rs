@@ -20,7 +20,7 @@ use crate::config::{ConfigError, Timeouts};
 use crate::error::{ErrorClass, MAX_QUOTED_BYTES, ProviderError, TimeoutKind, parse_retry_after};
 use crate::provider::EventStream;
 use crate::secret::ApiKey;
-use crate::sse::{SseEvent, SseParser};
+use crate::sse::{SseError, SseEvent, SseParser};
 use crate::types::StreamEvent;
 
 /// Error bodies are parsed for their class and message only; a megabyte is
@@ -50,6 +50,28 @@ pub(crate) struct ErrorReading {
     pub message: String,
     /// A retry hint found in the body (Gemini's `RetryInfo`).
     pub retry_after: Option<Duration>,
+    /// The provider's own code for the error (OpenAI `code`, Anthropic
+    /// `type`, Gemini `status`), when the body had one.
+    pub code: Option<String>,
+}
+
+impl ErrorReading {
+    /// A body with no recognised shape: the status decides, the text is quoted.
+    pub(crate) fn unrecognised(status_class: ErrorClass, body: &[u8]) -> Self {
+        Self {
+            class: status_class,
+            message: body_text(body),
+            retry_after: None,
+            code: None,
+        }
+    }
+
+    /// The classified, redacted error this reading describes.
+    pub(crate) fn into_error(self, ctx: &Ctx) -> ProviderError {
+        ctx.err(self.class, &self.message)
+            .with_retry_after(self.retry_after)
+            .with_provider_code(self.code)
+    }
 }
 
 /// Reads an error body into a class; `status_class` is what the status alone says.
@@ -243,9 +265,7 @@ impl Transport {
         let state = StreamState {
             transport: Arc::clone(self),
             response,
-            parser: SseParser::new(self.max_body),
-            decoder,
-            sse_events: Vec::new(),
+            pump: EventPump::new(decoder, self.max_body),
             pending: VecDeque::new(),
             finished: false,
         };
@@ -263,11 +283,9 @@ impl Transport {
         let status_class = ErrorClass::from_status(status);
         // If the error body itself cannot be read, the status still classifies it.
         let body = self.read_body(response, MAX_ERROR_BODY).await.unwrap_or_default();
-        let reading = (self.dialect)(status_class, &body);
-        self.ctx
-            .err(reading.class, &reading.message)
-            .with_status(status)
-            .with_retry_after(header_retry.or(reading.retry_after))
+        let mut reading = (self.dialect)(status_class, &body);
+        reading.retry_after = header_retry.or(reading.retry_after);
+        reading.into_error(&self.ctx).with_status(status)
     }
 
     fn send_error(&self, e: &reqwest::Error) -> ProviderError {
@@ -290,7 +308,7 @@ impl Transport {
 
     fn too_large(&self, cap: usize) -> ProviderError {
         self.ctx.err(
-            ErrorClass::MalformedResponse,
+            ErrorClass::ResponseTooLarge,
             &format!("response body larger than {cap} bytes"),
         )
     }
@@ -306,22 +324,131 @@ impl Transport {
 /// Turns one provider's SSE events into normalised events.
 pub(crate) trait StreamDecoder: Send + 'static {
     /// Handles one SSE event, appending what it means to `out`.
-    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError>;
+    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), EventError>;
 
     /// Whether the provider's terminal event has been seen (reading stops there).
     fn is_done(&self) -> bool;
 
     /// Called at a clean end of body before the terminal event: the last
-    /// chance to finish (Gemini has no terminal event), else an error.
+    /// chance to finish (a finish reason already seen makes the answer
+    /// complete), else an error.
     fn on_eof(&mut self, ctx: &Ctx, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError>;
+}
+
+/// Why one event could not be used.
+#[derive(Debug)]
+pub(crate) enum EventError {
+    /// The event could not be read (not JSON, wrong shape): it is skipped and
+    /// counted, and only too many of them end the stream.
+    Malformed(String),
+    /// The event reports a failure, or ends the stream wrongly: the stream ends.
+    Failed(ProviderError),
+}
+
+impl From<ProviderError> for EventError {
+    fn from(e: ProviderError) -> Self {
+        Self::Failed(e)
+    }
+}
+
+/// How many malformed events one stream may skip; one more is an error.
+/// A stray bad line is a proxy's hiccup; several mean the stream is not
+/// what the adapter thinks it is, and its text cannot be trusted.
+pub(crate) const MAX_SKIPPED_EVENTS: u32 = 3;
+
+/// Body chunks in, normalised events out: the SSE parser, one adapter's
+/// decoder, and the count of skipped events, with no I/O, so the transport
+/// and the fixture tests drive the same code.
+#[derive(Debug)]
+pub(crate) struct EventPump<D> {
+    parser: SseParser,
+    decoder: D,
+    sse_events: Vec<SseEvent>,
+    skipped: u32,
+}
+
+impl<D: StreamDecoder> EventPump<D> {
+    /// A pump whose parser refuses lines over `max_line` bytes.
+    pub(crate) fn new(decoder: D, max_line: usize) -> Self {
+        Self {
+            parser: SseParser::new(max_line),
+            decoder,
+            sse_events: Vec::new(),
+            skipped: 0,
+        }
+    }
+
+    /// Feeds one body chunk; appends the events it completes to `out`, up to
+    /// and including the terminal one.
+    pub(crate) fn push(&mut self, ctx: &Ctx, chunk: &[u8], out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        self.parser.push(chunk, &mut self.sse_events).map_err(|e| {
+            let class = match e {
+                SseError::LineTooLong(_) => ErrorClass::ResponseTooLarge,
+                SseError::InvalidUtf8 => ErrorClass::MalformedResponse,
+            };
+            ctx.err(class, &e.to_string())
+        })?;
+        for event in std::mem::take(&mut self.sse_events) {
+            let name = event.event.clone();
+            match self.decoder.on_event(ctx, event, out) {
+                Ok(()) => {}
+                Err(EventError::Failed(e)) => return Err(e),
+                Err(EventError::Malformed(reason)) => {
+                    let reason = ctx.key.redact(&reason);
+                    self.skipped += 1;
+                    if self.skipped > MAX_SKIPPED_EVENTS {
+                        return Err(ctx.err(
+                            ErrorClass::MalformedResponse,
+                            &format!("more than {MAX_SKIPPED_EVENTS} malformed stream events; the last: {reason}"),
+                        ));
+                    }
+                    tracing::warn!(
+                        provider = %ctx.name,
+                        event = %name,
+                        skipped = self.skipped,
+                        "skipped a malformed stream event: {reason}"
+                    );
+                }
+            }
+            if self.decoder.is_done() {
+                self.stamp(out);
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The body ended: complete if the terminal event was seen or the
+    /// decoder can finish, an error if it ended mid-event or too early.
+    pub(crate) fn eof(&mut self, ctx: &Ctx, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        if self.decoder.is_done() {
+            return Ok(());
+        }
+        if !self.parser.is_between_events() {
+            return Err(ctx.err(ErrorClass::MalformedResponse, "event stream ended mid-event"));
+        }
+        self.decoder.on_eof(ctx, out)?;
+        self.stamp(out);
+        Ok(())
+    }
+
+    /// Whether the terminal event has been seen.
+    pub(crate) fn is_done(&self) -> bool {
+        self.decoder.is_done()
+    }
+
+    /// Writes the skip count into the final `Done` event.
+    fn stamp(&self, out: &mut [StreamEvent]) {
+        if let Some(StreamEvent::Done { skipped_events, .. }) = out.last_mut() {
+            *skipped_events = self.skipped;
+        }
+    }
 }
 
 struct StreamState<D> {
     transport: Arc<Transport>,
     response: reqwest::Response,
-    parser: SseParser,
-    decoder: D,
-    sse_events: Vec<SseEvent>,
+    pump: EventPump<D>,
     pending: VecDeque<Result<StreamEvent, ProviderError>>,
     finished: bool,
 }
@@ -359,36 +486,18 @@ impl<D: StreamDecoder> StreamState<D> {
                 return;
             }
         };
-        let Some(chunk) = chunk else {
-            let result = if self.parser.is_between_events() {
-                self.decoder.on_eof(ctx, &mut out)
-            } else {
-                Err(ctx.err(ErrorClass::MalformedResponse, "event stream ended mid-event"))
-            };
-            self.pending.extend(out.into_iter().map(Ok));
-            if let Err(e) = result {
-                self.pending.push_back(Err(e));
+        let result = match chunk {
+            Some(chunk) => self.pump.push(ctx, &chunk, &mut out),
+            None => {
+                self.finished = true;
+                self.pump.eof(ctx, &mut out)
             }
-            self.finished = true;
-            return;
         };
-        if let Err(e) = self.parser.push(&chunk, &mut self.sse_events) {
-            self.pending
-                .push_back(Err(ctx.err(ErrorClass::MalformedResponse, &e.to_string())));
-            return;
-        }
-        for event in self.sse_events.drain(..) {
-            if let Err(e) = self.decoder.on_event(ctx, event, &mut out) {
-                self.pending.extend(out.drain(..).map(Ok));
-                self.pending.push_back(Err(e));
-                return;
-            }
-            if self.decoder.is_done() {
-                break;
-            }
-        }
         self.pending.extend(out.into_iter().map(Ok));
-        if self.decoder.is_done() {
+        if let Err(e) = result {
+            self.pending.push_back(Err(e));
+        }
+        if self.pump.is_done() {
             // Stop reading: whatever follows the terminal event is irrelevant,
             // and dropping the response returns the connection to the pool.
             self.finished = true;

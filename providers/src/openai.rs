@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::config::{AdapterConfig, ConfigError, check_base_url};
 use crate::error::{ErrorClass, ProviderError};
-use crate::http::{Ctx, ErrorReading, PostUrl, StreamDecoder, Transport, body_text, join_url};
+use crate::http::{Ctx, ErrorReading, EventError, PostUrl, StreamDecoder, Transport, body_text, join_url};
 use crate::openai_wire::{
     self, ChatCompletionChunk, ChatCompletionRequest, ChatCompletionResponse, ErrorBody, ErrorDetail, StreamOptions,
     WireContent, WireMessage, WireResponseFormat, finish_reason_from_wire, usage_from_wire,
@@ -141,13 +141,17 @@ pub(crate) fn decode_response(ctx: &Ctx, body: &[u8]) -> Result<ChatResponse, Pr
     // at again for an error object.
     match serde_json::from_slice::<ChatCompletionResponse>(body) {
         Ok(wire) => {
-            openai_wire::response_from_wire(wire).map_err(|e| ctx.err(ErrorClass::MalformedResponse, &e.to_string()))
+            let response = openai_wire::response_from_wire(wire)
+                .map_err(|e| ctx.err(ErrorClass::MalformedResponse, &e.to_string()))?;
+            if response.finish_reason == FinishReason::ContentFilter {
+                return Err(content_filtered(ctx));
+            }
+            Ok(response)
         }
         Err(e) => {
             let value = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
             if value.get("error").is_some_and(|e| !e.is_null()) {
-                let reading = classify_error(ErrorClass::ServerError, body);
-                return Err(ctx.err(reading.class, &reading.message));
+                return Err(classify_error(ErrorClass::ServerError, body).into_error(ctx));
             }
             Err(ctx.err(
                 ErrorClass::MalformedResponse,
@@ -169,11 +173,7 @@ pub(crate) fn classify_error(status_class: ErrorClass, body: &[u8]) -> ErrorRead
         .map(|b| b.error)
         .or_else(|_| serde_json::from_slice::<ErrorDetail>(body));
     let Ok(detail) = parsed else {
-        return ErrorReading {
-            class: status_class,
-            message: body_text(body),
-            retry_after: None,
-        };
+        return ErrorReading::unrecognised(status_class, body);
     };
     let code = match &detail.code {
         Some(Value::String(s)) => s.clone(),
@@ -206,11 +206,25 @@ pub(crate) fn classify_error(status_class: ErrorClass, body: &[u8]) -> ErrorRead
     } else {
         status_class
     };
+    // The code when there is one, else the type (OpenAI's content filter
+    // sometimes sends only `type: content_policy_violation`).
+    let provider_code = if code.is_empty() { kind } else { code };
     ErrorReading {
         class,
         message: detail.message,
         retry_after: None,
+        code: Some(provider_code),
     }
+}
+
+/// A `content_filter` finish: the provider refused or cut the answer on
+/// policy grounds, which is a refusal, not a complete answer.
+fn content_filtered(ctx: &Ctx) -> ProviderError {
+    ctx.err(
+        ErrorClass::ContentPolicy,
+        "the provider's content filter stopped the answer (finish reason `content_filter`)",
+    )
+    .with_provider_code(Some("content_filter".to_owned()))
 }
 
 /// Chunk stream → normalised events. Usage may arrive on a choice-less final
@@ -225,29 +239,23 @@ pub(crate) struct ChunkDecoder {
 }
 
 impl StreamDecoder for ChunkDecoder {
-    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+    fn on_event(&mut self, ctx: &Ctx, event: SseEvent, out: &mut Vec<StreamEvent>) -> Result<(), EventError> {
         if event.data.trim() == "[DONE]" {
-            return self.finish(ctx, out);
+            return Ok(self.finish(ctx, out)?);
         }
         let value: Value = serde_json::from_str(&event.data).map_err(|e| {
-            ctx.err(
-                ErrorClass::MalformedResponse,
-                &format!(
-                    "stream chunk is not json: {e}; data: {}",
-                    body_text(event.data.as_bytes())
-                ),
-            )
+            EventError::Malformed(format!(
+                "stream chunk is not json: {e}; data: {}",
+                ctx.key.redact(&body_text(event.data.as_bytes()))
+            ))
         })?;
         if value.get("error").is_some_and(|e| !e.is_null()) {
-            let reading = classify_error(ErrorClass::ServerError, event.data.as_bytes());
-            return Err(ctx.err(reading.class, &reading.message));
+            return Err(classify_error(ErrorClass::ServerError, event.data.as_bytes())
+                .into_error(ctx)
+                .into());
         }
-        let chunk: ChatCompletionChunk = serde_json::from_value(value).map_err(|e| {
-            ctx.err(
-                ErrorClass::MalformedResponse,
-                &format!("stream chunk has the wrong shape: {e}"),
-            )
-        })?;
+        let chunk: ChatCompletionChunk = serde_json::from_value(value)
+            .map_err(|e| EventError::Malformed(format!("stream chunk has the wrong shape: {e}")))?;
         if let Some(u) = chunk
             .usage
             .as_ref()
@@ -281,8 +289,17 @@ impl StreamDecoder for ChunkDecoder {
         self.done
     }
 
-    fn on_eof(&mut self, ctx: &Ctx, _out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
-        Err(ctx.err(ErrorClass::MalformedResponse, "event stream ended before `[DONE]`"))
+    /// Some compatible servers end the body after the finishing chunk (and
+    /// the usage chunk) without `[DONE]`: that answer is complete. Without a
+    /// finish reason it is cut short.
+    fn on_eof(&mut self, ctx: &Ctx, out: &mut Vec<StreamEvent>) -> Result<(), ProviderError> {
+        if self.finish.is_none() {
+            return Err(ctx.err(
+                ErrorClass::MalformedResponse,
+                "event stream ended before a finish reason",
+            ));
+        }
+        self.finish(ctx, out)
     }
 }
 
@@ -294,10 +311,16 @@ impl ChunkDecoder {
                 "event stream sent `[DONE]` without a finish reason",
             ));
         };
+        if finish_reason == FinishReason::ContentFilter {
+            return Err(content_filtered(ctx));
+        }
         if let Some(usage) = self.usage {
             out.push(StreamEvent::Usage(usage));
         }
-        out.push(StreamEvent::Done { finish_reason });
+        out.push(StreamEvent::Done {
+            finish_reason,
+            skipped_events: 0,
+        });
         self.done = true;
         Ok(())
     }
@@ -409,6 +432,21 @@ mod tests {
             classify_error(ErrorClass::ServerError, b"<html>").class,
             ErrorClass::ServerError
         );
+        let policy = include_bytes!("../testdata/openai/error_400_content_policy.json");
+        let reading = classify_error(ErrorClass::BadRequest, policy);
+        assert_eq!(
+            (reading.class, reading.code.as_deref()),
+            (ErrorClass::ContentPolicy, Some("content_policy_violation"))
+        );
+        assert_eq!(classify_error(ErrorClass::ServerError, b"<html>").code, None);
+    }
+
+    #[test]
+    fn a_content_filter_finish_is_a_refusal_with_its_code() {
+        let body = br#"{"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":""},"finish_reason":"content_filter"}]}"#;
+        let err = decode_response(&ctx(), body).unwrap_err();
+        assert_eq!(err.class(), ErrorClass::ContentPolicy);
+        assert_eq!(err.provider_code(), Some("content_filter"));
     }
 
     #[test]

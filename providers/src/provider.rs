@@ -91,7 +91,7 @@ pub async fn collect_stream(mut stream: EventStream, model: &str) -> Result<Chat
                 call.arguments.push_str(&arguments);
             }
             StreamEvent::Usage(u) => usage = u,
-            StreamEvent::Done { finish_reason } => {
+            StreamEvent::Done { finish_reason, .. } => {
                 return Ok(ChatResponse {
                     id: None,
                     model: model.to_owned(),

@@ -338,7 +338,10 @@ fn simulated_status(class: ErrorClass) -> u16 {
     match class {
         ErrorClass::RateLimited => 429,
         ErrorClass::Overloaded => 503,
-        ErrorClass::ServerError | ErrorClass::MalformedResponse | ErrorClass::Connection => 500,
+        ErrorClass::ServerError
+        | ErrorClass::MalformedResponse
+        | ErrorClass::ResponseTooLarge
+        | ErrorClass::Connection => 500,
         ErrorClass::Timeout(_) => 504,
         ErrorClass::Auth => 401,
         ErrorClass::BadRequest | ErrorClass::ContextLengthExceeded | ErrorClass::ContentPolicy => 400,
@@ -422,6 +425,7 @@ impl Provider for SimulatedProvider {
         events.push(Ok(StreamEvent::Usage(response.usage)));
         events.push(Ok(StreamEvent::Done {
             finish_reason: response.finish_reason,
+            skipped_events: 0,
         }));
         Ok(Box::pin(futures::stream::iter(events)))
     }

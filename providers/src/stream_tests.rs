@@ -1,9 +1,8 @@
 //! Every stream fixture, split at every byte offset and cut at every byte
 //! offset, through the SSE parser and each adapter's decoder.
 
-use crate::http::{Ctx, StreamDecoder};
-use crate::sse::SseParser;
-use crate::{ApiKey, ProviderError, StreamEvent, anthropic, gemini, openai};
+use crate::http::{Ctx, EventPump, MAX_SKIPPED_EVENTS, StreamDecoder};
+use crate::{ApiKey, ErrorClass, FinishReason, ProviderError, StreamEvent, Usage, anthropic, gemini, openai};
 
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(format!("{}/testdata/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap()
@@ -16,27 +15,18 @@ fn ctx() -> Ctx {
     }
 }
 
-/// Runs `chunks` through a parser and decoder as the transport does.
-fn decode<D: StreamDecoder>(mut decoder: D, chunks: &[&[u8]]) -> Result<Vec<StreamEvent>, ProviderError> {
+/// Runs `chunks` through the pump the transport uses, then ends the body.
+fn decode<D: StreamDecoder>(decoder: D, chunks: &[&[u8]]) -> Result<Vec<StreamEvent>, ProviderError> {
     let ctx = ctx();
-    let mut parser = SseParser::new(1 << 20);
+    let mut pump = EventPump::new(decoder, 1 << 20);
     let mut out = Vec::new();
-    let mut sse = Vec::new();
     for chunk in chunks {
-        parser
-            .push(chunk, &mut sse)
-            .map_err(|e| ctx.err(crate::ErrorClass::MalformedResponse, &e.to_string()))?;
-        for event in sse.drain(..) {
-            decoder.on_event(&ctx, event, &mut out)?;
-            if decoder.is_done() {
-                return Ok(out);
-            }
+        pump.push(&ctx, chunk, &mut out)?;
+        if pump.is_done() {
+            return Ok(out);
         }
     }
-    if !parser.is_between_events() {
-        return Err(ctx.err(crate::ErrorClass::MalformedResponse, "ended mid-event"));
-    }
-    decoder.on_eof(&ctx, &mut out)?;
+    pump.eof(&ctx, &mut out)?;
     Ok(out)
 }
 
@@ -109,6 +99,16 @@ fn crlf_line_endings_give_the_same_events() {
     }
 }
 
+/// The events without usage: a body may end cleanly after the finish and
+/// before the usage chunk, and that answer is complete without it.
+fn without_usage(events: &[StreamEvent]) -> Vec<StreamEvent> {
+    events
+        .iter()
+        .filter(|e| !matches!(e, StreamEvent::Usage(_)))
+        .cloned()
+        .collect()
+}
+
 #[test]
 fn a_stream_cut_anywhere_is_an_error_never_a_short_success() {
     for (path, make) in cases() {
@@ -117,11 +117,16 @@ fn a_stream_cut_anywhere_is_an_error_never_a_short_success() {
         for at in 0..bytes.len() {
             match make().run(&[&bytes[..at]]) {
                 Err(e) => {
-                    assert_eq!(e.class(), crate::ErrorClass::MalformedResponse, "{path} cut at {at}");
+                    assert_eq!(e.class(), ErrorClass::MalformedResponse, "{path} cut at {at}");
                     assert!(!format!("{e}{e:?}").contains("CANARY"));
                 }
-                // Only a cut after the terminal event may succeed, and then completely.
-                Ok(events) => assert_eq!(events, whole, "{path} cut at {at} ended early"),
+                // Only a cut after the finish reason may succeed, and then
+                // with every delta and the same finish.
+                Ok(events) => assert_eq!(
+                    without_usage(&events),
+                    without_usage(&whole),
+                    "{path} cut at {at} ended early"
+                ),
             }
         }
     }
@@ -131,7 +136,7 @@ fn a_stream_cut_anywhere_is_an_error_never_a_short_success() {
 fn anthropic_mid_stream_error_is_classified() {
     let bytes = fixture("anthropic/stream_error_overloaded.sse");
     let err = anthropic::EventDecoder::new(false).run_boxed(&bytes).unwrap_err();
-    assert_eq!(err.class(), crate::ErrorClass::Overloaded);
+    assert_eq!(err.class(), ErrorClass::Overloaded);
 }
 
 trait RunBoxed {
@@ -147,14 +152,14 @@ impl<D: StreamDecoder> RunBoxed for D {
 #[test]
 fn openai_done_without_finish_reason_is_malformed() {
     let err = decode(openai::ChunkDecoder::default(), &[b"data: [DONE]\n\n"]).unwrap_err();
-    assert_eq!(err.class(), crate::ErrorClass::MalformedResponse);
+    assert_eq!(err.class(), ErrorClass::MalformedResponse);
 }
 
 #[test]
 fn openrouter_mid_stream_error_object_is_classified() {
     let chunk = b"data: {\"error\":{\"message\":\"Provider returned error\",\"code\":502}}\n\n";
     let err = decode(openai::ChunkDecoder::default(), &[chunk]).unwrap_err();
-    assert_eq!(err.class(), crate::ErrorClass::ServerError);
+    assert_eq!(err.class(), ErrorClass::ServerError);
 }
 
 #[test]
@@ -165,9 +170,139 @@ fn groq_usage_under_x_groq_is_read() {
         "data: [DONE]\n\n"
     );
     let events = decode(openai::ChunkDecoder::default(), &[stream.as_bytes()]).unwrap();
-    assert!(events.contains(&StreamEvent::Usage(crate::Usage {
+    assert!(events.contains(&StreamEvent::Usage(Usage {
         input_tokens: 12,
         output_tokens: 1,
         cached_tokens: 0
     })));
+}
+
+const OPENAI_TEXT: &str = "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"},\"finish_reason\":null}]}\n\n";
+const OPENAI_FINISH: &str = "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n";
+const OPENAI_USAGE: &str = "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":1,\"total_tokens\":6}}\n\n";
+
+fn done(events: &[StreamEvent]) -> Option<(FinishReason, u32)> {
+    match events.last() {
+        Some(StreamEvent::Done {
+            finish_reason,
+            skipped_events,
+        }) => Some((*finish_reason, *skipped_events)),
+        _ => None,
+    }
+}
+
+#[test]
+fn openai_clean_end_after_the_finish_is_complete_with_or_without_usage() {
+    let with_usage = format!("{OPENAI_TEXT}{OPENAI_FINISH}{OPENAI_USAGE}");
+    let events = decode(openai::ChunkDecoder::default(), &[with_usage.as_bytes()]).unwrap();
+    assert_eq!(done(&events), Some((FinishReason::Stop, 0)));
+    assert!(events.contains(&StreamEvent::Usage(Usage {
+        input_tokens: 5,
+        output_tokens: 1,
+        cached_tokens: 0
+    })));
+    let without = format!("{OPENAI_TEXT}{OPENAI_FINISH}");
+    let events = decode(openai::ChunkDecoder::default(), &[without.as_bytes()]).unwrap();
+    assert_eq!(done(&events), Some((FinishReason::Stop, 0)));
+    assert!(!events.iter().any(|e| matches!(e, StreamEvent::Usage(_))));
+}
+
+#[test]
+fn openai_clean_end_without_a_finish_is_an_error() {
+    let err = decode(openai::ChunkDecoder::default(), &[OPENAI_TEXT.as_bytes()]).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::MalformedResponse);
+    assert!(err.message().contains("finish reason"), "{err}");
+}
+
+#[test]
+fn a_malformed_event_is_skipped_and_counted() {
+    let body = format!("{OPENAI_TEXT}data: {{\"choices\": [oops\n\n{OPENAI_TEXT}{OPENAI_FINISH}data: [DONE]\n\n");
+    let events = decode(openai::ChunkDecoder::default(), &[body.as_bytes()]).unwrap();
+    let text: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(text, "hihi");
+    assert_eq!(done(&events), Some((FinishReason::Stop, 1)));
+}
+
+#[test]
+fn a_handful_of_malformed_events_is_an_error() {
+    let bad = "data: not json sk-CANARY-stream\n\n";
+    let allowed = format!(
+        "{OPENAI_TEXT}{}{OPENAI_FINISH}",
+        bad.repeat(MAX_SKIPPED_EVENTS as usize)
+    );
+    let events = decode(openai::ChunkDecoder::default(), &[allowed.as_bytes()]).unwrap();
+    assert_eq!(done(&events), Some((FinishReason::Stop, MAX_SKIPPED_EVENTS)));
+    let too_many = format!(
+        "{OPENAI_TEXT}{}{OPENAI_FINISH}",
+        bad.repeat(MAX_SKIPPED_EVENTS as usize + 1)
+    );
+    let err = decode(openai::ChunkDecoder::default(), &[too_many.as_bytes()]).unwrap_err();
+    assert_eq!(err.class(), ErrorClass::MalformedResponse);
+    assert!(err.message().contains("malformed stream events"), "{err}");
+    assert!(!format!("{err}{err:?}").contains("CANARY"));
+}
+
+#[test]
+fn anthropic_and_gemini_skip_malformed_events_too() {
+    let anthropic = String::from_utf8(fixture("anthropic/stream_ok.sse")).unwrap();
+    let broken = anthropic.replacen(
+        "event: content_block_delta\n",
+        "event: content_block_delta\ndata: {oops\n\nevent: content_block_delta\n",
+        1,
+    );
+    let events = decode(anthropic::EventDecoder::new(false), &[broken.as_bytes()]).unwrap();
+    assert_eq!(done(&events).map(|d| d.1), Some(1));
+    let gemini = String::from_utf8(fixture("gemini/stream_ok.sse")).unwrap();
+    let broken = format!("data: [1, 2\n\n{gemini}");
+    let events = decode(gemini::ChunkDecoder::default(), &[broken.as_bytes()]).unwrap();
+    assert_eq!(done(&events).map(|d| d.1), Some(1));
+}
+
+#[test]
+fn anthropic_clean_end_after_the_stop_reason_is_complete() {
+    let whole = String::from_utf8(fixture("anthropic/stream_ok.sse")).unwrap();
+    let at = whole.find("event: message_stop").unwrap();
+    let events = decode(anthropic::EventDecoder::new(false), &[&whole.as_bytes()[..at]]).unwrap();
+    let all = decode(anthropic::EventDecoder::new(false), &[whole.as_bytes()]).unwrap();
+    assert_eq!(events, all);
+    let before_delta = whole.find("event: message_delta").unwrap();
+    let err = decode(
+        anthropic::EventDecoder::new(false),
+        &[&whole.as_bytes()[..before_delta]],
+    )
+    .unwrap_err();
+    assert_eq!(err.class(), ErrorClass::MalformedResponse);
+}
+
+#[test]
+fn content_filter_finishes_are_refusals_with_the_provider_code() {
+    let filtered = OPENAI_FINISH.replace("\"stop\"", "\"content_filter\"");
+    let body = format!("{OPENAI_TEXT}{filtered}data: [DONE]\n\n");
+    let err = decode(openai::ChunkDecoder::default(), &[body.as_bytes()]).unwrap_err();
+    assert_eq!(
+        (err.class(), err.provider_code()),
+        (ErrorClass::ContentPolicy, Some("content_filter"))
+    );
+
+    let anthropic = String::from_utf8(fixture("anthropic/stream_ok.sse"))
+        .unwrap()
+        .replace("\"end_turn\"", "\"refusal\"");
+    let err = decode(anthropic::EventDecoder::new(false), &[anthropic.as_bytes()]).unwrap_err();
+    assert_eq!(
+        (err.class(), err.provider_code()),
+        (ErrorClass::ContentPolicy, Some("refusal"))
+    );
+
+    let gemini = "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}],\"role\":\"model\"},\"finishReason\":\"SAFETY\"}]}\n\n";
+    let err = decode(gemini::ChunkDecoder::default(), &[gemini.as_bytes()]).unwrap_err();
+    assert_eq!(
+        (err.class(), err.provider_code()),
+        (ErrorClass::ContentPolicy, Some("SAFETY"))
+    );
 }

@@ -265,5 +265,13 @@ pub enum StreamEvent {
     Done {
         /// Why generation stopped.
         finish_reason: FinishReason,
+        /// Malformed upstream events skipped on the way (at most a handful;
+        /// more end the stream with an error), for the runtime to count.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        skipped_events: u32,
     },
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

@@ -232,7 +232,8 @@ async fn stream_yields_each_write_as_it_arrives() {
         [
             StreamEvent::Usage(usage),
             StreamEvent::Done {
-                finish_reason: FinishReason::Stop
+                finish_reason: FinishReason::Stop,
+                skipped_events: 0
             }
         ]
     );

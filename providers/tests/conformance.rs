@@ -147,7 +147,8 @@ async fn streaming(s: Subject) {
     assert!(matches!(
         events[n - 1],
         StreamEvent::Done {
-            finish_reason: FinishReason::Stop
+            finish_reason: FinishReason::Stop,
+            skipped_events: 0
         }
     ));
     assert!(matches!(events[n - 2], StreamEvent::Usage(u) if u.input_tokens > 0 && u.output_tokens > 0));
@@ -446,7 +447,8 @@ async fn huge_body(s: Subject) {
         bytes: 50 * 1024 * 1024,
     });
     let e = complete_err(&p, s, &ChatRequest::user("hi")).await;
-    assert_eq!(e.class(), ErrorClass::MalformedResponse);
+    assert_eq!(e.class(), ErrorClass::ResponseTooLarge);
+    assert!(!e.can_retry() && e.can_fallback());
     assert!(e.message().contains("larger than"), "{e}");
 }
 
@@ -493,6 +495,80 @@ async fn connection_refused(s: Subject) {
     let p = adapter_for(&kind(s.flavor), config).unwrap();
     let e = complete_err(&p, s, &ChatRequest::user("hi")).await;
     assert_eq!(e.class(), ErrorClass::Connection);
+}
+
+/// The fault modes of the failure-mode suite, as each adapter classifies them.
+async fn fault_modes(s: Subject) {
+    let (fake, p) = setup(s).await;
+    let req = ChatRequest::user("hi");
+
+    fake.push(Behaviour::ContentFilter);
+    let e = complete_err(&p, s, &req).await;
+    assert_eq!(e.class(), ErrorClass::ContentPolicy, "{e}");
+    let code = match s.flavor {
+        Flavor::OpenAi => "content_policy_violation",
+        Flavor::Anthropic => "refusal",
+        Flavor::Gemini => "SAFETY",
+    };
+    assert_eq!(e.provider_code(), Some(code));
+    fake.push(Behaviour::ContentFilter);
+    assert_eq!(stream_err(&p, s).await.class(), ErrorClass::ContentPolicy);
+
+    fake.push(Behaviour::ContextLength);
+    let e = complete_err(&p, s, &req).await;
+    assert_eq!(e.class(), ErrorClass::ContextLengthExceeded, "{e}");
+    assert!(e.provider_code().is_some(), "{e:?}");
+
+    fake.push(Behaviour::Reset);
+    assert_eq!(complete_err(&p, s, &req).await.class(), ErrorClass::Connection);
+
+    fake.push(Behaviour::StallAfterEvents { events: 2 });
+    assert_eq!(
+        stream_err(&p, s).await.class(),
+        ErrorClass::Timeout(providers::TimeoutKind::Idle)
+    );
+}
+
+/// Streams that are whole although imperfect: no terminal event, or a
+/// malformed event among good ones; and one with too many malformed events.
+async fn tolerant_streams(s: Subject) {
+    let (fake, p) = setup(s).await;
+    let mut whole = String::new();
+    for (behaviour, skipped) in [
+        (Behaviour::Ok, 0),
+        (Behaviour::NoDone, 0),
+        (Behaviour::MalformedEvents { count: 1 }, 1),
+    ] {
+        fake.push(behaviour.clone());
+        let events: Vec<StreamEvent> = p
+            .stream(s.model, &ChatRequest::user("hi"))
+            .await
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        let text: String = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::TextDelta { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        if whole.is_empty() {
+            whole = text.clone();
+        }
+        assert_eq!(text, whole, "{behaviour:?}");
+        assert!(
+            events.iter().any(|e| matches!(e, StreamEvent::Usage(_))),
+            "{behaviour:?}"
+        );
+        assert!(
+            matches!(events.last(), Some(StreamEvent::Done { skipped_events, .. }) if *skipped_events == skipped),
+            "{behaviour:?}: {events:?}"
+        );
+    }
+    fake.push(Behaviour::MalformedEvents { count: 4 });
+    assert_eq!(stream_err(&p, s).await.class(), ErrorClass::MalformedResponse);
 }
 
 macro_rules! conformance {
@@ -566,6 +642,14 @@ macro_rules! conformance {
             #[tokio::test]
             async fn foreign_error_shape() {
                 super::foreign_error_shape($subject).await;
+            }
+            #[tokio::test]
+            async fn fault_modes() {
+                super::fault_modes($subject).await;
+            }
+            #[tokio::test]
+            async fn tolerant_streams() {
+                super::tolerant_streams($subject).await;
             }
             #[tokio::test]
             async fn connection_refused() {

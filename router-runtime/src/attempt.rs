@@ -24,6 +24,7 @@ pub(crate) fn failure_of(e: &ProviderError) -> Failure {
         ErrorClass::ServerError => Failure::ServerError,
         // A garbage body comes from a live but misbehaving server.
         ErrorClass::MalformedResponse => Failure::MalformedResponse,
+        ErrorClass::ResponseTooLarge => Failure::ResponseTooLarge,
         ErrorClass::Timeout(kind) => Failure::Timeout(match kind {
             providers::TimeoutKind::Connect => TimeoutKind::Connect,
             providers::TimeoutKind::FirstByte => TimeoutKind::FirstToken,

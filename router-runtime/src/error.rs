@@ -112,6 +112,21 @@ impl RouteError {
     /// budget's short pause, the earliest `Retry-After` among the attempts
     /// (a provider's own, or when a provider's `rpm`/`tpm` has room again).
     pub fn retry_after(&self) -> Option<Duration> {
+        self.retry_after_inner()
+    }
+
+    /// The provider's own error code, when the call ended with the
+    /// provider's refusal of the request (e.g. `content_policy_violation`
+    /// behind `content_filtered`).
+    pub fn provider_code(&self) -> Option<&str> {
+        if let RouteError::UpstreamRejected(e) = self {
+            e.error.provider_code()
+        } else {
+            None
+        }
+    }
+
+    fn retry_after_inner(&self) -> Option<Duration> {
         match self {
             RouteError::Refused(e) => e.retry_after,
             RouteError::Budget(e) => e.retry_after,
@@ -282,7 +297,8 @@ impl CommonCause {
                 | ErrorClass::BadRequest
                 | ErrorClass::ContextLengthExceeded
                 | ErrorClass::ContentPolicy
-                | ErrorClass::MalformedResponse => None,
+                | ErrorClass::MalformedResponse
+                | ErrorClass::ResponseTooLarge => None,
             },
             AttemptError::NotSent(n) => match &n.reason {
                 NotSent::CoolingDown { .. } => Some(CommonCause::RateLimited),
@@ -371,8 +387,8 @@ impl UpstreamRejectedError {
     /// The stable code: `content_filtered` when a provider's content
     /// filter refused the request (the client must change the request,
     /// and wants to tell that from a malformed one), else
-    /// `upstream_rejected`. Providers do not yet expose their own code
-    /// for a refusal; the message carries their words.
+    /// `upstream_rejected`. The provider's own code is
+    /// `providers::ProviderError::provider_code`.
     pub fn code(&self) -> &'static str {
         match self.error.class() {
             ErrorClass::ContentPolicy => "content_filtered",
@@ -384,7 +400,8 @@ impl UpstreamRejectedError {
             | ErrorClass::Auth
             | ErrorClass::BadRequest
             | ErrorClass::ContextLengthExceeded
-            | ErrorClass::MalformedResponse => "upstream_rejected",
+            | ErrorClass::MalformedResponse
+            | ErrorClass::ResponseTooLarge => "upstream_rejected",
         }
     }
 
@@ -484,6 +501,7 @@ pub(crate) fn class_code(class: ErrorClass) -> &'static str {
         ErrorClass::ContextLengthExceeded => "context_length",
         ErrorClass::ContentPolicy => "content_policy",
         ErrorClass::MalformedResponse => "malformed_response",
+        ErrorClass::ResponseTooLarge => "response_too_large",
     }
 }
 

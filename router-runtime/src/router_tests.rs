@@ -86,6 +86,7 @@ impl Provider for Fixed {
                 StreamEvent::Usage(r.usage),
                 StreamEvent::Done {
                     finish_reason: FinishReason::Stop,
+                    skipped_events: 0,
                 },
             ]
             .map(Ok),

@@ -72,6 +72,7 @@ impl RoutedStream {
         events.push(Ok(StreamEvent::Usage(response.usage)));
         events.push(Ok(StreamEvent::Done {
             finish_reason: response.finish_reason,
+            skipped_events: 0,
         }));
         RoutedStream {
             events: Box::pin(futures::stream::iter(events)),
@@ -128,7 +129,7 @@ impl RoutedStream {
             match next {
                 Some(Ok(ev)) => {
                     state.guard.seen.push(&ev);
-                    if let StreamEvent::Done { finish_reason } = ev {
+                    if let StreamEvent::Done { finish_reason, .. } = ev {
                         state.guard.finish(finish_reason).await;
                         return Some((Ok(ev), None));
                     }
@@ -386,7 +387,8 @@ mod tests {
         assert_eq!(
             events.last(),
             Some(&StreamEvent::Done {
-                finish_reason: FinishReason::ToolCalls
+                finish_reason: FinishReason::ToolCalls,
+                skipped_events: 0
             })
         );
     }

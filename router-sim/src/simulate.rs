@@ -724,6 +724,7 @@ fn failure_of(result: SimResult) -> Option<Failure> {
             ErrorClass::Overloaded => Failure::Overloaded { retry_after },
             ErrorClass::ServerError => Failure::ServerError,
             ErrorClass::MalformedResponse => Failure::MalformedResponse,
+            ErrorClass::ResponseTooLarge => Failure::ResponseTooLarge,
             ErrorClass::Timeout(_) => Failure::Timeout(TimeoutKind::Total),
             ErrorClass::Connection => Failure::Connection,
             ErrorClass::ContextLengthExceeded => Failure::ContextLength,

@@ -396,7 +396,7 @@ impl ChunkEncoder {
                 self.usage = Some(*u);
                 Vec::new()
             }
-            StreamEvent::Done { finish_reason } => {
+            StreamEvent::Done { finish_reason, .. } => {
                 let delta = WireDelta {
                     role: self.take_role(),
                     ..WireDelta::default()
@@ -454,6 +454,7 @@ pub fn error_to_wire(err: &ProviderError) -> (u16, ErrorBody) {
         ErrorClass::ContextLengthExceeded => (400, "invalid_request_error", "context_length_exceeded"),
         ErrorClass::ContentPolicy => (400, "invalid_request_error", "content_policy_violation"),
         ErrorClass::MalformedResponse => (502, "server_error", "upstream_malformed_response"),
+        ErrorClass::ResponseTooLarge => (502, "server_error", "upstream_response_too_large"),
     };
     (
         status,

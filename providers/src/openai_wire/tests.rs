@@ -120,6 +120,7 @@ fn chunks_follow_openai_order() {
         }),
         StreamEvent::Done {
             finish_reason: FinishReason::Stop,
+            skipped_events: 0,
         },
     ] {
         chunks.extend(enc.encode(&ev));
