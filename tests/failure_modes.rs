@@ -90,12 +90,19 @@ impl Scenario {
 
     /// With another per-attempt timeout.
     async fn start_with(name: &str, timeout: Duration) -> Scenario {
+        Self::start_serving(name, timeout, &[]).await
+    }
+
+    /// With more `routec serve` flags.
+    async fn start_serving(name: &str, timeout: Duration, flags: &[&str]) -> Scenario {
         let primary = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
         let secondary = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.route");
         std::fs::write(&path, policy(&primary.base_url(), &secondary.base_url(), timeout)).unwrap();
-        let gw = Serve::start(name, &["--policy", path.to_str().unwrap()], "info").await;
+        let mut args = vec!["--policy", path.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        let gw = Serve::start(name, &args, "info").await;
         Scenario {
             primary,
             secondary,
@@ -241,6 +248,34 @@ async fn rate_limited_with_a_short_retry_after_is_waited_out_on_the_same_target(
         took >= Duration::from_secs(1) && took < Duration::from_secs(1) + SLACK,
         "took {took:?}"
     );
+}
+
+/// The threshold is the operator's: with `--retry-after-wait-ms 0` even a
+/// one-second Retry-After moves on to the fallback at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_retry_after_threshold_is_settable() {
+    let s = Scenario::start_serving("429-threshold", ATTEMPT_TIMEOUT, &["--retry-after-wait-ms", "0"]).await;
+    s.primary.push(Behaviour::rate_limited("1"));
+    let (a, took) = s.complete().await;
+    assert_rescued(&a, "secondary");
+    assert_eq!(s.calls(), (1, 1));
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+}
+
+/// With `--no-breaker`, a primary failing every call is still tried first
+/// on every call (and each call is still rescued by the fallback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_can_be_switched_off() {
+    let s = Scenario::start_serving("no-breaker", ATTEMPT_TIMEOUT, &["--no-breaker"]).await;
+    s.primary.set_default(Behaviour::error(503));
+    for _ in 0..4 {
+        let (a, _) = s.complete().await;
+        assert_rescued(&a, "secondary");
+    }
+    let (primary, secondary) = s.calls();
+    assert_eq!(secondary, 4);
+    // Three tries per call (`retry 2`), never ejected: twelve.
+    assert_eq!(primary, 12, "the primary was skipped although the breaker is off");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

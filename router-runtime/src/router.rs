@@ -548,6 +548,25 @@ impl RouterBuilder {
         self
     }
 
+    /// The longest `Retry-After` (of a 429 or 503) that is waited out
+    /// before the same target is retried, within the attempt's `retry N`
+    /// (default 2 s); a longer one cools the target down and the plan moves
+    /// on at once.
+    #[must_use]
+    pub fn retry_after_wait(mut self, longest: Duration) -> Self {
+        self.settings.failure_rules.retry_after_wait_max = longest;
+        self
+    }
+
+    /// Whether a timed-out attempt is retried on the same target, within
+    /// its `retry N` (default: no; a silent upstream is left for the next
+    /// target at once).
+    #[must_use]
+    pub fn retry_timeouts(mut self, retry: bool) -> Self {
+        self.settings.failure_rules.retry_timeouts = retry;
+        self
+    }
+
     /// The per-attempt timeout when neither the route nor the provider sets
     /// one (default 60 s).
     #[must_use]

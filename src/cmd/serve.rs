@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use gateway::{Gateway, Limits, LoadError, PolicySource, StartError, hash_key};
-use router_runtime::store_from_url;
+use router_runtime::{HealthConfig, store_from_url};
 
 use crate::exit;
 
@@ -63,6 +63,24 @@ pub struct Args {
     /// Log format on stderr
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Never eject a failing target (failures still fall through the plan)
+    #[arg(long)]
+    no_breaker: bool,
+    /// Consecutive failures (5xx, overloaded, timeouts, resets) that eject a target
+    #[arg(long, default_value_t = HealthConfig::default().failure_threshold)]
+    breaker_failures: u32,
+    /// Seconds of the first ejection; each failed half-open probe doubles it
+    #[arg(long, default_value_t = HealthConfig::default().base_ejection.as_secs())]
+    breaker_eject_secs: u64,
+    /// The longest ejection, in seconds: a recovered target serves again within this
+    #[arg(long, default_value_t = HealthConfig::default().max_ejection.as_secs())]
+    breaker_max_eject_secs: u64,
+    /// The longest Retry-After, in milliseconds, waited out before retrying the same target
+    #[arg(long, default_value_t = 2_000)]
+    retry_after_wait_ms: u64,
+    /// Retry a timed-out attempt on the same target (within the route's `retry N`)
+    #[arg(long)]
+    retry_timeouts: bool,
     /// Read a key from stdin and print the `sha256:` hash to put in a keys file, then exit
     #[arg(long, conflicts_with = "new_key")]
     hash_key: bool,
@@ -125,6 +143,20 @@ async fn serve(args: Args) -> u8 {
     if args.metrics_listen.is_some() {
         builder = builder.metrics_apart();
     }
+    let health = HealthConfig {
+        breaker: !args.no_breaker,
+        failure_threshold: args.breaker_failures.max(1),
+        base_ejection: Duration::from_secs(args.breaker_eject_secs),
+        max_ejection: Duration::from_secs(args.breaker_max_eject_secs.max(args.breaker_eject_secs)),
+        ..HealthConfig::default()
+    };
+    let retry_after_wait = Duration::from_millis(args.retry_after_wait_ms);
+    let retry_timeouts = args.retry_timeouts;
+    builder = builder.customize_router(move |b| {
+        b.health(health)
+            .retry_after_wait(retry_after_wait)
+            .retry_timeouts(retry_timeouts)
+    });
     let gateway = match builder.build().await {
         Ok(g) => g,
         Err(StartError::Load(LoadError::Policy { rendered })) => {
