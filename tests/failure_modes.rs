@@ -393,6 +393,11 @@ async fn a_malformed_chunk_is_skipped_and_the_answer_completes() {
     assert!(took < SLACK, "took {took:?}");
     s.gw.wait_for_log("skipped a malformed stream event", Duration::from_secs(5))
         .await;
+    gateway_support::assert_metric(
+        &s.gw.base,
+        r#"routec_stream_events_skipped_total{workload="chat",target="primary/m1"} 1"#,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

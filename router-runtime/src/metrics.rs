@@ -13,6 +13,7 @@
 //! - `routec_attempts_total{workload,target,outcome}`
 //! - `routec_fallbacks_total{workload}`
 //! - `routec_local_limit_skips_total{provider,limit}`
+//! - `routec_stream_events_skipped_total{workload,target}`
 //! - `routec_errors_total{class}`
 //! - `routec_tokens_total{workload,direction}`
 //! - `routec_cost_usd_total{workload}` (exact: counted in nano-dollars)
@@ -202,6 +203,7 @@ struct Registry {
     attempts: Family,
     fallbacks: Family,
     local_limit_skips: Family,
+    stream_events_skipped: Family,
     errors: Family,
     tokens: Family,
     cost: Family,
@@ -238,6 +240,12 @@ impl Default for Registry {
                 "Attempts skipped because their provider was at one of its limits (concurrency, rpm, tpm).",
                 "counter",
                 &["provider", "limit"],
+            ),
+            stream_events_skipped: Family::new(
+                "routec_stream_events_skipped_total",
+                "Malformed upstream stream events skipped in streams that still completed.",
+                "counter",
+                &["workload", "target"],
             ),
             errors: Family::new(
                 "routec_errors_total",
@@ -327,6 +335,13 @@ impl Metrics {
             .add(&[provider, limit.keyword()], 1, Scale::Unit);
     }
 
+    /// A stream to `target` completed after skipping `n` malformed events.
+    pub fn stream_events_skipped(&self, workload: &str, target: &str, n: u32) {
+        self.reg()
+            .stream_events_skipped
+            .add(&[workload, target], u64::from(n), Scale::Unit);
+    }
+
     /// A call failed with an error of `class` (a stable error code such as
     /// `budget_halted` or `fallback_exhausted`).
     pub fn error(&self, class: &str) {
@@ -390,6 +405,7 @@ impl Metrics {
             &reg.attempts,
             &reg.fallbacks,
             &reg.local_limit_skips,
+            &reg.stream_events_skipped,
             &reg.errors,
             &reg.tokens,
             &reg.cost,

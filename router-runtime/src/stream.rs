@@ -129,7 +129,18 @@ impl RoutedStream {
             match next {
                 Some(Ok(ev)) => {
                     state.guard.seen.push(&ev);
-                    if let StreamEvent::Done { finish_reason, .. } = ev {
+                    if let StreamEvent::Done {
+                        finish_reason,
+                        skipped_events,
+                        ..
+                    } = ev
+                    {
+                        if skipped_events > 0 {
+                            let g = &state.guard;
+                            g.inner
+                                .metrics
+                                .stream_events_skipped(&g.workload, &g.label, skipped_events);
+                        }
                         state.guard.finish(finish_reason).await;
                         return Some((Ok(ev), None));
                     }
