@@ -30,7 +30,7 @@ const SLACK: Duration = Duration::from_secs(2);
 
 const CHAT: &str = "/v1/chat/completions";
 
-fn policy(primary: &str, secondary: &str, timeout: Duration) -> String {
+fn policy(primary: &str, secondary: &str, timeout: Duration, workload_extra: &str) -> String {
     let timeout = timeout.as_secs();
     format!(
         r#"
@@ -66,6 +66,7 @@ workload chat {{
   task chat
   data public
   max_tokens 1000
+  {workload_extra}
   route fallback [
     primary/m1
     secondary/m2
@@ -95,11 +96,20 @@ impl Scenario {
 
     /// With more `routec serve` flags.
     async fn start_serving(name: &str, timeout: Duration, flags: &[&str]) -> Scenario {
+        Self::start_custom(name, timeout, flags, "").await
+    }
+
+    /// With more `routec serve` flags and more workload properties.
+    async fn start_custom(name: &str, timeout: Duration, flags: &[&str], workload_extra: &str) -> Scenario {
         let primary = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
         let secondary = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("policy.route");
-        std::fs::write(&path, policy(&primary.base_url(), &secondary.base_url(), timeout)).unwrap();
+        std::fs::write(
+            &path,
+            policy(&primary.base_url(), &secondary.base_url(), timeout, workload_extra),
+        )
+        .unwrap();
         let mut args = vec!["--policy", path.to_str().unwrap()];
         args.extend_from_slice(flags);
         let gw = Serve::start(name, &args, "info").await;
@@ -368,6 +378,33 @@ async fn a_stream_cut_mid_answer_ends_with_an_explicit_error() {
     // `off`: no retry or fallback once the first event reached the client.
     assert_eq!(s.calls(), (1, 0));
     assert!(took < SLACK, "took {took:?}");
+}
+
+/// `stream_recovery buffer`: the answer is held until the upstream
+/// completes, so a stream cut mid-answer falls back and the client reads
+/// the fallback's whole answer, with nothing of the cut one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_buffer_a_stream_cut_mid_answer_is_rescued() {
+    let s = Scenario::start_custom("cut-buffer", ATTEMPT_TIMEOUT, &[], "stream_recovery buffer").await;
+    // Every stream of the primary is cut: its two retries (a cut body is a
+    // malformed answer, retried) are cut too, then the fallback answers.
+    s.primary.set_default(Behaviour::CutStream { abort: true });
+    let (out, took) = s.stream().await;
+    out.assert_complete("secondary");
+    assert_eq!(s.calls(), (3, 1));
+    assert!(took < SLACK, "took {took:?}");
+}
+
+/// The same with a stream that stalls: the idle timeout ends the attempt,
+/// and the fallback answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_buffer_a_stalled_stream_is_rescued() {
+    let s = Scenario::start_custom("stall-buffer", ATTEMPT_TIMEOUT, &[], "stream_recovery buffer").await;
+    s.primary.push(Behaviour::StallAfterEvents { events: 2 });
+    let (out, took) = s.stream().await;
+    out.assert_complete("secondary");
+    assert_eq!(s.calls(), (1, 1));
+    assert!(took < ATTEMPT_TIMEOUT + SLACK, "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -261,6 +261,7 @@ pub(crate) enum WorkloadProp {
     },
     MaxAttempts(Lit<u64>),
     Idempotent(Option<Lit<Duration>>),
+    StreamRecovery(Lit<router_core::StreamRecovery>),
     Alias(Vec<Str>),
     Route(Expr),
 }
@@ -278,6 +279,7 @@ impl WorkloadProp {
             WorkloadProp::Budget { .. } => "budget",
             WorkloadProp::MaxAttempts(_) => "max_attempts",
             WorkloadProp::Idempotent(_) => "idempotent",
+            WorkloadProp::StreamRecovery(_) => "stream_recovery",
             WorkloadProp::Alias(_) => "alias",
             WorkloadProp::Route(_) => "route",
         }

@@ -35,6 +35,7 @@ pub(crate) enum Expect {
     DataClass,
     YesNo,
     Quality,
+    RecoveryMode,
     Capability,
     Period,
     Budget,
@@ -101,6 +102,7 @@ pub(crate) const WORKLOAD_PROPS: &[&str] = &[
     "budget",
     "max_attempts",
     "idempotent",
+    "stream_recovery",
     "alias",
     "route",
 ];
@@ -177,6 +179,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::w_budget
         | R::w_max_attempts
         | R::w_idempotent
+        | R::w_stream_recovery
         | R::w_alias
         | R::w_route
         | R::k_task
@@ -186,6 +189,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::k_requires
         | R::k_budget
         | R::k_idempotent
+        | R::k_stream_recovery
         | R::k_alias => E::WorkloadProp,
         R::d_max_attempts | R::k_max_attempts => E::DefaultsProp,
         R::fallback
@@ -231,6 +235,7 @@ fn group(rule: Rule) -> Option<Expect> {
         R::data_class | R::k_data => E::DataClass,
         R::yes_no => E::YesNo,
         R::quality => E::Quality,
+        R::recovery_mode => E::RecoveryMode,
         R::capability => E::Capability,
         R::period => E::Period,
         R::budget_limit => E::Budget,
@@ -318,6 +323,7 @@ fn phrase(e: Expect) -> String {
         E::DataClass => "a data class (`public`, `internal`, `private`)".to_string(),
         E::YesNo => "`yes` or `no`".to_string(),
         E::Quality => "a quality (`low`, `medium`, `high`)".to_string(),
+        E::RecoveryMode => "a stream recovery mode (`off`, `buffer`)".to_string(),
         E::Capability => "a capability (`tools`, `json_schema`, `vision`, `stream`)".to_string(),
         E::Period => "`day` or `month`".to_string(),
         E::Budget => "a budget limit (`5M tokens/day`, `$200/month`)".to_string(),
@@ -363,6 +369,7 @@ pub(crate) fn keywords_of(groups: &BTreeSet<Expect>) -> Vec<&'static str> {
             Expect::Tier => out.extend_from_slice(&["free", "subscription", "paid"]),
             Expect::DataClass => out.extend_from_slice(&["public", "internal", "private"]),
             Expect::Quality => out.extend_from_slice(&["low", "medium", "high"]),
+            Expect::RecoveryMode => out.extend_from_slice(&["off", "buffer"]),
             Expect::Capability => out.extend_from_slice(&["tools", "json_schema", "vision", "stream"]),
             Expect::Strategy => out.extend_from_slice(&["cheapest", "fastest", "first", "weighted"]),
             Expect::Check => out.extend_from_slice(&["json_valid", "json_schema", "non_empty", "regex", "evaluator"]),

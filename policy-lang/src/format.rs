@@ -367,6 +367,7 @@ impl Printer<'_> {
                 WorkloadProp::MaxAttempts(n) => self.line(s, e, &format!("max_attempts {}", n.text)),
                 WorkloadProp::Idempotent(None) => self.line(s, e, "idempotent"),
                 WorkloadProp::Idempotent(Some(d)) => self.line(s, e, &format!("idempotent {}", d.text)),
+                WorkloadProp::StreamRecovery(r) => self.line(s, e, &format!("stream_recovery {}", r.text)),
                 WorkloadProp::Alias(names) => {
                     let items: Vec<String> = names.iter().map(|n| n.text.clone()).collect();
                     self.list_line(s, e, "alias", &items, ", ");

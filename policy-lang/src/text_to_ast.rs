@@ -539,6 +539,13 @@ impl<'s> Builder<'s> {
                 }
                 Rule::w_max_attempts => WorkloadProp::MaxAttempts(self.count(pk.expect(Rule::number)?)),
                 Rule::w_idempotent => WorkloadProp::Idempotent(pk.opt(Rule::duration).map(|d| self.duration(d))),
+                Rule::w_stream_recovery => {
+                    WorkloadProp::StreamRecovery(self.word(pk.expect(Rule::recovery_mode)?, |s| match s {
+                        "off" => Some(router_core::StreamRecovery::Off),
+                        "buffer" => Some(router_core::StreamRecovery::Buffer),
+                        _ => None,
+                    })?)
+                }
                 Rule::w_alias => {
                     let mut names = Vec::new();
                     for s in pk.rest() {

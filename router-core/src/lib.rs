@@ -54,4 +54,4 @@ pub use route::{
     RouteNode, SplitKey, Strategy, Trigger, Triggers,
 };
 pub use units::{Price, Usd, duration_ms, opt_duration_ms};
-pub use workload::{Budget, Quality, Task, Workload, WorkloadId};
+pub use workload::{Budget, Quality, StreamRecovery, Task, Workload, WorkloadId};

@@ -185,6 +185,7 @@ impl Builder {
             budget: Budget::default(),
             max_attempts: None,
             idempotency_window: None,
+            stream_recovery: crate::StreamRecovery::Off,
             route,
             origin: Origin::default(),
         });

@@ -131,6 +131,20 @@ impl Budget {
     }
 }
 
+/// What a streamed call of a workload does about an upstream stream that
+/// breaks after it started (`stream_recovery` in the policy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamRecovery {
+    /// The client's stream ends with an explicit error; nothing is
+    /// presented as a truncated success.
+    #[default]
+    Off,
+    /// The answer is held until the upstream completes, so any failure
+    /// before the end can still fall back; costs time to first token.
+    Buffer,
+}
+
 /// Identifies a workload within one [`crate::Policy`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -165,6 +179,8 @@ pub struct Workload {
     /// Replay window for content-hash idempotency, when the workload opts in.
     #[serde(with = "opt_duration_ms")]
     pub idempotency_window: Option<Duration>,
+    /// What a streamed call does about an upstream stream that breaks.
+    pub stream_recovery: StreamRecovery,
     /// The root of its route graph.
     pub route: NodeId,
     /// Where the block is written.

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use providers::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent};
-use router_core::{Attempt, DataClass, Decision, Policy, QualityCheck, TargetId, Usd, WorkloadId, decide};
+use router_core::{
+    Attempt, DataClass, Decision, Policy, QualityCheck, StreamRecovery, TargetId, Usd, WorkloadId, decide,
+};
 use router_state::{Action, CallMachine, Ending, Failure, TimeoutKind, placed};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
@@ -380,14 +382,25 @@ impl Inner {
     }
 }
 
-async fn dispatch(
-    adapter: &Arc<dyn Provider>,
-    model: &str,
-    req: &ChatRequest,
-    stream: bool,
-) -> Result<Got, ProviderError> {
-    if !stream {
-        return adapter.complete(model, req).await.map(Got::Whole);
+/// How an attempt is asked of its adapter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum How {
+    /// A whole answer.
+    Whole,
+    /// A stream, handed to the caller from its first event.
+    Stream,
+    /// A stream, collected whole before anything reaches the caller.
+    Buffered,
+}
+
+async fn dispatch(adapter: &Arc<dyn Provider>, model: &str, req: &ChatRequest, how: How) -> Result<Got, ProviderError> {
+    match how {
+        How::Whole => return adapter.complete(model, req).await.map(Got::Whole),
+        How::Buffered => {
+            let s = adapter.stream(model, req).await?;
+            return providers::collect_stream(s, model).await.map(Got::Whole);
+        }
+        How::Stream => {}
     }
     let mut s = adapter.stream(model, req).await?;
     match s.next().await {
@@ -705,13 +718,21 @@ impl Run<'_> {
         let label = inner.registry.label(attempt.target);
         // An escalated answer is checked whole, even for a streaming caller.
         let stream = self.mode == Mode::Stream && attempt.check.is_none();
+        // `stream_recovery buffer`: the upstream streams, but the answer is
+        // held until it completes, so a break can still fall back; the
+        // caller's stream replays it whole.
+        let how = match (stream, policy.workload(self.wid).stream_recovery) {
+            (false, _) => How::Whole,
+            (true, StreamRecovery::Off) => How::Stream,
+            (true, StreamRecovery::Buffer) => How::Buffered,
+        };
         let req = request_for(policy, self.call, self.wid, attempt, stream).into_owned();
         let span = tracing::info_span!(
             "routec.attempt", target = %label, node = %attempt.node, retry,
             outcome = tracing::field::Empty
         );
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, dispatch(adapter, &target.api_id, &req, stream))
+        let result = tokio::time::timeout(timeout, dispatch(adapter, &target.api_id, &req, how))
             .instrument(span.clone())
             .await;
         let elapsed = started.elapsed();

@@ -62,6 +62,7 @@ pub(crate) fn policy(workloads: &[(&str, Budget)]) -> Policy {
             budget: *budget,
             max_attempts: None,
             idempotency_window: None,
+            stream_recovery: router_core::StreamRecovery::Off,
             route: leaf,
             origin: Origin::default(),
         })

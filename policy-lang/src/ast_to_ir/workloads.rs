@@ -22,6 +22,7 @@ impl Lowerer<'_> {
             budget: Budget::default(),
             max_attempts: None,
             idempotency_window: None,
+            stream_recovery: router_core::StreamRecovery::Off,
             route: NodeId(0),
             origin: self.src.origin(w.span),
         };
@@ -137,6 +138,7 @@ impl Lowerer<'_> {
                 WorkloadProp::Idempotent(d) => {
                     wl.idempotency_window = Some(d.as_ref().map_or(Duration::from_secs(600), |d| d.value))
                 }
+                WorkloadProp::StreamRecovery(r) => wl.stream_recovery = r.value,
                 WorkloadProp::Alias(list) => wl.aliases = list.iter().map(|s| s.value.clone()).collect(),
                 WorkloadProp::Route(e) => route = Some(e),
             }
