@@ -2,10 +2,10 @@
 //! SDKs, curl, LangChain) route through a policy by changing only their
 //! base URL.
 //!
-//! A request flows: socket → layers (hop-by-hop stripping, body timeout,
-//! access span, panic guard) → auth (virtual key → tenant, pinning one policy
-//! generation) → the handler (body limits, JSON depth, OpenAI wire →
-//! `Call`) → [`router_runtime::Router`] → provider → OpenAI wire response
+//! A request flows: socket → layers (hop-by-hop stripping, access span,
+//! panic guard) → auth (the bearer key, hashed and looked up in the keys
+//! file, → tenant, pinning one policy generation) → the handler (body read
+//! timeout, body limits, JSON depth, OpenAI wire → `Call`) → [`router_runtime::Router`] → provider → OpenAI wire response
 //! (or server-sent events) with `x-routec-*` headers. Every error leaves in
 //! OpenAI's error shape with a stable code. See `docs/gateway.md`.
 //!
