@@ -46,6 +46,11 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
         "cargo bench -p policy-lang --bench check",
         "a benchmark: a release build and minutes of measurement",
     ),
+    (
+        "docs/performance.md",
+        "cargo run --release -p policy-lang --example check_large",
+        "a measurement of a 10 MiB policy: a release build and seconds of CPU per run",
+    ),
 ];
 
 /// The most one documented command may take.
