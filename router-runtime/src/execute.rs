@@ -248,6 +248,20 @@ impl Inner {
         } else {
             Vec::new()
         };
+        if let Err(router_core::Refusal::BudgetExhausted { .. }) = decision.outcome()
+            && let Some(err) = self.budget_verdict(&decision, wid, scope, decision_id).await
+        {
+            self.keep_record(
+                decision_id,
+                &workload.name,
+                now,
+                Arc::clone(&decision),
+                notes,
+                Vec::new(),
+                &format!("refused: {}", err.code()),
+            );
+            return Err(err);
+        }
         if let Err(refusal) = decision.outcome() {
             let mut notes = notes;
             if let (router_core::Refusal::BudgetExhausted { .. }, Some(name), Some(_)) =
@@ -314,6 +328,54 @@ impl Inner {
             decision: decision_id,
             input_tokens: input,
         })
+    }
+
+    /// When the engine found no target the budget could cover, the ledger
+    /// says which state the budget is in — the one definition that
+    /// `routec budget status` shows and `unlock` lifts: asked for the
+    /// smallest estimate the engine dropped, it halts a line that cannot
+    /// take it with nothing in flight (429 until rollover), reports one
+    /// whose rest is held by calls in flight as busy (429, a short wait),
+    /// and one the call could never fit as too large (413). `None` when the
+    /// ledger would take the call after all (its state moved since the
+    /// snapshot): the engine's refusal stands.
+    async fn budget_verdict(
+        &self,
+        decision: &Decision,
+        wid: WorkloadId,
+        scope: Option<WorkloadId>,
+        decision_id: DecisionId,
+    ) -> Option<RouteError> {
+        let smallest = decision
+            .explain()
+            .candidates
+            .iter()
+            .filter_map(|c| match &c.verdict {
+                router_core::Verdict::Dropped {
+                    reason:
+                        router_core::Reason::OverBudget {
+                            tokens_needed,
+                            usd_needed,
+                            ..
+                        },
+                } => Some(Spend {
+                    tokens: *tokens_needed,
+                    usd: usd_needed.unwrap_or(Usd::ZERO),
+                }),
+                _ => None,
+            })
+            .min_by_key(|s| (s.tokens, s.usd))?;
+        match self.reserve(wid, scope, smallest).await {
+            Ok(held) => {
+                held.release().await;
+                None
+            }
+            Err(e) => Some(RouteError::Budget(Box::new(BudgetError::new(
+                e,
+                Some(decision_id),
+                self.clock.now(),
+            )))),
+        }
     }
 
     #[expect(clippy::too_many_arguments, reason = "one record's parts, assembled in one place")]

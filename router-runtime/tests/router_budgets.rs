@@ -109,3 +109,96 @@ async fn two_routers_sharing_one_sqlite_file_admit_ten() {
 async fn two_routers_sharing_one_redis_admit_ten() {
     at_most_ten(Backend::redis(), 2).await;
 }
+
+/// The states a budget line can be in, as a call meets them, for every
+/// store: the engine finds no target the budget covers, and the ledger
+/// (the one definition `routec budget status` shows and `unlock` lifts)
+/// says which state it is.
+/// Each state gets a fresh store (`backend()`), since one store keeps the
+/// workload's lines across routers.
+async fn budget_states_reach_the_caller(backend: fn() -> Backend) {
+    let fake = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let estimate = support::estimate_of(&text(&fake, ""), "w").await;
+    let probe_calls = fake.calls();
+
+    // Halted: three calls fit, the fourth cannot with nothing in flight.
+    let cap = 3 * USAGE + estimate / 2;
+    let store = backend();
+    let r = router(&text(&fake, &format!("budget {cap} tokens/day;")))
+        .budget_store(store.store().await)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        r.complete(ask("w")).await.unwrap();
+    }
+    let e = r.complete(ask("w")).await.unwrap_err();
+    assert_eq!((e.code(), e.http_status()), ("budget_halted", 429), "{e}");
+    assert!(
+        e.retry_after().is_some_and(|d| d > std::time::Duration::from_secs(60)),
+        "a halted line retries after its rollover: {:?}",
+        e.retry_after()
+    );
+    let status = r.ledger().workload_status(router_core::WorkloadId(0)).await.unwrap();
+    assert!(status.halted(), "status shows the halt the caller got: {status:?}");
+    assert_eq!(r.ledger().unlock(router_core::WorkloadId(0)).await.unwrap().len(), 1);
+    r.complete(ask("w"))
+        .await
+        .expect("the unlocked line takes the next call");
+    assert_eq!(fake.calls() - probe_calls, 4, "the refused call reached no upstream");
+
+    // Too large: the call could never fit, so 413, and nothing halts.
+    let small = estimate / 2;
+    let store = backend();
+    let r = router(&text(&fake, &format!("budget {small} tokens/day;")))
+        .budget_store(store.store().await)
+        .build()
+        .unwrap();
+    let e = r.complete(ask("w")).await.unwrap_err();
+    assert_eq!((e.code(), e.http_status()), ("budget_too_large", 413), "{e}");
+    let status = r.ledger().workload_status(router_core::WorkloadId(0)).await.unwrap();
+    assert!(!status.halted(), "a call too large for the line does not halt it");
+
+    // Busy: calls in flight hold the rest, so a short wait, and no halt.
+    let store = backend();
+    let r = router(&text(&fake, &format!("budget {} tokens/day;", 2 * estimate)))
+        .budget_store(store.store().await)
+        .build()
+        .unwrap();
+    let held = r
+        .ledger()
+        .reserve(
+            router_core::WorkloadId(0),
+            router_runtime::Spend {
+                tokens: estimate + estimate / 2,
+                usd: router_core::Usd::ZERO,
+            },
+        )
+        .await
+        .unwrap();
+    let e = r.complete(ask("w")).await.unwrap_err();
+    assert_eq!((e.code(), e.http_status()), ("budget_busy", 429), "{e}");
+    assert!(
+        e.retry_after().is_some_and(|d| d <= std::time::Duration::from_secs(60)),
+        "a busy line asks for a short wait: {:?}",
+        e.retry_after()
+    );
+    held.release().await.unwrap();
+    r.complete(ask("w"))
+        .await
+        .expect("once the call in flight settles, the next fits");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_states_memory() {
+    budget_states_reach_the_caller(Backend::memory).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_states_sqlite() {
+    budget_states_reach_the_caller(Backend::sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn budget_states_redis() {
+    budget_states_reach_the_caller(Backend::redis).await;
+}
