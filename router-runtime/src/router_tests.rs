@@ -421,8 +421,10 @@ async fn a_scope_budget_is_charged_alongside_the_workload_s() {
     call.budget_scope = Some("acme".into());
     router.complete(call.clone()).await.unwrap();
     let err = router.complete(call.clone()).await.unwrap_err();
-    assert_eq!((err.code(), err.http_status()), ("budget_exhausted", 429), "{err}");
-    assert!(err.to_string().contains("budget scope `acme`"), "{err}");
+    // The scope's line cannot take the call with nothing in flight: the
+    // ledger halts it, as `status` will show and `unlock` can lift.
+    assert_eq!((err.code(), err.http_status()), ("budget_halted", 429), "{err}");
+    assert!(err.to_string().contains("`scope:acme`"), "{err}");
     // Another tenant, or none, is not limited by acme's budget.
     call.budget_scope = Some("globex".into());
     router.complete(call).await.unwrap();
