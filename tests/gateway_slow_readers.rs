@@ -251,9 +251,14 @@ async fn many_slow_readers_keep_the_gateways_memory_bounded() {
         hwm_kb < 100 * 1024,
         "the gateway reached {hwm_kb} KB with {readers} slow readers (limit 100 MB)"
     );
+    // The per-stream figure of a debug build on a shared machine moves
+    // between ~70 and ~130 KB from run to run (allocator and task-stack
+    // granularity); 256 KB still fails the buffering the issue saw (1.2 MB
+    // per client), and the whole-answer check below fails any buffering of
+    // the upstream's answer.
     assert!(
-        per_stream_kb < 128,
-        "{per_stream_kb} KB of gateway memory per slow stream (limit 128 KB)"
+        per_stream_kb < 256,
+        "{per_stream_kb} KB of gateway memory per slow stream (limit 256 KB)"
     );
     assert!(
         (taken_per_stream_kb as usize) < answer_bytes() / 1024,
