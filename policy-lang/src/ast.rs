@@ -135,6 +135,8 @@ pub(crate) enum SimItem {
     Errors(Lit<u32>),
     /// Basis points.
     RateLimits(Lit<u32>),
+    /// Basis points.
+    StreamBreaks(Lit<u32>),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -154,6 +156,7 @@ pub(crate) enum ProviderProp {
     Timeout(Lit<Duration>),
     Simulate(Vec<SimItem>),
     Model(ModelDecl),
+    Failure(FailureProp),
 }
 
 impl ProviderProp {
@@ -175,6 +178,7 @@ impl ProviderProp {
             ProviderProp::Timeout(_) => "timeout",
             ProviderProp::Simulate(_) => "simulate",
             ProviderProp::Model(_) => "model",
+            ProviderProp::Failure(f) => f.keyword(),
         }
     }
 }
@@ -302,6 +306,54 @@ pub(crate) struct DefaultsDecl {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum DefaultsProp {
     MaxAttempts(Lit<u64>),
+    Failure(FailureProp),
+}
+
+impl DefaultsProp {
+    pub(crate) const fn keyword(&self) -> &'static str {
+        match self {
+            DefaultsProp::MaxAttempts(_) => "max_attempts",
+            DefaultsProp::Failure(f) => f.keyword(),
+        }
+    }
+}
+
+/// Which of an attempt's timeouts a `timeouts` item sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Stage {
+    Connect,
+    FirstToken,
+    Idle,
+    Total,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum BreakerItem {
+    Failures(Lit<u64>),
+    Eject(Lit<Duration>),
+    MaxEject(Lit<Duration>),
+}
+
+/// A failure setting of a provider or of `defaults`.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum FailureProp {
+    Timeouts(Vec<(Lit<Stage>, Lit<Duration>)>),
+    /// `breaker off` (the span of `off`) or its settings.
+    BreakerOff(Span),
+    Breaker(Vec<BreakerItem>),
+    RetryAfterWait(Lit<Duration>),
+    Cooldown(Lit<router_core::CooldownScope>),
+}
+
+impl FailureProp {
+    pub(crate) const fn keyword(&self) -> &'static str {
+        match self {
+            FailureProp::Timeouts(_) => "timeouts",
+            FailureProp::BreakerOff(_) | FailureProp::Breaker(_) => "breaker",
+            FailureProp::RetryAfterWait(_) => "retry_after_wait",
+            FailureProp::Cooldown(_) => "cooldown",
+        }
+    }
 }
 
 /// A route expression.
@@ -335,6 +387,10 @@ pub(crate) enum SplitKeyAst {
 pub(crate) enum RuleItem {
     On(Vec<TriggerAst>),
     Retry(Lit<u64>),
+    /// `retry server_error 2, timeout 1`; the span is the whole clause.
+    RetryClasses(Vec<(Lit<Trigger>, Lit<u64>)>, Span),
+    /// `timeouts first_token 5s, …`; the span is the whole clause.
+    Timeouts(Vec<(Lit<Stage>, Lit<Duration>)>, Span),
     AllowRepeat(Span),
 }
 

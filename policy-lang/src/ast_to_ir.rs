@@ -42,6 +42,7 @@ use crate::report::CheckReport;
 use crate::source::{SourceMap, Span};
 use crate::walk;
 
+mod failure;
 mod providers;
 mod routes;
 mod workloads;

@@ -61,6 +61,12 @@ pub(crate) enum Expect {
     Money,
     Percent,
     Duration,
+    Failure,
+    Stage,
+    ChainStage,
+    BreakerItem,
+    CooldownScope,
+    RetryClass,
     Punct(&'static str),
     End,
 }
@@ -79,6 +85,10 @@ pub(crate) const PROVIDER_PROPS: &[&str] = &[
     "header",
     "limits",
     "timeout",
+    "timeouts",
+    "breaker",
+    "retry_after_wait",
+    "cooldown",
     "simulate",
     "model",
 ];
@@ -192,6 +202,20 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::k_stream_recovery
         | R::k_alias => E::WorkloadProp,
         R::d_max_attempts | R::k_max_attempts => E::DefaultsProp,
+        R::f_timeouts
+        | R::f_breaker
+        | R::f_retry_after_wait
+        | R::f_cooldown
+        | R::k_timeouts
+        | R::k_breaker
+        | R::k_retry_after_wait
+        | R::k_cooldown => E::Failure,
+        R::stage_timeout | R::stage => E::Stage,
+        R::chain_stage_timeout | R::chain_stage => E::ChainStage,
+        R::breaker_off | R::breaker_item | R::b_failures | R::b_eject | R::b_max_eject | R::k_failures | R::k_eject
+        | R::k_max_eject => E::BreakerItem,
+        R::cooldown_scope => E::CooldownScope,
+        R::retry_count | R::retry_class => E::RetryClass,
         R::fallback
         | R::free_first
         | R::split
@@ -206,6 +230,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::kw_select
         | R::kw_match
         | R::kw_escalate => E::Route,
+        R::chain_timeouts => E::Rules,
         R::rules | R::on_rule | R::retry_rule | R::kw_on | R::kw_retry | R::kw_allow_repeat => E::Rules,
         R::trigger | R::t_word | R::t_status | R::t_timeout => E::Trigger,
         R::when_arm | R::else_arm | R::kw_when | R::kw_else => E::WhenElse,
@@ -244,8 +269,10 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::sim_latency
         | R::sim_errors
         | R::sim_rate_limits
+        | R::sim_stream_breaks
         | R::k_errors
         | R::k_rate_limits
+        | R::k_stream_breaks
         | R::p_simulate
         | R::k_simulate
         | R::k_latency => E::Sim,
@@ -298,11 +325,19 @@ fn phrase(e: Expect) -> String {
         E::ModelProp => format!("a model property ({})", quoted(MODEL_PROPS)),
         E::WorkloadProp => format!("a workload property ({})", quoted(WORKLOAD_PROPS)),
         E::DefaultsProp => "`max_attempts`".to_string(),
+        E::Failure => "a failure setting (`timeouts`, `breaker`, `retry_after_wait`, `cooldown`)".to_string(),
+        E::Stage => "a timeout (`connect 5s`, `first_token 30s`, `idle 30s`, `total 2m`)".to_string(),
+        E::ChainStage => {
+            "a chain's timeout (`first_token 10s`, `idle 30s`, `total 1m`; `connect` is set per provider)".to_string()
+        }
+        E::BreakerItem => "a breaker setting (`off`, `failures N`, `eject 5s`, `max_eject 20s`)".to_string(),
+        E::CooldownScope => "`per_model` or `per_provider`".to_string(),
+        E::RetryClass => "a failure class with its count (`server_error 2`)".to_string(),
         E::Route => format!(
             "a route: a `provider/model` target, a route name, or one of {}",
             quoted(ROUTE_WORDS)
         ),
-        E::Rules => "a rule (`on`, `retry`, `allow_repeat`)".to_string(),
+        E::Rules => "a rule (`on`, `retry`, `timeouts`, `allow_repeat`)".to_string(),
         E::Trigger => format!("a trigger ({})", quoted(TRIGGERS)),
         E::WhenElse => "`when` or `else`".to_string(),
         E::Cond => "a condition (`input_tokens > 8000`, `has tools`, `metadata.team == \"growth\"`, `task == code`, \
@@ -328,7 +363,7 @@ fn phrase(e: Expect) -> String {
         E::Period => "`day` or `month`".to_string(),
         E::Budget => "a budget limit (`5M tokens/day`, `$200/month`)".to_string(),
         E::Limit => "a limit (`rpm N`, `tpm N`, `concurrency N`)".to_string(),
-        E::Sim => "a simulated behaviour (`latency`, `errors`, `rate_limits`)".to_string(),
+        E::Sim => "a simulated behaviour (`latency`, `errors`, `rate_limits`, `stream_breaks`)".to_string(),
         E::P95 => "`p95`".to_string(),
         E::Price => "a price (`free` or `$IN/M in, $OUT/M out`)".to_string(),
         E::PerM => "`/M` (prices are per million tokens)".to_string(),

@@ -292,6 +292,7 @@ impl Printer<'_> {
                     self.list_line(s, e, "simulate", &items, ", ");
                 }
                 ProviderProp::Model(m) => self.model(m),
+                ProviderProp::Failure(f) => self.failure(s, e, f),
             }
         }
         self.close(Span::new(p.span.end.saturating_sub(1), p.span.end), p.span.end, "}");
@@ -378,6 +379,27 @@ impl Printer<'_> {
         self.close(Span::new(w.span.end.saturating_sub(1), w.span.end), w.span.end, "}");
     }
 
+    /// A failure setting of a provider or of `defaults`, on its own line.
+    fn failure(&mut self, s: usize, e: usize, f: &FailureProp) {
+        match f {
+            FailureProp::Timeouts(items) => self.list_line(s, e, "timeouts", &stage_items(items), ", "),
+            FailureProp::BreakerOff(_) => self.line(s, e, "breaker off"),
+            FailureProp::Breaker(items) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .map(|i| match i {
+                        BreakerItem::Failures(n) => format!("failures {}", n.text),
+                        BreakerItem::Eject(d) => format!("eject {}", d.text),
+                        BreakerItem::MaxEject(d) => format!("max_eject {}", d.text),
+                    })
+                    .collect();
+                self.list_line(s, e, "breaker", &items, ", ");
+            }
+            FailureProp::RetryAfterWait(d) => self.line(s, e, &format!("retry_after_wait {}", d.text)),
+            FailureProp::Cooldown(c) => self.line(s, e, &format!("cooldown {}", c.text)),
+        }
+    }
+
     fn route_decl(&mut self, r: &RouteDecl) {
         self.expr(&format!("route {} = ", r.name.name), r.span.start, &r.expr);
     }
@@ -385,8 +407,12 @@ impl Printer<'_> {
     fn defaults(&mut self, d: &DefaultsDecl) {
         self.open(d.span.start, d.span.start, "defaults {");
         for prop in &d.props {
-            let DefaultsProp::MaxAttempts(n) = &prop.kind;
-            self.line(prop.span.start, prop.span.end, &format!("max_attempts {}", n.text));
+            match &prop.kind {
+                DefaultsProp::MaxAttempts(n) => {
+                    self.line(prop.span.start, prop.span.end, &format!("max_attempts {}", n.text));
+                }
+                DefaultsProp::Failure(f) => self.failure(prop.span.start, prop.span.end, f),
+            }
         }
         self.close(Span::new(d.span.end.saturating_sub(1), d.span.end), d.span.end, "}");
     }
@@ -513,6 +539,7 @@ fn sim_items(items: &[SimItem]) -> Vec<String> {
             SimItem::Latency { p50, p95: Some(p) } => format!("latency {} p95 {}", p50.text, p.text),
             SimItem::Errors(p) => format!("errors {}", p.text),
             SimItem::RateLimits(p) => format!("rate_limits {}", p.text),
+            SimItem::StreamBreaks(p) => format!("stream_breaks {}", p.text),
         })
         .collect()
 }
@@ -522,8 +549,17 @@ fn rule_text(rule: &RuleItem) -> String {
     match rule {
         RuleItem::On(triggers) => format!("on {}", triggers_text(triggers).join(", ")),
         RuleItem::Retry(n) => format!("retry {}", n.text),
+        RuleItem::RetryClasses(classes, _) => {
+            let items: Vec<String> = classes.iter().map(|(c, n)| format!("{} {}", c.text, n.text)).collect();
+            format!("retry {}", items.join(", "))
+        }
+        RuleItem::Timeouts(items, _) => format!("timeouts {}", stage_items(items).join(", ")),
         RuleItem::AllowRepeat(_) => "allow_repeat".to_string(),
     }
+}
+
+fn stage_items(items: &[(Lit<Stage>, Lit<std::time::Duration>)]) -> Vec<String> {
+    items.iter().map(|(st, d)| format!("{} {}", st.text, d.text)).collect()
 }
 
 fn triggers_text(triggers: &[TriggerAst]) -> Vec<String> {

@@ -419,6 +419,9 @@ impl<'s> Builder<'s> {
             }
             Rule::p_timeout => ProviderProp::Timeout(self.duration(k.expect(Rule::duration)?)),
             Rule::p_simulate => ProviderProp::Simulate(self.simulate(k)?),
+            Rule::f_timeouts | Rule::f_breaker | Rule::f_retry_after_wait | Rule::f_cooldown => {
+                ProviderProp::Failure(self.failure_prop(key.as_rule(), k)?)
+            }
             _ => return self.internal(&key),
         };
         Ok(self.prop(kind, &key, whole))
@@ -443,6 +446,7 @@ impl<'s> Builder<'s> {
                 }
                 Rule::sim_errors => SimItem::Errors(self.percent(k2.expect(Rule::percent)?)),
                 Rule::sim_rate_limits => SimItem::RateLimits(self.percent(k2.expect(Rule::percent)?)),
+                Rule::sim_stream_breaks => SimItem::StreamBreaks(self.percent(k2.expect(Rule::percent)?)),
                 _ => {
                     return Err(Internal {
                         span: Span::new(self.base, self.base),
@@ -599,11 +603,76 @@ impl<'s> Builder<'s> {
         for prop in k.rest() {
             let whole = self.span(&prop);
             let mut pk = self.kids(prop);
-            let key = pk.expect(Rule::k_max_attempts)?;
-            let n = self.count(pk.expect(Rule::number)?);
-            props.push(self.prop(DefaultsProp::MaxAttempts(n), &key, whole));
+            let key = pk.next()?;
+            let kind = match key.as_rule() {
+                Rule::k_max_attempts => DefaultsProp::MaxAttempts(self.count(pk.expect(Rule::number)?)),
+                rule => DefaultsProp::Failure(self.failure_prop(rule, pk)?),
+            };
+            props.push(self.prop(kind, &key, whole));
         }
         Ok(DefaultsDecl { props, span })
+    }
+
+    /// A failure setting, after its keyword (`key_rule`).
+    fn failure_prop(&mut self, key_rule: Rule, mut k: Kids<'_>) -> R<FailureProp> {
+        Ok(match key_rule {
+            Rule::k_timeouts => FailureProp::Timeouts(self.stage_timeouts(k)?),
+            Rule::k_breaker => match k.opt(Rule::breaker_off) {
+                Some(off) => FailureProp::BreakerOff(self.span(&off)),
+                None => {
+                    let mut items = Vec::new();
+                    for item in k.rest() {
+                        let mut ik = self.kids(item);
+                        let inner = ik.next()?;
+                        let rule = inner.as_rule();
+                        let mut k2 = self.kids(inner);
+                        k2.next()?;
+                        items.push(match rule {
+                            Rule::b_failures => BreakerItem::Failures(self.count(k2.expect(Rule::number)?)),
+                            Rule::b_eject => BreakerItem::Eject(self.duration(k2.expect(Rule::duration)?)),
+                            Rule::b_max_eject => BreakerItem::MaxEject(self.duration(k2.expect(Rule::duration)?)),
+                            _ => {
+                                return Err(Internal {
+                                    span: Span::new(self.base, self.base),
+                                    what: "breaker".to_string(),
+                                });
+                            }
+                        });
+                    }
+                    FailureProp::Breaker(items)
+                }
+            },
+            Rule::k_retry_after_wait => FailureProp::RetryAfterWait(self.duration(k.expect(Rule::duration)?)),
+            Rule::k_cooldown => FailureProp::Cooldown(self.word(k.expect(Rule::cooldown_scope)?, |s| match s {
+                "per_model" => Some(router_core::CooldownScope::PerModel),
+                "per_provider" => Some(router_core::CooldownScope::PerProvider),
+                _ => None,
+            })?),
+            _ => {
+                return Err(Internal {
+                    span: Span::new(self.base, self.base),
+                    what: "failure setting".to_string(),
+                });
+            }
+        })
+    }
+
+    /// The `stage duration` items of a `timeouts` clause.
+    pub(super) fn stage_timeouts(&mut self, k: Kids<'_>) -> R<Vec<(Lit<Stage>, Lit<Duration>)>> {
+        let mut out = Vec::new();
+        for item in k.rest() {
+            let mut ik = self.kids(item);
+            let word = ik.next()?;
+            let stage = self.word(word, |s| match s {
+                "connect" => Some(Stage::Connect),
+                "first_token" => Some(Stage::FirstToken),
+                "idle" => Some(Stage::Idle),
+                "total" => Some(Stage::Total),
+                _ => None,
+            })?;
+            out.push((stage, self.duration(ik.expect(Rule::duration)?)));
+        }
+        Ok(out)
     }
 
     // ---------------------------------------------------------------- literals

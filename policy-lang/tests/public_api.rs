@@ -119,3 +119,78 @@ fn every_code_has_a_title_and_a_severity() {
         assert_eq!(code.is_warning(), code.to_string().starts_with('W'));
     }
 }
+
+#[test]
+fn failure_settings_lower_to_the_ir_nearest_level_first() {
+    use std::time::Duration;
+
+    use router_core::{CooldownScope, Trigger};
+
+    let text = r#"
+defaults {
+  timeouts connect 5s, first_token 30s, total 2m
+  breaker failures 3, eject 2s, max_eject 10s
+  cooldown per_provider
+}
+provider p {
+  adapter mock
+  tier free
+  timeouts first_token 8s, idle 4s
+  breaker off
+  retry_after_wait 1s
+  model m {}
+  model n {}
+}
+workload w {
+  data public
+  route fallback [p/m, p/n] on server_error, timeout retry server_error 2, timeout 1 timeouts first_token 3s
+}
+"#;
+    let compiled = compile(&[SourceFile::new("f.route", text)]).unwrap();
+    let policy = compiled.policy();
+    let d = policy.defaults.failure;
+    assert_eq!(d.timeouts.connect, Some(Duration::from_secs(5)));
+    assert_eq!(d.timeouts.total, Some(Duration::from_secs(120)));
+    assert_eq!(d.breaker.failures, Some(3));
+    assert_eq!(d.cooldown, Some(CooldownScope::PerProvider));
+    let p = &policy.providers[0];
+    assert_eq!(p.failure.breaker.enabled, Some(false));
+    assert_eq!(p.failure.retry_after_wait, Some(Duration::from_secs(1)));
+    assert_eq!(p.failure.timeouts.idle, Some(Duration::from_secs(4)));
+
+    let facts = router_core::Facts::new(router_core::WorkloadId(0));
+    let snap = router_core::StateSnapshot::for_policy(policy, 0);
+    let decision = router_core::decide(policy, &facts, &snap);
+    let a = &decision.plan().attempts()[0];
+    // The chain's first token, the provider's idle, the defaults' total.
+    assert_eq!(a.first_token, Some(Duration::from_secs(3)));
+    assert_eq!(a.idle, Some(Duration::from_secs(4)));
+    assert_eq!(a.timeout, Some(Duration::from_secs(120)));
+    assert_eq!(a.retry_on.get(Trigger::ServerError), Some(2));
+    assert_eq!(a.retry_on.get(Trigger::Timeout), Some(1));
+    assert_eq!(a.retry_on.get(Trigger::RateLimited), None);
+}
+
+#[test]
+fn failure_settings_reject_what_cannot_hold() {
+    let text = r#"
+provider p {
+  adapter mock
+  tier free
+  timeout 30s
+  timeouts total 1m
+  breaker eject 30s, max_eject 10s
+  model m {}
+}
+workload w {
+  data public
+  route fallback [p/m] retry server_error 11 timeouts total 5s on timeout(3s)
+}
+"#;
+    let report = compile(&[SourceFile::new("f.route", text)]).unwrap_err();
+    let messages: Vec<String> = report.errors().iter().map(ToString::to_string).collect();
+    let all = messages.join("\n");
+    assert!(all.contains("the total timeout is given twice"), "{all}");
+    assert!(all.contains("`max_eject 10s` is shorter than the first ejection"), "{all}");
+    assert!(all.contains("`retry server_error 11` is too many retries"), "{all}");
+}

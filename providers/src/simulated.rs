@@ -43,6 +43,9 @@ pub struct SimProfile {
     pub output_ratio: f64,
     /// The output cap when a request sets no `max_tokens`.
     pub default_max_output: u64,
+    /// Share of streamed answers cut off halfway (after their first event,
+    /// before their end), in basis points.
+    pub stream_break_bp: u32,
 }
 
 impl SimProfile {
@@ -57,6 +60,7 @@ impl SimProfile {
             retry_after: Duration::from_secs(1),
             output_ratio: 0.5,
             default_max_output: 1024,
+            stream_break_bp: 0,
         }
     }
 
@@ -98,6 +102,17 @@ impl SimProfile {
             }
         };
         SimOutcome { latency, result }
+    }
+
+    /// Whether a streamed answer of call `call_index` is cut off halfway: a
+    /// draw of its own, so a profile without stream breaks samples every
+    /// other outcome exactly as before.
+    pub fn stream_breaks(&self, seed: u64, call_index: u64) -> bool {
+        if self.stream_break_bp == 0 {
+            return false;
+        }
+        let mut rng = SplitMix64::new(seed ^ call_index.wrapping_mul(0xD1B5_4A32_D192_ED03).rotate_left(29) ^ 0x5EED);
+        rng.next_f64() < f64::from(self.stream_break_bp) / 10_000.0
     }
 
     fn latency(&self, rng: &mut SplitMix64) -> Duration {
@@ -399,7 +414,9 @@ impl Provider for SimulatedProvider {
     }
 
     async fn stream(&self, model: &str, req: &ChatRequest) -> Result<EventStream, ProviderError> {
+        let index = self.calls.load(Ordering::Relaxed);
         let response = self.call(model, req).await?;
+        let breaks = self.script.is_none() && self.profile.stream_breaks(self.seed, index);
         let mut events = Vec::new();
         // Deltas of a few words, so stream consumers see more than one.
         let mut chunk = String::new();
@@ -421,6 +438,17 @@ impl Provider for SimulatedProvider {
                 name: Some(call.name),
                 arguments: call.arguments,
             }));
+        }
+        if breaks {
+            // Cut halfway, as a dropped connection cuts a real stream: some
+            // text, then an error, never a `Done`.
+            events.truncate(events.len().div_ceil(2).max(1));
+            events.push(Err(ProviderError::new(
+                &self.name,
+                ErrorClass::Connection,
+                "simulated stream cut off mid-answer",
+            )));
+            return Ok(Box::pin(futures::stream::iter(events)));
         }
         events.push(Ok(StreamEvent::Usage(response.usage)));
         events.push(Ok(StreamEvent::Done {

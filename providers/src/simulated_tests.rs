@@ -1,3 +1,5 @@
+use futures::StreamExt;
+
 use super::*;
 
 fn profile() -> SimProfile {
@@ -118,4 +120,37 @@ async fn failures_carry_class_status_and_retry_after() {
     assert_eq!(err.class(), ErrorClass::RateLimited);
     assert_eq!(err.status(), Some(429));
     assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+}
+
+#[tokio::test]
+async fn a_stream_break_cuts_the_answer_after_its_first_event() {
+    let p = SimProfile {
+        stream_break_bp: 10_000,
+        ..SimProfile::instant()
+    };
+    let req = ChatRequest::user("tell me a long story about routers and budgets and fallbacks");
+    let mut s = SimulatedProvider::new("sim", p).with_seed(3).stream("m", &req).await.unwrap();
+    let mut texts = 0;
+    let mut ended = None;
+    while let Some(item) = s.next().await {
+        match item {
+            Ok(StreamEvent::TextDelta { .. }) => texts += 1,
+            Ok(StreamEvent::Done { .. }) => ended = Some("done"),
+            Ok(_) => {}
+            Err(e) => {
+                assert_eq!(e.class(), ErrorClass::Connection);
+                ended = Some("cut");
+            }
+        }
+    }
+    assert!(texts >= 1, "some text before the cut");
+    assert_eq!(ended, Some("cut"));
+    // Whole answers are never cut, and a profile without breaks never breaks.
+    assert!((0..1000).all(|i| !SimProfile::instant().stream_breaks(3, i)));
+    let half = SimProfile {
+        stream_break_bp: 5_000,
+        ..SimProfile::instant()
+    };
+    let cut = (0..1000).filter(|i| half.stream_breaks(3, *i)).count();
+    assert!((400..600).contains(&cut), "{cut} of 1000 at 50%");
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use crate::explain::{Candidate, Explain, KeySource, LatencySource, MatchBranch, Reason, Step, Verdict};
 use crate::facts::Facts;
+use crate::failure::AttemptTimeouts;
 use crate::passes::{apply_bound, defer_same_provider, drop_duplicates, refusal};
 use crate::plan::{Attempt, AttemptPlan, Decision, Estimate, Refusal};
 use crate::policy::Policy;
@@ -95,6 +96,8 @@ struct Ctx {
     rules: ChainRules,
     /// The innermost `timeout(d)`.
     timeout: Option<Duration>,
+    /// The innermost chains' `timeouts` (first token, idle).
+    stages: AttemptTimeouts,
     /// The innermost `escalate`.
     check: Option<NodeId>,
     /// The combinator this node is written in.
@@ -201,6 +204,7 @@ impl<'p> Decider<'p> {
         let ctx = Ctx {
             rules: ChainRules::default(),
             timeout: None,
+            stages: AttemptTimeouts::default(),
             check: None,
             parent: None,
             skip: None,
@@ -557,19 +561,25 @@ impl Walk<'_, '_, '_> {
         if reason.is_some() {
             return;
         }
-        let timeout = match (ctx.timeout.or(provider.timeout), call.workload.latency_budget) {
+        let defaults = &self.policy.defaults.failure.timeouts;
+        let own = ctx.timeout.or(provider.timeout).or(defaults.total);
+        let timeout = match (own, call.workload.latency_budget) {
             (Some(t), Some(deadline)) => Some(t.min(deadline)),
             (t, deadline) => t.or(deadline),
         };
+        let stages = ctx.stages.or(provider.failure.timeouts).or(*defaults);
         self.attempts.push(Attempt {
             target: target_id,
             provider: target.provider,
             node: id,
             placed_by: ctx.parent,
             timeout,
+            first_token: stages.first_token,
+            idle: stages.idle,
             advance_on: ctx.rules.triggers,
             allow_repeat: ctx.rules.allow_repeat,
             retries: ctx.rules.retries,
+            retry_on: ctx.rules.retry_on,
             check: ctx.check,
             estimate,
             candidate: u32::try_from(candidate).unwrap_or(u32::MAX),
@@ -639,6 +649,11 @@ impl Walk<'_, '_, '_> {
         {
             return Some(Reason::CoolingDown { until_ms: until });
         }
+        if let Some(until) = call.state.target(id).cooling_until_ms
+            && until > now
+        {
+            return Some(Reason::CoolingDown { until_ms: until });
+        }
         None
     }
 }
@@ -649,6 +664,7 @@ impl Ctx {
         Ctx {
             rules: *rules,
             timeout: rules.attempt_timeout.or(self.timeout),
+            stages: rules.timeouts.or(self.stages),
             parent: Some(id),
             ..self
         }

@@ -47,6 +47,20 @@ impl Gen {
                 .collect::<Triggers>(),
             attempt_timeout: self.chance(50).then(|| Duration::from_secs(1 + self.below(60))),
             retries: self.below(3) as u8,
+            retry_on: {
+                let mut r = crate::RetryClasses::default();
+                for t in Trigger::ALL {
+                    if self.chance(15) {
+                        r.set(t, self.below(3) as u8);
+                    }
+                }
+                r
+            },
+            timeouts: crate::AttemptTimeouts {
+                first_token: self.chance(30).then(|| Duration::from_secs(1 + self.below(30))),
+                idle: self.chance(30).then(|| Duration::from_secs(1 + self.below(30))),
+                ..crate::AttemptTimeouts::default()
+            },
             allow_repeat: self.chance(25),
         }
     }

@@ -66,8 +66,10 @@ pub(crate) fn apply_bound(attempts: &mut Vec<Attempt>, ex: &mut Explain, bound: 
             kept = i;
             break;
         }
-        a.retries = a.retries.min(u8::try_from(left - 1).unwrap_or(u8::MAX));
-        used += 1 + u32::from(a.retries);
+        let cap = u8::try_from(left - 1).unwrap_or(u8::MAX);
+        a.retries = a.retries.min(cap);
+        a.retry_on.cap(cap);
+        used += 1 + u32::from(a.max_retries());
     }
     for a in &attempts[kept..] {
         set_verdict(

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::explain::Explain;
+use crate::failure::RetryClasses;
 use crate::policy::Policy;
 use crate::provider::{DataClass, ProviderId, TargetId};
 use crate::route::{NodeId, NodeKind, QualityCheck, Triggers};
@@ -45,8 +46,21 @@ pub struct Attempt {
     pub advance_on: Triggers,
     /// Whether the policy allows the next attempt to go to the same provider.
     pub allow_repeat: bool,
-    /// Retries on this same target before advancing (within the attempt bound).
+    /// Time allowed for the first token of a stream (the first byte of a
+    /// whole answer): the innermost chain's `timeouts first_token`, else the
+    /// provider's, else `defaults`; `None` means the runtime's default.
+    #[serde(with = "opt_duration_ms", skip_serializing_if = "Option::is_none")]
+    pub first_token: Option<Duration>,
+    /// The longest gap between two stream events, found the same way.
+    #[serde(with = "opt_duration_ms", skip_serializing_if = "Option::is_none")]
+    pub idle: Option<Duration>,
+    /// Retries on this same target before advancing (within the attempt
+    /// bound), for each failure class retried by default.
     pub retries: u8,
+    /// Retries per failure class the chain names (`retry server_error 2,
+    /// timeout 1`); a named class uses its own count instead of `retries`.
+    #[serde(skip_serializing_if = "RetryClasses::is_unset")]
+    pub retry_on: RetryClasses,
     /// The `escalate` node whose quality check runs on this attempt's answer;
     /// see [`Attempt::quality_check`].
     pub check: Option<NodeId>,
@@ -57,6 +71,11 @@ pub struct Attempt {
 }
 
 impl Attempt {
+    /// The most retries any failure class may make on this attempt.
+    pub fn max_retries(&self) -> u8 {
+        self.retries.max(self.retry_on.max())
+    }
+
     /// The quality check to run on this attempt's answer, if any.
     pub fn quality_check<'p>(&self, policy: &'p Policy) -> Option<&'p QualityCheck> {
         match &policy.routes.get(self.check?)?.kind {
@@ -91,7 +110,7 @@ impl AttemptPlan {
     /// Calls the plan may make, retries included; never above the workload's
     /// attempt bound.
     pub fn tries(&self) -> u32 {
-        self.attempts.iter().map(|a| 1 + u32::from(a.retries)).sum()
+        self.attempts.iter().map(|a| 1 + u32::from(a.max_retries())).sum()
     }
 
     /// What to reserve before the first attempt, failing closed: any one

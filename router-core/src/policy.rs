@@ -6,6 +6,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::failure::FailureSettings;
 use crate::provider::{Provider, ProviderId, Target, TargetId};
 use crate::route::{NodeId, RouteGraph, RouteNode};
 use crate::workload::{Workload, WorkloadId};
@@ -19,12 +20,17 @@ pub const DEFAULT_MAX_ATTEMPTS: u8 = 4;
 pub struct Defaults {
     /// Attempts per call, for workloads that do not set `max_attempts`.
     pub max_attempts: u8,
+    /// Timeouts, breaker, `Retry-After` wait and cool-down scope for every
+    /// provider that does not set its own.
+    #[serde(skip_serializing_if = "FailureSettings::is_unset")]
+    pub failure: FailureSettings,
 }
 
 impl Default for Defaults {
     fn default() -> Self {
         Defaults {
             max_attempts: DEFAULT_MAX_ATTEMPTS,
+            failure: FailureSettings::default(),
         }
     }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::failure::FailureSettings;
 use crate::origin::Origin;
 use crate::units::{Price, opt_duration_ms};
 
@@ -272,6 +273,13 @@ pub struct SimProfile {
     pub error_bp: u16,
     /// Share of calls answered 429, in basis points.
     pub rate_limit_bp: u16,
+    /// Share of streamed answers cut off halfway, in basis points.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stream_break_bp: u16,
+}
+
+fn is_zero(n: &u16) -> bool {
+    *n == 0
 }
 
 /// Identifies a provider within one [`crate::Policy`].
@@ -311,9 +319,15 @@ pub struct Provider {
     pub headers: Vec<Header>,
     /// Published rate and concurrency limits.
     pub limits: Limits,
-    /// Default per-attempt timeout for this provider's calls.
+    /// Default per-attempt timeout for this provider's calls (`timeout d`,
+    /// or `timeouts total d`).
     #[serde(with = "opt_duration_ms")]
     pub timeout: Option<Duration>,
+    /// Its other failure settings: connect, first-token and idle timeouts
+    /// (never `total`, which is `timeout`), breaker, `Retry-After` wait and
+    /// cool-down scope; unset ones come from `defaults`.
+    #[serde(skip_serializing_if = "FailureSettings::is_unset")]
+    pub failure: FailureSettings,
     /// Simulated behaviour for `adapter mock`, demo and simulation.
     pub simulate: Option<SimProfile>,
     /// The targets (models) this provider offers.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::{Deserialize, Serialize};
 
+use crate::failure::{AttemptTimeouts, RetryClasses};
 use crate::origin::Origin;
 use crate::provider::TargetId;
 use crate::units::opt_duration_ms;
@@ -154,8 +155,16 @@ pub struct ChainRules {
     /// Per-attempt timeout, from `timeout(d)` in the trigger list.
     #[serde(with = "opt_duration_ms")]
     pub attempt_timeout: Option<Duration>,
-    /// Retries allowed on the same target before moving on.
+    /// Retries allowed on the same target before moving on, for each class
+    /// that is retried by default.
     pub retries: u8,
+    /// Retries per failure class, where the chain names classes.
+    #[serde(skip_serializing_if = "RetryClasses::is_unset")]
+    pub retry_on: RetryClasses,
+    /// The chain's `timeouts` (first token and idle; its total is
+    /// `attempt_timeout`).
+    #[serde(skip_serializing_if = "AttemptTimeouts::is_unset")]
+    pub timeouts: AttemptTimeouts,
     /// Whether two consecutive attempts may go to the same provider.
     pub allow_repeat: bool,
 }
@@ -166,6 +175,8 @@ impl Default for ChainRules {
             triggers: Triggers::TRANSIENT,
             attempt_timeout: None,
             retries: 0,
+            retry_on: RetryClasses::default(),
+            timeouts: AttemptTimeouts::default(),
             allow_repeat: false,
         }
     }

@@ -24,6 +24,10 @@ pub struct TargetState {
     /// caller's clock); from then on it is tried again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ejected_until_ms: Option<u64>,
+    /// After a 429, this model cools down until then (ms on the caller's
+    /// clock), when its provider's cool-downs are per model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cooling_until_ms: Option<u64>,
     /// Rolling 95th-percentile latency of recent calls, in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p95_ms: Option<u32>,
@@ -33,8 +37,8 @@ pub struct TargetState {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProviderState {
-    /// After a 429 with `Retry-After`, every model of the provider cools down
-    /// until this time (ms on the caller's clock).
+    /// After a 429, every model of the provider cools down until this time
+    /// (ms on the caller's clock), when its cool-downs are per provider.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cooling_until_ms: Option<u64>,
     /// The runtime has no adapter for the provider (its key is not set, or

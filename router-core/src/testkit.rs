@@ -58,6 +58,7 @@ impl Builder {
             headers: Vec::new(),
             limits: Limits::default(),
             timeout: None,
+            failure: crate::FailureSettings::default(),
             simulate: None,
             targets: Vec::new(),
             origin: Origin::default(),

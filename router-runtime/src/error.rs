@@ -507,10 +507,17 @@ pub(crate) fn class_code(class: ErrorClass) -> &'static str {
 
 /// No answer in time.
 #[derive(Clone, Debug, Error)]
-#[error("no answer within {}ms{}", after.as_millis(), if *deadline { " (the call's deadline)" } else { "" })]
+#[error(
+    "no {} within {}ms{}",
+    if *first_token { "first token" } else { "answer" },
+    after.as_millis(),
+    if *deadline { " (the call's deadline)" } else { "" }
+)]
 pub struct TimedOutError {
     pub(crate) after: Duration,
     pub(crate) deadline: bool,
+    /// The stream's first-token timeout fired, not the attempt's total.
+    pub(crate) first_token: bool,
 }
 
 impl TimedOutError {
@@ -774,6 +781,7 @@ mod tests {
             attempts: vec![attempt(Some(AttemptError::TimedOut(TimedOutError {
                 after: Duration::from_millis(200),
                 deadline: false,
+                first_token: false,
             })))],
         });
         assert_eq!((exhausted.code(), exhausted.http_status()), ("fallback_exhausted", 502));
@@ -817,6 +825,7 @@ mod tests {
             Some(AttemptError::TimedOut(TimedOutError {
                 after: Duration::from_millis(200),
                 deadline: false,
+                first_token: false,
             })),
         ]);
         assert_eq!(mixed.http_status(), 502);

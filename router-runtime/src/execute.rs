@@ -440,6 +440,9 @@ impl Inner {
             HealthChange::CoolingDown { until, .. } => {
                 tracing::info!(target = %label, until = %until, "provider cools down after a 429");
             }
+            HealthChange::ModelCoolingDown { until } => {
+                tracing::info!(target = %label, until = %until, "model cools down after a 429");
+            }
         }
     }
 }
@@ -455,24 +458,60 @@ enum How {
     Buffered,
 }
 
-async fn dispatch(adapter: &Arc<dyn Provider>, model: &str, req: &ChatRequest, how: How) -> Result<Got, ProviderError> {
-    match how {
-        How::Whole => return adapter.complete(model, req).await.map(Got::Whole),
-        How::Buffered => {
-            let s = adapter.stream(model, req).await?;
-            return providers::collect_stream(s, model).await.map(Got::Whole);
-        }
-        How::Stream => {}
+/// An attempt's time bounds, from the attempt machine.
+#[derive(Clone, Copy)]
+struct Bounds {
+    total: Duration,
+    first_token: Duration,
+    idle: Duration,
+}
+
+/// Why a dispatch failed before its total timeout.
+enum Cut {
+    Upstream(ProviderError),
+    /// A stream's first event did not come within its first-token timeout.
+    FirstToken,
+}
+
+impl From<ProviderError> for Cut {
+    fn from(e: ProviderError) -> Self {
+        Cut::Upstream(e)
     }
-    let mut s = adapter.stream(model, req).await?;
-    match s.next().await {
+}
+
+async fn dispatch(
+    adapter: &Arc<dyn Provider>,
+    model: &str,
+    req: &ChatRequest,
+    how: How,
+    first_token: Duration,
+) -> Result<Got, Cut> {
+    if let How::Whole = how {
+        return Ok(adapter.complete(model, req).await.map(Got::Whole)?);
+    }
+    // Opening the stream and its first event, under the first-token bound.
+    let opened = tokio::time::timeout(first_token, async {
+        let mut s = adapter.stream(model, req).await?;
+        let first = s.next().await;
+        Ok::<_, ProviderError>((first, s))
+    })
+    .await;
+    let (first, s) = match opened {
+        Ok(r) => r?,
+        Err(_) => return Err(Cut::FirstToken),
+    };
+    if let How::Buffered = how {
+        let rest = futures::stream::iter(first).chain(s);
+        return Ok(providers::collect_stream(Box::pin(rest), model).await.map(Got::Whole)?);
+    }
+    match first {
         Some(Ok(first)) => Ok(Got::Stream(first, s)),
-        Some(Err(e)) => Err(e),
+        Some(Err(e)) => Err(Cut::Upstream(e)),
         // Adapters end a stream with an error item, never silently; should
         // one end empty anyway, the stream collector classifies it (as a
         // malformed response), or, were that an answer, it is one.
         None => match providers::collect_stream(Box::pin(futures::stream::empty()), model).await {
-            Err(e) => Err(e),
+            Err(e) => Err(Cut::Upstream(e)),
             Ok(answer) => Ok(Got::Whole(answer)),
         },
     }
@@ -534,7 +573,7 @@ impl Run<'_> {
         let mut held: Option<(usize, Held)> = None;
         let mut action = machine.start(self.elapsed());
         loop {
-            let (index, retry, timeout, by_deadline) = match action {
+            let (index, retry, bounds, by_deadline) = match action {
                 Action::Finish(ending) => {
                     if let Some((_, h)) = held.take() {
                         h.release().await;
@@ -562,8 +601,19 @@ impl Run<'_> {
                     index,
                     retry,
                     timeout,
+                    first_token,
+                    idle,
                     by_deadline,
-                } => (index, retry, timeout, by_deadline),
+                } => (
+                    index,
+                    retry,
+                    Bounds {
+                        total: timeout,
+                        first_token,
+                        idle,
+                    },
+                    by_deadline,
+                ),
             };
             let Some(attempt) = attempts.get(index) else {
                 action = Action::Finish(Ending::Exhausted);
@@ -615,7 +665,7 @@ impl Run<'_> {
             machine.sent();
             self.dispatched += 1;
             let outcome = self
-                .dispatch(attempt, adapter, retry, timeout, by_deadline, permit)
+                .dispatch(attempt, adapter, retry, bounds, by_deadline, permit)
                 .await;
             let (failure, error, elapsed) = match outcome {
                 Dispatched::Stream {
@@ -674,7 +724,7 @@ impl Run<'_> {
             let verdict = machine.failed(
                 self.elapsed(),
                 failure,
-                by_deadline && matches!(error, AttemptError::TimedOut(_)),
+                matches!(&error, AttemptError::TimedOut(t) if t.deadline),
                 || inner.books().retries.withdraw(inner.clock.now()),
             );
             self.record(attempt, retry, elapsed, Some(error), verdict.clause);
@@ -764,13 +814,13 @@ impl Run<'_> {
         }
     }
 
-    /// One dispatch under `timeout`, recorded in health, latency and metrics.
+    /// One dispatch within its bounds, recorded in health, latency and metrics.
     async fn dispatch(
         &mut self,
         attempt: &Attempt,
         adapter: &Arc<dyn Provider>,
         retry: u8,
-        timeout: Duration,
+        bounds: Bounds,
         by_deadline: bool,
         permit: Option<OwnedSemaphorePermit>,
     ) -> Dispatched {
@@ -794,7 +844,8 @@ impl Run<'_> {
             outcome = tracing::field::Empty
         );
         let started = Instant::now();
-        let result = tokio::time::timeout(timeout, dispatch(adapter, &target.api_id, &req, how))
+        let timeout = bounds.total;
+        let result = tokio::time::timeout(timeout, dispatch(adapter, &target.api_id, &req, how, bounds.first_token))
             .instrument(span.clone())
             .await;
         let elapsed = started.elapsed();
@@ -816,16 +867,34 @@ impl Run<'_> {
                     Got::Stream(first, rest) => Dispatched::Stream {
                         first,
                         rest,
-                        idle: attempt
-                            .timeout
-                            .unwrap_or(inner.settings.failure_rules.default_attempt_timeout),
+                        idle: bounds.idle,
                         permit,
                         elapsed,
                     },
                     Got::Whole(answer) => Dispatched::Whole { answer, req, elapsed },
                 }
             }
-            Ok(Err(e)) => {
+            Ok(Err(Cut::FirstToken)) => {
+                span.record("outcome", "timeout");
+                inner.record_outcome(
+                    self.workload,
+                    attempt.target,
+                    AttemptOutcome::Timeout,
+                    elapsed,
+                    timeout,
+                    true,
+                );
+                Dispatched::Failed {
+                    failure: Failure::Timeout(TimeoutKind::FirstToken),
+                    error: AttemptError::TimedOut(TimedOutError {
+                        after: bounds.first_token,
+                        deadline: by_deadline && bounds.first_token >= timeout,
+                        first_token: true,
+                    }),
+                    elapsed,
+                }
+            }
+            Ok(Err(Cut::Upstream(e))) => {
                 let failure = failure_of(&e);
                 span.record("outcome", failure.outcome().as_str());
                 inner.record_outcome(self.workload, attempt.target, failure.outcome(), elapsed, timeout, true);
@@ -850,6 +919,7 @@ impl Run<'_> {
                     error: AttemptError::TimedOut(TimedOutError {
                         after: timeout,
                         deadline: by_deadline,
+                        first_token: false,
                     }),
                     elapsed,
                 }

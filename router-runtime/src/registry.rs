@@ -153,6 +153,19 @@ fn build_provider(policy: &Policy, id: ProviderId, env: &EnvLookup, seed: u64) -
         .collect();
     config.no_store = p.no_store_header.is_some();
     config.models = p.targets.iter().map(|t| policy.target(*t).api_id.clone()).collect();
+    // The policy's connect timeout, and its first-token and idle timeouts
+    // for the transport's own reads (whole answers' first byte, body gaps);
+    // a chain's tighter bounds are the runtime's to apply per attempt.
+    let timeouts = p.failure.or(policy.defaults.failure).timeouts;
+    if let Some(d) = timeouts.connect {
+        config.timeouts.connect = d;
+    }
+    if let Some(d) = timeouts.first_token {
+        config.timeouts.first_byte = d;
+    }
+    if let Some(d) = timeouts.idle {
+        config.timeouts.idle = d;
+    }
     let adapter = adapter_for(&kind, config).map_err(|e| e.to_string())?;
     Ok(p.targets.iter().map(|t| (*t, Arc::clone(&adapter))).collect())
 }
@@ -164,6 +177,7 @@ fn simulator(name: &str, profile: Option<SimProfile>, seed: u64) -> SimulatedPro
         sim.p95 = p.latency_p95;
         sim.error_bp = u32::from(p.error_bp);
         sim.rate_limit_bp = u32::from(p.rate_limit_bp);
+        sim.stream_break_bp = u32::from(p.stream_break_bp);
     }
     SimulatedProvider::new(name, sim).with_seed(seed)
 }

@@ -123,6 +123,7 @@ impl RoutedStream {
                     Err(_) => Some(Err(AttemptError::TimedOut(TimedOutError {
                         after: state.idle,
                         deadline: false,
+                        first_token: false,
                     }))),
                 },
             };
@@ -158,6 +159,7 @@ impl RoutedStream {
                         Ok(_) => AttemptError::TimedOut(TimedOutError {
                             after: Duration::ZERO,
                             deadline: false,
+                            first_token: false,
                         }),
                     };
                     let err = state.guard.interrupted(cause).await;

@@ -32,6 +32,7 @@ pub(crate) fn profiles(policy: &Policy) -> Vec<(SimProfile, bool)> {
                 p.p95 = s.latency_p95.max(s.latency_p50);
                 p.error_bp = u32::from(s.error_bp);
                 p.rate_limit_bp = u32::from(s.rate_limit_bp);
+                p.stream_break_bp = u32::from(s.stream_break_bp);
             }
             (p, declared.is_some())
         })

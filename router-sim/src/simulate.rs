@@ -589,14 +589,32 @@ impl<'p> Simulator<'p> {
                 }
                 _ => output,
             };
+            // `stream_breaks`: a streamed answer (not one checked whole)
+            // cut off halfway. Drawn only for sampled streamed answers, so
+            // other simulations replay exactly as before.
+            let cut = self.script.is_none()
+                && req.stream
+                && a.check.is_none()
+                && matches!(sample.result, SimResult::Ok { .. })
+                && profile.stream_breaks(
+                    self.options.seed ^ self.target_salt[tix],
+                    index.wrapping_mul(64).wrapping_add(seq),
+                );
             seq += 1;
             let timeout = ms(timeout);
             let latency = ms(sample.latency);
             let (failure, elapsed) = if latency > timeout {
                 (Some(Failure::Timeout(TimeoutKind::Total)), timeout)
+            } else if cut {
+                // What the runtime sees of a cut stream: a connection error.
+                (Some(Failure::Connection), latency / 2)
             } else {
                 (failure_of(sample.result), latency)
             };
+            // With `stream_recovery off` the caller already has the first
+            // half: the call ends with an error, nothing falls back. With
+            // `buffer` the cut is an ordinary failure the machine acts on.
+            let cut_off = cut && workload.stream_recovery == router_core::StreamRecovery::Off;
             let outcome = failure.map_or(AttemptOutcome::Success, Failure::outcome);
             t += elapsed;
             call.end_ms = t;
@@ -646,6 +664,10 @@ impl<'p> Simulator<'p> {
                         _ => stats.errors += 1,
                     }
                     call.ending = Some(Ending::Failed);
+                    if cut_off {
+                        action = Action::Finish(MachineEnding::Stopped { index: i });
+                        continue;
+                    }
                     let retry = &mut self.retry;
                     let by_deadline = matches!(action, Action::Dispatch { by_deadline: true, .. })
                         && matches!(f, Failure::Timeout(_));

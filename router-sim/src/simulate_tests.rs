@@ -273,3 +273,38 @@ fn a_provider_at_its_rpm_is_skipped_for_the_next_candidate_until_it_refills() {
         "only the call that found `free` at its limit"
     );
 }
+
+/// `stream_breaks 50%` on the primary: with `stream_recovery buffer` a cut
+/// falls back and the call is served; with `off` the caller already has
+/// half an answer, so the call fails and nothing falls back.
+#[test]
+fn stream_breaks_fall_back_only_when_the_workload_buffers() {
+    let text = |mode: &str| {
+        format!(
+            r#"
+    provider flaky {{ adapter mock; tier paid; data public
+      model m {{ price $1/M in, $1/M out; supports stream; simulate latency 100ms p95 200ms, stream_breaks 50% }} }}
+    provider steady {{ adapter mock; tier paid; data public
+      model m {{ price $1/M in, $1/M out; supports stream; simulate latency 100ms p95 200ms }} }}
+    workload notes {{ data public; stream_recovery {mode}; route fallback [flaky/m, steady/m] }}
+"#
+        )
+    };
+    let run = |mode: &str, stream: bool| {
+        let policy = compile(&text(mode));
+        let mut sim = Simulator::new(&policy, SimOptions::default()).unwrap();
+        let mut served = 0;
+        for i in 0..200u64 {
+            let mut req = request(T0 + i * 60_000, "notes");
+            req.stream = stream;
+            if sim.step(&req).served {
+                served += 1;
+            }
+        }
+        served
+    };
+    assert_eq!(run("buffer", true), 200, "every cut falls back");
+    let off = run("off", true);
+    assert!((60..140).contains(&off), "about half are cut and lost: {off} of 200 served");
+    assert_eq!(run("off", false), 200, "whole answers are never cut");
+}

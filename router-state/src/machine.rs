@@ -108,21 +108,27 @@ impl Failure {
         }
     }
 
-    /// Whether trying the same target again can help, and after what: a
-    /// transient server-side failure is retried after a backoff; a 429 or
-    /// 503 only when the provider said how long to wait and that wait is
-    /// short. Timeouts are not: a silent upstream is usually still silent,
-    /// and waiting for it twice costs the caller twice the timeout.
-    pub fn retried(self, rules: &FailureRules) -> Option<RetryWait> {
-        let short = |after: Option<Duration>| after.filter(|d| *d <= rules.retry_after_wait_max);
+    /// Whether trying the same target again can help, and after what, when
+    /// the attempt's rules allow retries for this class. `named`: the chain
+    /// named the class in its `retry` clause (`retry timeout 1`), which
+    /// opts in classes not retried by default.
+    ///
+    /// By default a transient server-side failure is retried after a
+    /// backoff; a 429 or 503 only when the provider said how long to wait
+    /// and that wait is at most `retry_after_wait` (a longer one cools the
+    /// target down). Timeouts are not: a silent upstream is usually still
+    /// silent, and waiting for it twice costs the caller twice the timeout.
+    /// An oversized answer, a prompt too long and refusals never are.
+    pub fn retried(self, retry_after_wait: Duration, named: bool, retry_timeouts: bool) -> Option<RetryWait> {
+        let short = |after: Option<Duration>| after.filter(|d| *d <= retry_after_wait);
         match self {
-            Failure::RateLimited { retry_after } => short(retry_after).map(RetryWait::RetryAfter),
-            Failure::Overloaded { retry_after } => match retry_after {
+            Failure::RateLimited { retry_after } | Failure::Overloaded { retry_after } => match retry_after {
                 Some(d) => short(Some(d)).map(RetryWait::RetryAfter),
-                None => Some(RetryWait::Backoff),
+                None if named || matches!(self, Failure::Overloaded { .. }) => Some(RetryWait::Backoff),
+                None => None,
             },
             Failure::ServerError | Failure::MalformedResponse | Failure::Connection => Some(RetryWait::Backoff),
-            Failure::Timeout(_) if rules.retry_timeouts => Some(RetryWait::Backoff),
+            Failure::Timeout(_) if named || retry_timeouts => Some(RetryWait::Backoff),
             Failure::Timeout(_)
             | Failure::ResponseTooLarge
             | Failure::ContextLength
@@ -163,8 +169,12 @@ pub enum RetryWait {
 /// The runtime's failure settings: what the policy does not say.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FailureRules {
-    /// An attempt's timeout when the plan gives none.
+    /// An attempt's total timeout when the plan gives none.
     pub default_attempt_timeout: Duration,
+    /// The wait for a stream's first event when the plan gives none.
+    pub default_first_token: Duration,
+    /// The longest gap between two stream events when the plan gives none.
+    pub default_idle: Duration,
     /// The first retry's backoff; each further retry doubles it.
     pub backoff_base: Duration,
     /// The longest backoff.
@@ -180,7 +190,12 @@ pub struct FailureRules {
 impl Default for FailureRules {
     fn default() -> Self {
         FailureRules {
-            default_attempt_timeout: Duration::from_secs(60),
+            // A whole answer's headers usually arrive only when the answer
+            // is complete, so its bound is the total; a stream that has not
+            // started after 30 s is better left for the next target.
+            default_attempt_timeout: Duration::from_secs(120),
+            default_first_token: Duration::from_secs(30),
+            default_idle: Duration::from_secs(30),
             backoff_base: Duration::from_millis(100),
             backoff_max: Duration::from_secs(2),
             retry_after_wait_max: Duration::from_secs(2),
@@ -218,6 +233,11 @@ pub enum Action {
         retry: u8,
         /// The most the dispatch may take.
         timeout: Duration,
+        /// The most a stream may take to its first event (never above
+        /// `timeout`).
+        first_token: Duration,
+        /// The longest gap between two stream events.
+        idle: Duration,
         /// Whether the deadline cut the timeout.
         by_deadline: bool,
     },
@@ -364,8 +384,12 @@ impl<'p> CallMachine<'p> {
                 clause: "stopped: the call's deadline passed".to_owned(),
             };
         }
-        if self.retry < attempt.retries
-            && let Some(wait) = failure.retried(&self.rules)
+        let class = failure.trigger();
+        let named = class.and_then(|c| attempt.retry_on.get(c));
+        let allowed = named.unwrap_or(attempt.retries);
+        let wait_max = self.retry_after_wait(attempt);
+        if self.retry < allowed
+            && let Some(wait) = failure.retried(wait_max, named.is_some(), self.rules.retry_timeouts)
         {
             let n = self.retry + 1;
             let pause = match wait {
@@ -380,7 +404,11 @@ impl<'p> CallMachine<'p> {
                     RetryWait::RetryAfter(d) => format!("waited out `Retry-After: {}ms`", d.as_millis()),
                     RetryWait::Backoff => format!("retried after {}ms", pause.as_millis()),
                 };
-                let clause = format!("{why}: `retry {}` of {}", attempt.retries, placed(self.policy, attempt));
+                let rule = match (named, class) {
+                    (Some(k), Some(c)) => format!("`retry {c} {k}`"),
+                    _ => format!("`retry {}`", attempt.retries),
+                };
+                let clause = format!("{why}: {rule} of {}", placed(self.policy, attempt));
                 return Verdict {
                     action: Action::Wait {
                         until,
@@ -443,6 +471,17 @@ impl<'p> CallMachine<'p> {
         self.next_dispatch(now)
     }
 
+    /// The longest `Retry-After` waited out on the same target: the
+    /// provider's `retry_after_wait`, else the policy's default, else the
+    /// runtime's.
+    fn retry_after_wait(&self, attempt: &Attempt) -> Duration {
+        let provider = self.policy.providers.get(attempt.provider.0 as usize);
+        provider
+            .and_then(|p| p.failure.retry_after_wait)
+            .or(self.policy.defaults.failure.retry_after_wait)
+            .unwrap_or(self.rules.retry_after_wait_max)
+    }
+
     fn advance(&mut self) {
         self.index += 1;
         self.retry = 0;
@@ -453,6 +492,8 @@ impl<'p> CallMachine<'p> {
             return Action::Finish(Ending::Exhausted);
         };
         let own = attempt.timeout.unwrap_or(self.rules.default_attempt_timeout);
+        let first_token = attempt.first_token.unwrap_or(self.rules.default_first_token);
+        let idle = attempt.idle.unwrap_or(self.rules.default_idle);
         let (timeout, by_deadline) = match self.deadline {
             None => (own, false),
             Some(d) => {
@@ -467,6 +508,8 @@ impl<'p> CallMachine<'p> {
             index: self.index,
             retry: self.retry,
             timeout,
+            first_token: first_token.min(timeout),
+            idle,
             by_deadline,
         }
     }

@@ -12,9 +12,12 @@ fn attempt(target: u32, advance_on: Triggers, retries: u8) -> Attempt {
         node: NodeId(0),
         placed_by: None,
         timeout: Some(Duration::from_secs(30)),
+        first_token: None,
+        idle: None,
         advance_on,
         allow_repeat: false,
         retries,
+        retry_on: router_core::RetryClasses::default(),
         check: None,
         estimate: Estimate::default(),
         candidate: target,
@@ -100,10 +103,11 @@ fn retries_stop_at_retry_n_the_budget_and_the_deadline() {
 
 #[test]
 fn an_oversized_answer_is_never_fetched_twice() {
-    let rules = FailureRules::default();
-    assert_eq!(Failure::ResponseTooLarge.retried(&rules), None);
-    assert_eq!(Failure::ServerError.retried(&rules), Some(RetryWait::Backoff));
-    assert_eq!(Failure::ContentPolicy.retried(&rules), None);
+    let wait = FailureRules::default().retry_after_wait_max;
+    // Not even when the chain names the class.
+    assert_eq!(Failure::ResponseTooLarge.retried(wait, true, true), None);
+    assert_eq!(Failure::ServerError.retried(wait, false, false), Some(RetryWait::Backoff));
+    assert_eq!(Failure::ContentPolicy.retried(wait, true, true), None);
     assert!(!Failure::ContentPolicy.another_provider_can_help());
 }
 
@@ -125,6 +129,8 @@ fn the_deadline_cuts_the_timeout_and_ends_the_call() {
             index: 0,
             retry: 0,
             timeout: Duration::from_secs(10),
+            first_token: Duration::from_secs(10),
+            idle: FailureRules::default().default_idle,
             by_deadline: true
         }
     );
@@ -162,4 +168,88 @@ fn backoff_grows_is_capped_and_is_deterministic_per_seed() {
         assert_eq!(d, backoff(base, max, n, 42));
     }
     assert_ne!(backoff(base, max, 1, 1), backoff(base, max, 1, 2));
+}
+
+#[test]
+fn a_named_class_uses_its_own_count_and_may_opt_in_timeouts() {
+    let p = policy(&[("w", router_core::Budget::default())]);
+    let mut a = attempt(0, Triggers::TRANSIENT, 2);
+    a.retry_on.set(router_core::Trigger::ServerError, 0);
+    a.retry_on.set(router_core::Trigger::Timeout, 1);
+    let plan = [a, attempt(1, Triggers::TRANSIENT, 0)];
+    let mut m = CallMachine::new(&p, &plan, FailureRules::default(), Millis(0), None, 7);
+    assert_eq!(dispatch_of(&m.start(Millis(0))), (0, 0));
+    m.sent();
+    // A timeout is retried once: the chain named it.
+    let v = m.failed(Millis(1_000), Failure::Timeout(TimeoutKind::FirstToken), false, || true);
+    assert!(matches!(v.action, Action::Wait { .. }), "{v:?}");
+    assert!(v.clause.contains("`retry timeout 1`"), "{}", v.clause);
+    assert_eq!(dispatch_of(&m.resume(Millis(2_000))), (0, 1));
+    m.sent();
+    // Its count is spent: the next timeout advances.
+    let v = m.failed(Millis(3_000), Failure::Timeout(TimeoutKind::FirstToken), false, || true);
+    assert_eq!(dispatch_of(&v.action), (1, 0));
+
+    // `retry server_error 0` overrides the general `retry 2`.
+    let mut m = CallMachine::new(&p, &plan, FailureRules::default(), Millis(0), None, 7);
+    m.start(Millis(0));
+    m.sent();
+    let v = m.failed(Millis(10), Failure::ServerError, false, || true);
+    assert_eq!(dispatch_of(&v.action), (1, 0), "{}", v.clause);
+    // The general count still covers classes the chain did not name.
+    let mut m = CallMachine::new(&p, &plan, FailureRules::default(), Millis(0), None, 7);
+    m.start(Millis(0));
+    m.sent();
+    let v = m.failed(Millis(10), Failure::Connection, false, || true);
+    assert!(matches!(v.action, Action::Wait { .. }), "{v:?}");
+}
+
+#[test]
+fn a_providers_retry_after_wait_decides_what_is_waited_out() {
+    let mut p = policy(&[("w", router_core::Budget::default())]);
+    let plan = [attempt(0, Triggers::TRANSIENT, 1), attempt(1, Triggers::TRANSIENT, 0)];
+    let limited = Failure::RateLimited {
+        retry_after: Some(Duration::from_secs(5)),
+    };
+    // 5 s is past the runtime's 2 s: the chain moves on at once.
+    let mut m = CallMachine::new(&p, &plan, FailureRules::default(), Millis(0), None, 7);
+    m.start(Millis(0));
+    m.sent();
+    assert_eq!(dispatch_of(&m.failed(Millis(10), limited, false, || true).action), (1, 0));
+    // The provider waits out up to 10 s: the same target again after 5 s.
+    p.providers[0].failure.retry_after_wait = Some(Duration::from_secs(10));
+    let mut m = CallMachine::new(&p, &plan, FailureRules::default(), Millis(0), None, 7);
+    m.start(Millis(0));
+    m.sent();
+    let v = m.failed(Millis(10), limited, false, || true);
+    assert_eq!(
+        v.action,
+        Action::Wait {
+            until: Millis(5_010),
+            clause: v.clause.clone()
+        }
+    );
+}
+
+#[test]
+fn a_dispatch_carries_the_stream_timeouts_under_its_total() {
+    let p = policy(&[("w", router_core::Budget::default())]);
+    let mut a = attempt(0, Triggers::TRANSIENT, 0);
+    a.first_token = Some(Duration::from_secs(90));
+    a.idle = Some(Duration::from_secs(7));
+    let plan = [a];
+    let mut m = CallMachine::new(&p, &plan, FailureRules::default(), Millis(0), None, 7);
+    match m.start(Millis(0)) {
+        Action::Dispatch {
+            timeout,
+            first_token,
+            idle,
+            ..
+        } => {
+            assert_eq!(timeout, Duration::from_secs(30));
+            assert_eq!(first_token, Duration::from_secs(30), "never above the total");
+            assert_eq!(idle, Duration::from_secs(7));
+        }
+        other => panic!("expected a dispatch, got {other:?}"),
+    }
 }

@@ -25,6 +25,7 @@ pub(crate) fn policy(workloads: &[(&str, Budget)]) -> Policy {
         headers: Vec::new(),
         limits: Limits::default(),
         timeout: None,
+        failure: router_core::FailureSettings::default(),
         simulate: None,
         targets,
         origin: Origin::default(),

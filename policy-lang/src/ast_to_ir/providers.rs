@@ -20,6 +20,7 @@ impl Lowerer<'_> {
         let mut headers = Vec::new();
         let mut limits = Limits::default();
         let mut timeout = None;
+        let mut failure = router_core::FailureSettings::default();
         let mut simulate = None;
         let mut models: Vec<&ModelDecl> = Vec::new();
         for prop in &p.props {
@@ -81,6 +82,7 @@ impl Lowerer<'_> {
                 ProviderProp::Timeout(d) => timeout = Some(d.value),
                 ProviderProp::Simulate(items) => simulate = self.simulate(items, prop.key),
                 ProviderProp::Model(m) => models.push(m),
+                ProviderProp::Failure(f) => self.failure_prop(f, &mut failure, &mut timeout),
             }
         }
 
@@ -199,6 +201,7 @@ impl Lowerer<'_> {
             headers,
             limits,
             timeout,
+            failure,
             simulate,
             targets: target_ids,
             origin: self.src.origin(p.span),
@@ -250,6 +253,7 @@ impl Lowerer<'_> {
         let mut latency = None;
         let mut error_bp = 0u16;
         let mut rate_limit_bp = 0u16;
+        let mut stream_break_bp = 0u16;
         for item in items {
             match item {
                 SimItem::Latency { p50, p95 } => {
@@ -269,6 +273,11 @@ impl Lowerer<'_> {
                         rate_limit_bp = u16::try_from(p.value).unwrap_or(10_000);
                     }
                 }
+                SimItem::StreamBreaks(p) => {
+                    if !self.once(&mut seen, "stream_breaks", p.span) {
+                        stream_break_bp = u16::try_from(p.value).unwrap_or(10_000);
+                    }
+                }
             }
         }
         let Some((latency_p50, latency_p95)) = latency else {
@@ -285,6 +294,7 @@ impl Lowerer<'_> {
             latency_p95,
             error_bp,
             rate_limit_bp,
+            stream_break_bp,
         })
     }
 

@@ -295,6 +295,39 @@ impl Lowerer<'_> {
                         ),
                     }
                 }
+                RuleItem::RetryClasses(classes, span) => {
+                    if self.once(&mut seen, "retry", *span) {
+                        continue;
+                    }
+                    let mut seen_class = HashMap::new();
+                    for (class, n) in classes {
+                        if self.once(&mut seen_class, class.value.as_str(), class.span) {
+                            continue;
+                        }
+                        match u8::try_from(n.value) {
+                            Ok(r) if r <= 10 => rules.retry_on.set(class.value, r),
+                            _ => self.out_of_range(
+                                n.span,
+                                &n.text,
+                                format!("`retry {} {}` is too many retries", class.text, n.text),
+                                "retry a target at most 10 times before moving on",
+                            ),
+                        }
+                    }
+                }
+                RuleItem::Timeouts(items, span) => {
+                    if self.once(&mut seen, "timeouts", *span) {
+                        continue;
+                    }
+                    let mut set = router_core::AttemptTimeouts {
+                        total: rules.attempt_timeout,
+                        ..router_core::AttemptTimeouts::default()
+                    };
+                    self.stage_timeouts(items, &mut set);
+                    rules.attempt_timeout = set.total;
+                    set.total = None;
+                    rules.timeouts = set;
+                }
                 RuleItem::AllowRepeat(span) => {
                     if !self.once(&mut seen, "allow_repeat", *span) {
                         rules.allow_repeat = true;

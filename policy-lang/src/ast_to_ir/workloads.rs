@@ -208,11 +208,17 @@ impl Lowerer<'_> {
         let mut seen = HashMap::new();
         for d in decls {
             for prop in &d.props {
-                let DefaultsProp::MaxAttempts(n) = &prop.kind;
-                if self.once(&mut seen, "max_attempts", prop.key) {
+                if self.once(&mut seen, prop.kind.keyword(), prop.key) {
                     continue;
                 }
-                defaults.max_attempts = self.small(n, "`max_attempts`");
+                match &prop.kind {
+                    DefaultsProp::MaxAttempts(n) => defaults.max_attempts = self.small(n, "`max_attempts`"),
+                    DefaultsProp::Failure(f) => {
+                        let mut total = defaults.failure.timeouts.total;
+                        self.failure_prop(f, &mut defaults.failure, &mut total);
+                        defaults.failure.timeouts.total = total;
+                    }
+                }
             }
         }
         defaults

@@ -193,9 +193,35 @@ impl Builder<'_> {
             match r.as_rule() {
                 Rule::kw_allow_repeat => out.push(RuleItem::AllowRepeat(self.span(&r))),
                 Rule::retry_rule => {
+                    let whole = self.span(&r);
                     let mut rk = self.kids(r);
                     rk.expect(Rule::kw_retry)?;
-                    out.push(RuleItem::Retry(self.count(rk.expect(Rule::number)?)));
+                    match rk.opt(Rule::number) {
+                        Some(n) => out.push(RuleItem::Retry(self.count(n))),
+                        None => {
+                            let mut classes = Vec::new();
+                            for c in rk.rest() {
+                                let mut ck = self.kids(c);
+                                let class = self.word(ck.expect(Rule::retry_class)?, |s| match s {
+                                    "rate_limited" => Some(Trigger::RateLimited),
+                                    "overloaded" => Some(Trigger::Overloaded),
+                                    "server_error" => Some(Trigger::ServerError),
+                                    "timeout" => Some(Trigger::Timeout),
+                                    "connection_error" => Some(Trigger::ConnectionError),
+                                    _ => None,
+                                })?;
+                                classes.push((class, self.count(ck.expect(Rule::number)?)));
+                            }
+                            out.push(RuleItem::RetryClasses(classes, whole));
+                        }
+                    }
+                }
+                Rule::chain_timeouts => {
+                    let whole = self.span(&r);
+                    let mut rk = self.kids(r);
+                    rk.expect(Rule::k_timeouts)?;
+                    let items = self.stage_timeouts(rk)?;
+                    out.push(RuleItem::Timeouts(items, whole));
                 }
                 Rule::on_rule => {
                     let mut rk = self.kids(r);

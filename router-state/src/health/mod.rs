@@ -21,17 +21,21 @@
 //!   A probe that answers closes the breaker and resets n; a probe that
 //!   fails re-ejects for longer. A probe that never reports (its caller was
 //!   cancelled) is presumed lost after [`HealthConfig::probe_timeout`].
-//! - **Cool-down.** A 429 cools the whole provider down for its
+//! - **Cool-down.** A 429 cools the model that answered it down for its
 //!   `Retry-After` (default [`HealthConfig::default_retry_after`], capped
-//!   at [`HealthConfig::max_retry_after`]); a later, shorter 429 does not
-//!   shorten it.
+//!   at [`HealthConfig::max_retry_after`]), or the whole provider when
+//!   the policy says `cooldown per_provider`; a later, shorter 429 does not
+//!   shorten it. Per model by default: OpenAI, Anthropic and Gemini count
+//!   rate limits per model, so a 429 on one model says nothing of the rest.
+//! - **Per provider.** The policy's `breaker` and `cooldown` settings (the
+//!   provider's, else `defaults`) override the book's [`HealthConfig`].
 //! - **Client errors** (4xx other than 429, context length) never count.
 
 mod retry_after;
 
 use std::time::Duration;
 
-use router_core::{Policy, ProviderId, StateSnapshot, TargetId, Trigger};
+use router_core::{BreakerSettings, CooldownScope, Policy, ProviderId, StateSnapshot, TargetId, Trigger};
 
 use crate::clock::Millis;
 
@@ -127,6 +131,20 @@ pub struct HealthConfig {
     pub max_retry_after: Duration,
 }
 
+impl HealthConfig {
+    /// This config with a policy's `breaker` settings applied.
+    #[must_use]
+    pub fn with(self, b: BreakerSettings) -> HealthConfig {
+        HealthConfig {
+            breaker: b.enabled.unwrap_or(self.breaker),
+            failure_threshold: b.failures.unwrap_or(self.failure_threshold),
+            base_ejection: b.eject.unwrap_or(self.base_ejection),
+            max_ejection: b.max_eject.unwrap_or(self.max_ejection),
+            ..self
+        }
+    }
+}
+
 impl Default for HealthConfig {
     fn default() -> Self {
         // Ejections stay short: a provider that recovers should serve again
@@ -204,6 +222,11 @@ pub enum HealthChange {
         /// When the cool-down ends.
         until: Millis,
     },
+    /// The target alone (its model) cools down until then.
+    ModelCoolingDown {
+        /// When the cool-down ends.
+        until: Millis,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -226,20 +249,44 @@ impl Default for TargetHealth {
 #[derive(Clone, Debug)]
 pub struct HealthBook {
     config: HealthConfig,
+    /// Per provider: the book's config with the policy's settings applied.
+    configs: Vec<HealthConfig>,
+    scopes: Vec<CooldownScope>,
     targets: Vec<TargetHealth>,
     provider_of: Vec<ProviderId>,
     cooling_until: Vec<Millis>,
+    target_cooling_until: Vec<Millis>,
 }
 
 impl HealthBook {
     /// A book where every target of `policy` is healthy.
     pub fn new(policy: &Policy, config: HealthConfig) -> Self {
+        let settings = |p: &router_core::Provider| p.failure.or(policy.defaults.failure);
         HealthBook {
             config,
+            configs: policy
+                .providers
+                .iter()
+                .map(|p| config.with(settings(p).breaker))
+                .collect(),
+            scopes: policy
+                .providers
+                .iter()
+                .map(|p| settings(p).cooldown.unwrap_or(CooldownScope::PerModel))
+                .collect(),
             targets: vec![TargetHealth::default(); policy.targets.len()],
             provider_of: policy.targets.iter().map(|t| t.provider).collect(),
             cooling_until: vec![Millis::ZERO; policy.providers.len()],
+            target_cooling_until: vec![Millis::ZERO; policy.targets.len()],
         }
+    }
+
+    /// The configuration that applies to `target` (its provider's).
+    fn config_of(&self, target: TargetId) -> HealthConfig {
+        self.provider(target)
+            .and_then(|p| self.configs.get(p.0 as usize))
+            .copied()
+            .unwrap_or(self.config)
     }
 
     /// The configuration.
@@ -253,7 +300,10 @@ impl HealthBook {
         if let Some(until) = self.cooling_until(self.provider(target), now) {
             return Admission::CoolingDown { until };
         }
-        let probe_timeout = self.config.probe_timeout;
+        if let Some(until) = self.model_cooling_until(target, now) {
+            return Admission::CoolingDown { until };
+        }
+        let probe_timeout = self.config_of(target).probe_timeout;
         let Some(t) = self.targets.get_mut(target.0 as usize) else {
             return Admission::Allowed;
         };
@@ -282,23 +332,33 @@ impl HealthBook {
     /// Records how an attempt at `target` ended.
     pub fn record(&mut self, target: TargetId, outcome: AttemptOutcome, now: Millis) -> HealthChange {
         let provider = self.provider(target);
+        let config = self.config_of(target);
         let mut change = HealthChange::None;
         if let AttemptOutcome::RateLimited { retry_after } = outcome {
-            let wait = retry_after
-                .unwrap_or(self.config.default_retry_after)
-                .min(self.config.max_retry_after);
-            if let (Some(p), Some(slot)) = (
-                provider,
-                provider.and_then(|p| self.cooling_until.get_mut(p.0 as usize)),
-            ) {
-                let until = now.after(wait);
-                if until > *slot {
-                    *slot = until;
-                    change = HealthChange::CoolingDown { provider: p, until };
+            let wait = retry_after.unwrap_or(config.default_retry_after).min(config.max_retry_after);
+            let until = now.after(wait);
+            let scope = provider.and_then(|p| self.scopes.get(p.0 as usize)).copied();
+            match scope {
+                Some(CooldownScope::PerProvider) => {
+                    if let (Some(p), Some(slot)) = (
+                        provider,
+                        provider.and_then(|p| self.cooling_until.get_mut(p.0 as usize)),
+                    ) && until > *slot
+                    {
+                        *slot = until;
+                        change = HealthChange::CoolingDown { provider: p, until };
+                    }
+                }
+                Some(CooldownScope::PerModel) | None => {
+                    if let Some(slot) = self.target_cooling_until.get_mut(target.0 as usize)
+                        && until > *slot
+                    {
+                        *slot = until;
+                        change = HealthChange::ModelCoolingDown { until };
+                    }
                 }
             }
         }
-        let config = self.config;
         let Some(t) = self.targets.get_mut(target.0 as usize) else {
             return change;
         };
@@ -356,7 +416,7 @@ impl HealthBook {
             BreakerState::Ejected { until } => Some(until),
             BreakerState::HalfOpen {
                 probe_started: Some(started),
-            } => Some(started.after(self.config.probe_timeout)).filter(|u| *u > now),
+            } => Some(started.after(self.config_of(target).probe_timeout)).filter(|u| *u > now),
             BreakerState::HalfOpen { probe_started: None } | BreakerState::Closed { .. } => None,
         }
     }
@@ -367,11 +427,19 @@ impl HealthBook {
         (until > now).then_some(until)
     }
 
+    /// Until when `target`'s own model cools down, if it does.
+    pub fn model_cooling_until(&self, target: TargetId, now: Millis) -> Option<Millis> {
+        let until = *self.target_cooling_until.get(target.0 as usize)?;
+        (until > now).then_some(until)
+    }
+
     /// Writes ejections and cool-downs into the decision engine's snapshot.
     pub fn fill_snapshot(&self, snap: &mut StateSnapshot, now: Millis) {
         for i in 0..self.targets.len() {
             let id = TargetId(i as u32);
-            snap.target_mut(id).ejected_until_ms = self.ejected_until(id, now).map(Millis::as_u64);
+            let t = snap.target_mut(id);
+            t.ejected_until_ms = self.ejected_until(id, now).map(Millis::as_u64);
+            t.cooling_until_ms = self.model_cooling_until(id, now).map(Millis::as_u64);
         }
         for i in 0..self.cooling_until.len() {
             let id = ProviderId(i as u32);

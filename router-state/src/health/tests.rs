@@ -13,6 +13,13 @@ fn book() -> HealthBook {
     HealthBook::new(&policy(&[("w", Budget::default())]), HealthConfig::default())
 }
 
+/// A book whose policy says `cooldown per_provider` in `defaults`.
+fn per_provider_book() -> HealthBook {
+    let mut p = policy(&[("w", Budget::default())]);
+    p.defaults.failure.cooldown = Some(router_core::CooldownScope::PerProvider);
+    HealthBook::new(&p, HealthConfig::default())
+}
+
 fn fail(b: &mut HealthBook, t: TargetId, n: u32, now: Millis) -> HealthChange {
     let mut last = HealthChange::None;
     for _ in 0..n {
@@ -109,8 +116,8 @@ fn a_lost_probe_frees_the_slot_after_the_probe_timeout() {
 }
 
 #[test]
-fn a_429_cools_the_whole_provider_down_for_its_retry_after() {
-    let mut b = book();
+fn a_429_cools_the_whole_provider_down_when_the_policy_says_per_provider() {
+    let mut b = per_provider_book();
     let now = Millis(5_000);
     let change = b.record(
         T0,
@@ -147,8 +154,45 @@ fn a_429_cools_the_whole_provider_down_for_its_retry_after() {
 }
 
 #[test]
-fn retry_after_is_capped_and_defaulted() {
+fn a_429_cools_only_its_model_by_default() {
     let mut b = book();
+    let now = Millis(5_000);
+    let limited = AttemptOutcome::RateLimited {
+        retry_after: Some(Duration::from_secs(30)),
+    };
+    let until = Millis(35_000);
+    assert_eq!(b.record(T0, limited, now), HealthChange::ModelCoolingDown { until });
+    assert_eq!(b.admit(T0, now), Admission::CoolingDown { until });
+    assert_eq!(b.admit(T1, now), Admission::Allowed, "same provider, other model");
+    assert_eq!(b.cooling_until(Some(ProviderId(0)), now), None);
+    let mut snap = StateSnapshot::default();
+    b.fill_snapshot(&mut snap, now);
+    assert_eq!(snap.target(T0).cooling_until_ms, Some(35_000));
+    assert_eq!(snap.target(T1).cooling_until_ms, None);
+    assert_eq!(b.admit(T0, until), Admission::Allowed);
+}
+
+#[test]
+fn a_providers_breaker_settings_override_the_books() {
+    let mut p = policy(&[("w", Budget::default())]);
+    // Provider 0 ejects after 2 failures for 1 s; provider 1 never ejects.
+    p.providers[0].failure.breaker = router_core::BreakerSettings {
+        enabled: Some(true),
+        failures: Some(2),
+        eject: Some(Duration::from_secs(1)),
+        max_eject: Some(Duration::from_secs(1)),
+    };
+    p.providers[1].failure.breaker.enabled = Some(false);
+    let mut b = HealthBook::new(&p, HealthConfig::default());
+    let now = Millis(1_000);
+    assert_eq!(fail(&mut b, T0, 2, now), HealthChange::Ejected { until: Millis(2_000) });
+    assert_eq!(fail(&mut b, T2, 20, now), HealthChange::None, "breaker off");
+    assert_eq!(b.admit(T2, now), Admission::Allowed);
+}
+
+#[test]
+fn retry_after_is_capped_and_defaulted() {
+    let mut b = per_provider_book();
     b.record(
         T2,
         AttemptOutcome::RateLimited {
@@ -157,14 +201,14 @@ fn retry_after_is_capped_and_defaulted() {
         Millis(0),
     );
     assert_eq!(b.cooling_until(Some(ProviderId(1)), Millis(0)), Some(Millis(300_000)));
-    let mut b = book();
+    let mut b = per_provider_book();
     b.record(T2, AttemptOutcome::RateLimited { retry_after: None }, Millis(0));
     assert_eq!(b.cooling_until(Some(ProviderId(1)), Millis(0)), Some(Millis(5_000)));
 }
 
 #[test]
 fn the_snapshot_carries_ejections_and_cool_downs() {
-    let mut b = book();
+    let mut b = per_provider_book();
     fail(&mut b, T2, 5, Millis(0));
     b.record(
         T0,
