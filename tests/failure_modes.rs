@@ -10,8 +10,8 @@
 //! every wait is bounded.
 //!
 //! The goal, from the issue: every scenario that has a healthy fallback is
-//! rescued, except a mid-stream failure where the policy chose `off` (today
-//! every stream is `off`), which ends with an explicit error.
+//! rescued, except a mid-stream failure where the policy chose `off`, which
+//! ends with an explicit error; `buffer` and `continue` rescue those too.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -32,6 +32,13 @@ const CHAT: &str = "/v1/chat/completions";
 
 fn policy(primary: &str, secondary: &str, timeout: Duration, workload_extra: &str) -> String {
     let timeout = timeout.as_secs();
+    // `continue` needs a fallback that accepts a prefill; the others do not
+    // say so, so nothing is ever sent one.
+    let prefill = if workload_extra.contains("continue") && !workload_extra.contains("# no prefill") {
+        ", prefill"
+    } else {
+        ""
+    };
     format!(
         r#"
 provider primary {{
@@ -58,7 +65,7 @@ provider secondary {{
     price $2/M in, $4/M out
     context 128k
     max_output 8k
-    supports tools, json_schema, stream
+    supports tools, json_schema, stream{prefill}
   }}
 }}
 
@@ -71,6 +78,7 @@ workload chat {{
     primary/m1
     secondary/m2
   ] on rate_limited, overloaded, server_error, timeout({timeout}s), connection_error, context_length retry 2
+    timeouts idle {timeout}s
 }}
 "#
     )
@@ -484,29 +492,89 @@ async fn a_content_filter_refusal_carries_its_own_code() {
     );
 }
 
+/// The trailing assistant messages (prefills) the secondary was sent.
+fn prefills(s: &Scenario) -> Vec<String> {
+    s.secondary
+        .requests()
+        .iter()
+        .filter_map(|r| {
+            let last = r.json()["messages"].as_array().and_then(|m| m.last()).cloned()?;
+            (last["role"] == "assistant").then(|| last["content"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect()
+}
+
+/// `continue` with a fallback whose model does not declare `prefill`: no
+/// prefill is sent anywhere, and the cut ends the stream explicitly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fallback_that_rejects_prefill_is_never_sent_one() {
-    let s = Scenario::start("prefill").await;
+    let s = Scenario::start_custom("prefill", ATTEMPT_TIMEOUT, &[], "stream_recovery continue # no prefill").await;
     s.primary.push(Behaviour::CutStream { abort: true });
     s.secondary.set_default(Behaviour::RejectPrefill);
     let (out, took) = s.stream().await;
-    // Without `continue` (today: `off`), the cut ends the stream explicitly,
-    // and no prefill is sent anywhere.
     out.assert_clean_error();
-    let prefills = s
-        .secondary
-        .requests()
-        .iter()
-        .filter(|r| {
-            r.json()["messages"]
-                .as_array()
-                .and_then(|m| m.last())
-                .is_some_and(|m| m["role"] == "assistant")
-        })
-        .count();
-    assert_eq!(prefills, 0);
-    assert_eq!(s.calls().0, 1);
+    assert_eq!(prefills(&s), Vec::<String>::new());
+    assert_eq!(s.calls(), (1, 0));
     assert!(took < SLACK, "took {took:?}");
+}
+
+/// `stream_recovery continue`: the primary's stream is cut mid-event; the
+/// fallback is asked to continue from the text already sent and the client
+/// reads one answer, nothing repeated or missing, ended by `[DONE]` with
+/// usage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_continue_a_stream_cut_mid_answer_is_continued_by_the_fallback() {
+    let s = Scenario::start_custom("cut-continue", ATTEMPT_TIMEOUT, &[], "stream_recovery continue").await;
+    s.primary.push(Behaviour::CutStream { abort: true });
+    s.secondary.set_default(Behaviour::ContinuePrefill);
+    let (out, took) = s.stream().await;
+    assert_eq!(out.status, 200, "{}", out.raw);
+    assert_eq!(out.text, "Hello! How can I assist you today?", "{}", out.raw);
+    assert!(out.done && out.error.is_none() && out.usage, "{}", out.raw);
+    let sent = prefills(&s);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert!(
+        !sent[0].is_empty() && out.text.starts_with(&sent[0]),
+        "the prefill is the text already sent: {sent:?}"
+    );
+    assert_eq!(s.calls(), (1, 1));
+    assert!(took < SLACK, "took {took:?}");
+    gateway_support::assert_metric(
+        &s.gw.base,
+        "routec_streams_continued_total{workload=\"chat\",target=\"secondary/m2\"} 1",
+    )
+    .await;
+}
+
+/// The same with a stream that stalls after its first text: the idle
+/// timeout ends the attempt, and the fallback continues it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_continue_a_stalled_stream_is_continued_by_the_fallback() {
+    let s = Scenario::start_custom("stall-continue", ATTEMPT_TIMEOUT, &[], "stream_recovery continue").await;
+    s.primary.push(Behaviour::StallAfterEvents { events: 2 });
+    s.secondary.set_default(Behaviour::ContinuePrefill);
+    let (out, took) = s.stream().await;
+    assert_eq!(out.text, "Hello! How can I assist you today?", "{}", out.raw);
+    assert!(out.done && out.error.is_none(), "{}", out.raw);
+    assert_eq!(prefills(&s), vec!["Hello".to_owned()]);
+    assert_eq!(s.calls(), (1, 1));
+    assert!(took < ATTEMPT_TIMEOUT + SLACK, "took {took:?}");
+}
+
+/// A fallback that declares `prefill` but refuses it: the continuation
+/// fails, and the stream ends with the explicit error, never a short
+/// success.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_continue_a_refused_prefill_ends_with_an_explicit_error() {
+    let s = Scenario::start_custom("refused-continue", ATTEMPT_TIMEOUT, &[], "stream_recovery continue").await;
+    s.primary.push(Behaviour::StallAfterEvents { events: 2 });
+    s.secondary.set_default(Behaviour::RejectPrefill);
+    let (out, took) = s.stream().await;
+    out.assert_clean_error();
+    assert_eq!(out.text, "Hello", "{}", out.raw);
+    assert_eq!(prefills(&s), vec!["Hello".to_owned()]);
+    assert_eq!(s.calls(), (1, 1));
+    assert!(took < ATTEMPT_TIMEOUT + SLACK, "took {took:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,6 +194,11 @@ pub enum Behaviour {
     /// A server that refuses assistant prefill: a request whose last message
     /// is the assistant's gets a 400; any other the successful answer.
     RejectPrefill,
+    /// A server that continues an assistant prefill (OpenAI flavor): a
+    /// request whose last message is the assistant's, holding the start of
+    /// the successful answer's text, gets a stream of the rest of that text
+    /// only; any other request the successful answer.
+    ContinuePrefill,
 }
 
 impl Behaviour {

@@ -158,6 +158,19 @@ pub(crate) async fn respond(flavor: Flavor, req: &RecordedRequest, behaviour: Be
             tag(flavor, with_body(400, "application/json", text.to_owned()))
         }
         Behaviour::ContentFilter => content_filter(flavor, stream),
+        Behaviour::ContinuePrefill => match (flavor, prefill_of(req)) {
+            (Flavor::OpenAi, Some(prefix)) => {
+                let whole = openai_answer_text();
+                let rest = whole.strip_prefix(prefix.as_str()).unwrap_or(&whole).to_owned();
+                let events: Vec<Result<Bytes, Infallible>> = openai_stream_of(&rest).into_iter().map(Ok).collect();
+                streamed(
+                    flavor,
+                    "text/event-stream",
+                    Body::from_stream(futures::stream::iter(events)),
+                )
+            }
+            _ => success(flavor, Answer::Text, stream),
+        },
         Behaviour::RejectPrefill => {
             if ends_with_assistant(flavor, req) {
                 let mut body = error_body(flavor, 400);
@@ -183,6 +196,56 @@ fn events_of(text: &str) -> Vec<Bytes> {
 fn is_terminal(event: &[u8]) -> bool {
     let text = String::from_utf8_lossy(event);
     text.contains("data: [DONE]") || text.contains("event: message_stop")
+}
+
+/// The text of a trailing assistant message (OpenAI shape), if there is one.
+fn prefill_of(req: &RecordedRequest) -> Option<String> {
+    let body = req.json();
+    let last = body["messages"].as_array()?.last()?.clone();
+    if last["role"] != "assistant" {
+        return None;
+    }
+    match &last["content"] {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Array(parts) => Some(parts.iter().filter_map(|p| p["text"].as_str()).collect()),
+        _ => None,
+    }
+}
+
+/// The text of the OpenAI flavor's successful answer.
+fn openai_answer_text() -> String {
+    let text = fixture(Flavor::OpenAi, "chat_ok.json").unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An OpenAI stream whose answer is `text`: role, text, finish, usage, `[DONE]`.
+fn openai_stream_of(text: &str) -> Vec<Bytes> {
+    let chunk = |delta: serde_json::Value, finish: serde_json::Value| {
+        json!({
+            "id": "chatcmpl-continue", "object": "chat.completion.chunk", "created": 1_694_268_190,
+            "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    };
+    let usage = json!({
+        "id": "chatcmpl-continue", "object": "chat.completion.chunk", "created": 1_694_268_190,
+        "model": "gpt-4o-mini", "choices": [],
+        "usage": {"prompt_tokens": 25, "completion_tokens": 8, "total_tokens": 33},
+    });
+    [
+        chunk(json!({"role": "assistant", "content": ""}), serde_json::Value::Null),
+        chunk(json!({"content": text}), serde_json::Value::Null),
+        chunk(json!({}), json!("stop")),
+        usage,
+    ]
+    .iter()
+    .map(|v| Bytes::from(format!("data: {v}\n\n")))
+    .chain([Bytes::from_static(b"data: [DONE]\n\n")])
+    .collect()
 }
 
 /// Whether the conversation ends with the assistant's turn (a prefill).

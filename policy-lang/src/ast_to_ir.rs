@@ -84,6 +84,8 @@ pub(crate) struct WorkloadInfo {
     pub(crate) route: Option<Span>,
     /// Each budget line as written (`30 tokens/day`) and where.
     pub(crate) budgets: Vec<(BudgetLine, String, Span)>,
+    /// Where `stream_recovery` is written.
+    pub(crate) stream_recovery: Option<Span>,
 }
 
 /// Which limit of a workload's [`router_core::Budget`] a budget line sets.

@@ -91,11 +91,13 @@ pub enum Code {
     W0308,
     /// A budget line smaller than the reservation of one call.
     W0309,
+    /// `stream_recovery continue` with no target that accepts a prefill.
+    W0310,
 }
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 41] = [
+    pub const ALL: [Code; 42] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -137,6 +139,7 @@ impl Code {
         Code::W0307,
         Code::W0308,
         Code::W0309,
+        Code::W0310,
     ];
 
     /// The code as written in diagnostics and docs: `R0202`.
@@ -183,6 +186,7 @@ impl Code {
             Code::W0307 => "W0307",
             Code::W0308 => "W0308",
             Code::W0309 => "W0309",
+            Code::W0310 => "W0310",
         }
     }
 
@@ -230,6 +234,7 @@ impl Code {
             Code::W0307 => "no workloads",
             Code::W0308 => "free_first without a free target",
             Code::W0309 => "budget below one call",
+            Code::W0310 => "continue without a prefill target",
         }
     }
 
@@ -246,6 +251,7 @@ impl Code {
                 | Code::W0307
                 | Code::W0308
                 | Code::W0309
+                | Code::W0310
         )
     }
 }

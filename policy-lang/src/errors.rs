@@ -701,6 +701,19 @@ diagnostic_struct!(
 );
 
 diagnostic_struct!(
+    /// `stream_recovery continue` on a workload none of whose targets
+    /// accepts a prefill (`W0310`).
+    ContinueWithoutPrefillWarning { workload: String }
+);
+
+impl ContinueWithoutPrefillWarning {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+}
+
+diagnostic_struct!(
     /// A `free_first` none of whose candidates is free (`W0308`).
     NoFreeTargetWarning { lowest: String }
 );
@@ -751,5 +764,7 @@ diagnostic_enum!(
         NoFreeTarget(NoFreeTargetWarning),
         /// A budget line no call fits in.
         BudgetBelowOneCall(BudgetBelowOneCallWarning),
+        /// `stream_recovery continue` with no target that accepts a prefill.
+        ContinueWithoutPrefill(ContinueWithoutPrefillWarning),
     }
 );

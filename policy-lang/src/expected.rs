@@ -212,7 +212,13 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::k_cooldown => E::Failure,
         R::stage_timeout | R::stage => E::Stage,
         R::chain_stage_timeout | R::chain_stage => E::ChainStage,
-        R::breaker_off | R::breaker_item | R::b_failures | R::b_eject | R::b_max_eject | R::k_failures | R::k_eject
+        R::breaker_off
+        | R::breaker_item
+        | R::b_failures
+        | R::b_eject
+        | R::b_max_eject
+        | R::k_failures
+        | R::k_eject
         | R::k_max_eject => E::BreakerItem,
         R::cooldown_scope => E::CooldownScope,
         R::retry_count | R::retry_class => E::RetryClass,
@@ -358,8 +364,8 @@ fn phrase(e: Expect) -> String {
         E::DataClass => "a data class (`public`, `internal`, `private`)".to_string(),
         E::YesNo => "`yes` or `no`".to_string(),
         E::Quality => "a quality (`low`, `medium`, `high`)".to_string(),
-        E::RecoveryMode => "a stream recovery mode (`off`, `buffer`)".to_string(),
-        E::Capability => "a capability (`tools`, `json_schema`, `vision`, `stream`)".to_string(),
+        E::RecoveryMode => "a stream recovery mode (`off`, `buffer`, `continue`)".to_string(),
+        E::Capability => "a capability (`tools`, `json_schema`, `vision`, `stream`, `prefill`)".to_string(),
         E::Period => "`day` or `month`".to_string(),
         E::Budget => "a budget limit (`5M tokens/day`, `$200/month`)".to_string(),
         E::Limit => "a limit (`rpm N`, `tpm N`, `concurrency N`)".to_string(),

@@ -547,6 +547,7 @@ impl<'s> Builder<'s> {
                     WorkloadProp::StreamRecovery(self.word(pk.expect(Rule::recovery_mode)?, |s| match s {
                         "off" => Some(router_core::StreamRecovery::Off),
                         "buffer" => Some(router_core::StreamRecovery::Buffer),
+                        "continue" => Some(router_core::StreamRecovery::Continue),
                         _ => None,
                     })?)
                 }

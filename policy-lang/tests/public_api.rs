@@ -191,6 +191,9 @@ workload w {
     let messages: Vec<String> = report.errors().iter().map(ToString::to_string).collect();
     let all = messages.join("\n");
     assert!(all.contains("the total timeout is given twice"), "{all}");
-    assert!(all.contains("`max_eject 10s` is shorter than the first ejection"), "{all}");
+    assert!(
+        all.contains("`max_eject 10s` is shorter than the first ejection"),
+        "{all}"
+    );
     assert!(all.contains("`retry server_error 11` is too many retries"), "{all}");
 }

@@ -129,7 +129,11 @@ async fn a_stream_break_cuts_the_answer_after_its_first_event() {
         ..SimProfile::instant()
     };
     let req = ChatRequest::user("tell me a long story about routers and budgets and fallbacks");
-    let mut s = SimulatedProvider::new("sim", p).with_seed(3).stream("m", &req).await.unwrap();
+    let mut s = SimulatedProvider::new("sim", p)
+        .with_seed(3)
+        .stream("m", &req)
+        .await
+        .unwrap();
     let mut texts = 0;
     let mut ended = None;
     while let Some(item) = s.next().await {

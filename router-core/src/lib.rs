@@ -35,8 +35,8 @@ mod workload;
 pub use decide::{DEFAULT_OUTPUT_ESTIMATE, DEFAULT_P95_PRIOR_MS, Decider, MAX_ROUTE_DEPTH, MAX_ROUTE_VISITS, decide};
 pub use draw::{DrawFormat, condition_text, draw};
 pub use explain::{Candidate, Explain, KeySource, LatencySource, MatchBranch, Reason, Step, Verdict};
-pub use failure::{AttemptTimeouts, BreakerSettings, CooldownScope, FailureSettings, RetryClasses};
 pub use facts::{Facts, FactsError, Features, Metadata, NoMetadata, RequestFacts};
+pub use failure::{AttemptTimeouts, BreakerSettings, CooldownScope, FailureSettings, RetryClasses};
 pub use plan::{Attempt, AttemptPlan, Decision, Estimate, Refusal};
 pub use render::{
     AttemptReport, CallReport, CandidateReport, EstimateReport, RefusalReport, Report, node_text, reason_text,

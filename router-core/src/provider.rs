@@ -86,15 +86,19 @@ pub enum Capability {
     Vision,
     /// Server-sent streaming of the response.
     Stream,
+    /// Continues a trailing assistant message (a prefill) instead of
+    /// answering it anew: what `stream_recovery continue` needs.
+    Prefill,
 }
 
 impl Capability {
     /// Every capability, in keyword order.
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Tools,
         Capability::JsonSchema,
         Capability::Vision,
         Capability::Stream,
+        Capability::Prefill,
     ];
 
     /// The keyword used in policies.
@@ -104,6 +108,7 @@ impl Capability {
             Capability::JsonSchema => "json_schema",
             Capability::Vision => "vision",
             Capability::Stream => "stream",
+            Capability::Prefill => "prefill",
         }
     }
 
@@ -113,6 +118,7 @@ impl Capability {
             Capability::JsonSchema => 2,
             Capability::Vision => 4,
             Capability::Stream => 8,
+            Capability::Prefill => 16,
         }
     }
 }

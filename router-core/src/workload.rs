@@ -143,6 +143,10 @@ pub enum StreamRecovery {
     /// The answer is held until the upstream completes, so any failure
     /// before the end can still fall back; costs time to first token.
     Buffer,
+    /// The client's stream stays open when the upstream breaks or stalls
+    /// after its first event: the next target whose model accepts a
+    /// prefill continues the answer from the text already sent.
+    Continue,
 }
 
 /// Identifies a workload within one [`crate::Policy`].

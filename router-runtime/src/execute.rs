@@ -22,7 +22,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use providers::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent};
 use router_core::{
-    Attempt, DataClass, Decision, Policy, QualityCheck, StreamRecovery, TargetId, Usd, WorkloadId, decide,
+    Attempt, Capability, DataClass, Decision, Policy, QualityCheck, StreamRecovery, TargetId, Usd, WorkloadId, decide,
 };
 use router_state::{Action, CallMachine, Ending, Failure, TimeoutKind, placed};
 use tokio::sync::OwnedSemaphorePermit;
@@ -42,7 +42,7 @@ use crate::idempotency::Leader;
 use crate::quality::{check_local, check_name, evaluator_passed, evaluator_request};
 use crate::reserve::{Held, spend_of};
 use crate::router::{Call, Completed, Inner, Routed};
-use crate::stream::{Live, RoutedStream};
+use crate::stream::{Live, Rescue, RoutedStream};
 use router_state::Spend;
 use router_state::{AttemptOutcome, HealthChange};
 
@@ -68,6 +68,9 @@ pub(crate) enum Answer {
         held: Held,
         idle: Duration,
         permit: Option<OwnedSemaphorePermit>,
+        /// `stream_recovery continue`: who may continue the answer (boxed:
+        /// only such workloads carry one).
+        rescue: Option<Box<Rescue>>,
     },
 }
 
@@ -193,6 +196,7 @@ impl Inner {
                 held,
                 idle,
                 permit,
+                rescue,
             } => RoutedStream::live(Live {
                 inner: Arc::clone(self),
                 workload: self.policy.workload(wid).name.clone(),
@@ -207,6 +211,7 @@ impl Inner {
                 idle,
                 leader,
                 permit,
+                rescue,
             }),
         };
         Ok(Routed {
@@ -409,7 +414,7 @@ impl Inner {
     /// `counted`: whether the outcome goes into `routec_attempts_total`
     /// now; a stream's first event is not yet its outcome (the stream counts
     /// itself when it ends, complete or broken).
-    fn record_outcome(
+    pub(crate) fn record_outcome(
         &self,
         workload: &str,
         target: TargetId,
@@ -679,6 +684,7 @@ impl Run<'_> {
                     let Some((_, held)) = held.take() else {
                         return Err(self.exhausted());
                     };
+                    let rescue = self.rescue(attempts, index);
                     return Ok((
                         Answer::Stream {
                             first,
@@ -686,6 +692,7 @@ impl Run<'_> {
                             held,
                             idle,
                             permit,
+                            rescue,
                         },
                         attempt.target,
                     ));
@@ -742,6 +749,32 @@ impl Run<'_> {
             }
             action = verdict.action;
         }
+    }
+
+    /// With `stream_recovery continue`, what a live stream needs to have its
+    /// answer continued if it breaks: the later attempts of the plan whose
+    /// model accepts a prefill and whose provider may take the call's data.
+    fn rescue(&self, attempts: &[Attempt], index: usize) -> Option<Box<Rescue>> {
+        let policy = &*self.inner.policy;
+        if policy.workload(self.wid).stream_recovery != StreamRecovery::Continue {
+            return None;
+        }
+        let candidates: std::collections::VecDeque<Attempt> = attempts
+            .iter()
+            .skip(index + 1)
+            .filter(|a| {
+                policy.target(a.target).capabilities.has(Capability::Prefill)
+                    && policy.provider(a.provider).max_data >= self.data
+            })
+            .cloned()
+            .collect();
+        Some(Box::new(Rescue {
+            call: self.call.clone(),
+            wid: self.wid,
+            scope: self.scope,
+            candidates,
+            rules: self.inner.settings.failure_rules,
+        }))
     }
 
     /// The checks before an attempt's first dispatch: its provider may take
@@ -835,7 +868,7 @@ impl Run<'_> {
         // caller's stream replays it whole.
         let how = match (stream, policy.workload(self.wid).stream_recovery) {
             (false, _) => How::Whole,
-            (true, StreamRecovery::Off) => How::Stream,
+            (true, StreamRecovery::Off | StreamRecovery::Continue) => How::Stream,
             (true, StreamRecovery::Buffer) => How::Buffered,
         };
         let req = request_for(policy, self.call, self.wid, attempt, stream).into_owned();
@@ -845,9 +878,12 @@ impl Run<'_> {
         );
         let started = Instant::now();
         let timeout = bounds.total;
-        let result = tokio::time::timeout(timeout, dispatch(adapter, &target.api_id, &req, how, bounds.first_token))
-            .instrument(span.clone())
-            .await;
+        let result = tokio::time::timeout(
+            timeout,
+            dispatch(adapter, &target.api_id, &req, how, bounds.first_token),
+        )
+        .instrument(span.clone())
+        .await;
         let elapsed = started.elapsed();
         match result {
             Ok(Ok(got)) => {
@@ -1023,7 +1059,7 @@ fn nested_call(
 /// The request as sent to `attempt`'s target: max output capped by the
 /// workload's `max_tokens`, else the model's `max_output`, so actual
 /// usage stays within what was reserved.
-fn request_for<'c>(
+pub(crate) fn request_for<'c>(
     policy: &Policy,
     call: &'c Call,
     wid: WorkloadId,

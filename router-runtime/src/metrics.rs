@@ -14,6 +14,7 @@
 //! - `routec_fallbacks_total{workload}`
 //! - `routec_local_limit_skips_total{provider,limit}`
 //! - `routec_stream_events_skipped_total{workload,target}`
+//! - `routec_streams_continued_total{workload,target}`
 //! - `routec_errors_total{class}`
 //! - `routec_tokens_total{workload,direction}`
 //! - `routec_cost_usd_total{workload}` (exact: counted in nano-dollars)
@@ -204,6 +205,7 @@ struct Registry {
     fallbacks: Family,
     local_limit_skips: Family,
     stream_events_skipped: Family,
+    streams_continued: Family,
     errors: Family,
     tokens: Family,
     cost: Family,
@@ -244,6 +246,12 @@ impl Default for Registry {
             stream_events_skipped: Family::new(
                 "routec_stream_events_skipped_total",
                 "Malformed upstream stream events skipped in streams that still completed.",
+                "counter",
+                &["workload", "target"],
+            ),
+            streams_continued: Family::new(
+                "routec_streams_continued_total",
+                "Broken streams continued by another target (`stream_recovery continue`), per continuing target.",
                 "counter",
                 &["workload", "target"],
             ),
@@ -342,6 +350,11 @@ impl Metrics {
             .add(&[workload, target], u64::from(n), Scale::Unit);
     }
 
+    /// A broken stream of `workload` was continued by `target`.
+    pub fn stream_continued(&self, workload: &str, target: &str) {
+        self.reg().streams_continued.add(&[workload, target], 1, Scale::Unit);
+    }
+
     /// A call failed with an error of `class` (a stable error code such as
     /// `budget_halted` or `fallback_exhausted`).
     pub fn error(&self, class: &str) {
@@ -406,6 +419,7 @@ impl Metrics {
             &reg.fallbacks,
             &reg.local_limit_skips,
             &reg.stream_events_skipped,
+            &reg.streams_continued,
             &reg.errors,
             &reg.tokens,
             &reg.cost,

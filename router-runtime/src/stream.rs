@@ -9,7 +9,18 @@
 //! report usage), an estimate from the prompt and the text seen, so a
 //! streamed call never records zero spend. A stream that breaks ends with
 //! an explicit [`RouteError::StreamInterrupted`] item.
+//!
+//! With `stream_recovery continue`, a break (an error, a stall past the
+//! idle timeout, an end without `Done`) after a text-only start is not the
+//! end: the broken attempt is settled and counted as failed, then the next
+//! target of the plan whose model accepts a prefill is asked to continue,
+//! with the original messages plus the text already sent as a trailing
+//! assistant message. Only its continuation reaches the caller, so the
+//! caller reads one answer with nothing repeated or missing. A stream that
+//! had begun a tool call is not continued (half a call's JSON arguments
+//! cannot be resumed reliably): it ends with the explicit error.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,8 +28,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
-use providers::{ChatResponse, EventStream, FinishReason, StreamEvent, ToolCall, Usage, estimate_tokens};
-use router_core::TargetId;
+use providers::{
+    ChatResponse, EventStream, FinishReason, Message, ProviderError, Role, StreamEvent, ToolCall, Usage,
+    estimate_tokens,
+};
+use router_core::{Attempt, TargetId, Usd, WorkloadId};
+use router_state::{FailureRules, Spend};
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::attempt::outcome_of;
@@ -26,7 +41,7 @@ use crate::decisions::DecisionId;
 use crate::error::{AttemptError, RouteError, StreamInterruptedError, TimedOutError};
 use crate::idempotency::Leader;
 use crate::reserve::{Held, spend_of};
-use crate::router::{Completed, Inner};
+use crate::router::{Call, Completed, Inner};
 use router_state::AttemptOutcome;
 
 type Events = Pin<Box<dyn Stream<Item = Result<StreamEvent, RouteError>> + Send>>;
@@ -95,11 +110,13 @@ impl RoutedStream {
             idle,
             leader,
             permit,
+            rescue,
         } = live;
         let state = State {
             first: Some(first),
             rest,
             idle,
+            rescue,
             guard: Guard {
                 inner,
                 workload,
@@ -147,10 +164,7 @@ impl RoutedStream {
                     }
                     Some((Ok(ev), Some(state)))
                 }
-                Some(Err(cause)) => {
-                    let err = state.guard.interrupted(cause).await;
-                    Some((Err(err), None))
-                }
+                Some(Err(cause)) => state.broke(cause).await,
                 // Adapters end with `Done` or an error item; an end without
                 // either is a cut all the same.
                 None => {
@@ -162,8 +176,7 @@ impl RoutedStream {
                             first_token: false,
                         }),
                     };
-                    let err = state.guard.interrupted(cause).await;
-                    Some((Err(err), None))
+                    state.broke(cause).await
                 }
             }
         });
@@ -188,13 +201,119 @@ pub(crate) struct Live {
     pub(crate) idle: Duration,
     pub(crate) leader: Option<Leader<Arc<Completed>, RouteError>>,
     pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) rescue: Option<Box<Rescue>>,
+}
+
+/// What `stream_recovery continue` needs to continue a broken stream.
+pub(crate) struct Rescue {
+    pub(crate) call: Call,
+    pub(crate) wid: WorkloadId,
+    pub(crate) scope: Option<WorkloadId>,
+    /// The plan's later attempts whose model accepts a prefill, in order.
+    pub(crate) candidates: VecDeque<Attempt>,
+    pub(crate) rules: FailureRules,
 }
 
 struct State {
     first: Option<StreamEvent>,
     rest: EventStream,
     idle: Duration,
+    rescue: Option<Box<Rescue>>,
     guard: Guard,
+}
+
+type Step = Option<(Result<StreamEvent, RouteError>, Option<State>)>;
+
+impl State {
+    /// The upstream broke after its first event: continue the answer at the
+    /// next target that can, else end with the explicit error.
+    async fn broke(mut self, cause: AttemptError) -> Step {
+        if self.rescue.is_none() || !self.guard.seen.tool_calls.is_empty() || self.guard.seen.text.is_empty() {
+            let err = self.guard.interrupted(cause).await;
+            return Some((Err(err), None));
+        }
+        self.guard.failed(&cause).await;
+        while let Some(next) = self.continuation().await {
+            if let Ok((first, rest)) = next {
+                self.guard.seen.push(&first);
+                self.rest = rest;
+                return Some((Ok(first), Some(self)));
+            }
+        }
+        let err = self.guard.fail(cause);
+        Some((Err(err), None))
+    }
+
+    /// Tries the next candidate: `None` when none is left, `Err` when this
+    /// one could not continue (the next may).
+    async fn continuation(&mut self) -> Option<Result<(StreamEvent, EventStream), ()>> {
+        let rescue = self.rescue.as_mut()?;
+        let attempt = rescue.candidates.pop_front()?;
+        let inner = Arc::clone(&self.guard.inner);
+        let policy = &*inner.policy;
+        let Some(adapter) = inner.registry.adapter(attempt.target) else {
+            return Some(Err(()));
+        };
+        let Ok(permit) = inner.admit(&attempt, inner.clock.now()) else {
+            return Some(Err(()));
+        };
+        let estimate = Spend {
+            tokens: attempt.estimate.tokens,
+            usd: attempt.estimate.usd.unwrap_or(Usd::ZERO),
+        };
+        let Ok(held) = inner.reserve(rescue.wid, rescue.scope, estimate).await else {
+            return Some(Err(()));
+        };
+        let sent = self.guard.seen.text.clone();
+        let mut req = crate::execute::request_for(policy, &rescue.call, rescue.wid, &attempt, true).into_owned();
+        req.messages.push(Message::text(Role::Assistant, sent.clone()));
+        let first_token = attempt
+            .first_token
+            .unwrap_or(rescue.rules.default_first_token)
+            .min(attempt.timeout.unwrap_or(rescue.rules.default_attempt_timeout));
+        let api_id = &policy.target(attempt.target).api_id;
+        let started = tokio::time::Instant::now();
+        let opened = tokio::time::timeout(first_token, async {
+            let mut s = adapter.stream(api_id, &req).await?;
+            let first = s.next().await;
+            Ok::<_, ProviderError>((first, s))
+        })
+        .await;
+        let elapsed = started.elapsed();
+        let label = inner.registry.label(attempt.target).to_owned();
+        let failure = match opened {
+            Ok(Ok((Some(Ok(first)), rest))) => {
+                inner.record_outcome(
+                    &self.guard.workload,
+                    attempt.target,
+                    AttemptOutcome::Success,
+                    elapsed,
+                    first_token,
+                    false,
+                );
+                tracing::info!(target = %label, sent = sent.len(), "stream continued after a break");
+                inner.metrics.stream_continued(&self.guard.workload, &label);
+                self.guard
+                    .switch(attempt.target, label, held, permit, estimate_tokens(&sent));
+                return Some(Ok((first, rest)));
+            }
+            Ok(Ok((Some(Err(e)), _)) | Err(e)) => outcome_of(&e),
+            Ok(Ok((None, _))) => AttemptOutcome::ServerError,
+            Err(_) => AttemptOutcome::Timeout,
+        };
+        inner.record_outcome(
+            &self.guard.workload,
+            attempt.target,
+            failure,
+            elapsed,
+            first_token,
+            true,
+        );
+        tracing::warn!(target = %label, outcome = failure.as_str(), "could not continue the stream here");
+        held.release().await;
+        drop(permit);
+        Some(Err(()))
+    }
 }
 
 /// What the caller has been sent so far.
@@ -202,7 +321,11 @@ struct State {
 struct Seen {
     text: String,
     tool_calls: Vec<ToolCall>,
+    /// The usage the current attempt reported.
     usage: Option<Usage>,
+    /// Where the current attempt's text starts in `text` (past what a
+    /// broken attempt sent before it was continued).
+    from: usize,
 }
 
 impl Seen {
@@ -239,11 +362,12 @@ impl Seen {
         }
     }
 
-    /// The reported usage, else an estimate from the prompt and the output seen.
+    /// The current attempt's reported usage, else an estimate from the
+    /// prompt and the output it sent.
     fn usage(&self, input_tokens: u64) -> Usage {
         self.usage.unwrap_or_else(|| Usage {
             input_tokens,
-            output_tokens: estimate_tokens(&self.text).saturating_add(
+            output_tokens: estimate_tokens(self.text.get(self.from..).unwrap_or_default()).saturating_add(
                 self.tool_calls
                     .iter()
                     .map(|c| estimate_tokens(&c.name).saturating_add(estimate_tokens(&c.arguments)))
@@ -272,6 +396,26 @@ struct Guard {
 }
 
 impl Guard {
+    /// Hands the stream to a continuing attempt: its target, reservation
+    /// and permit; its prompt carries the text already sent.
+    fn switch(
+        &mut self,
+        target: TargetId,
+        label: String,
+        held: Held,
+        permit: Option<OwnedSemaphorePermit>,
+        prefill_tokens: u64,
+    ) {
+        self.target = target;
+        self.label = label;
+        self.held = Some(held);
+        self._permit = permit;
+        self.attempts = self.attempts.saturating_add(1);
+        self.input_tokens = self.input_tokens.saturating_add(prefill_tokens);
+        self.seen.usage = None;
+        self.seen.from = self.seen.text.len();
+    }
+
     async fn settle(&mut self) {
         let usage = self.seen.usage(self.input_tokens);
         if let Some(held) = self.held.take() {
@@ -309,7 +453,14 @@ impl Guard {
     /// A broken stream: commit what was seen, count it against the target,
     /// and tell the caller.
     async fn interrupted(&mut self, cause: AttemptError) -> RouteError {
-        let outcome = match &cause {
+        self.failed(&cause).await;
+        self.fail(cause)
+    }
+
+    /// The current attempt broke: count it against its target and commit
+    /// what it sent.
+    async fn failed(&mut self, cause: &AttemptError) {
+        let outcome = match cause {
             AttemptError::Upstream(e) => outcome_of(e),
             AttemptError::TimedOut(_)
             | AttemptError::NotSent(_)
@@ -325,6 +476,10 @@ impl Guard {
         self.inner.metrics.attempt(&self.workload, &self.label, outcome);
         tracing::warn!(target = %self.label, error = %cause, "stream broke after its first event");
         self.settle().await;
+    }
+
+    /// Ends the stream with the explicit error.
+    fn fail(&mut self, cause: AttemptError) -> RouteError {
         let err = RouteError::StreamInterrupted(Box::new(StreamInterruptedError {
             decision: self.decision,
             target: self.label.clone(),

@@ -305,6 +305,9 @@ fn stream_breaks_fall_back_only_when_the_workload_buffers() {
     };
     assert_eq!(run("buffer", true), 200, "every cut falls back");
     let off = run("off", true);
-    assert!((60..140).contains(&off), "about half are cut and lost: {off} of 200 served");
+    assert!(
+        (60..140).contains(&off),
+        "about half are cut and lost: {off} of 200 served"
+    );
     assert_eq!(run("off", false), 200, "whole answers are never cut");
 }

@@ -106,7 +106,10 @@ fn an_oversized_answer_is_never_fetched_twice() {
     let wait = FailureRules::default().retry_after_wait_max;
     // Not even when the chain names the class.
     assert_eq!(Failure::ResponseTooLarge.retried(wait, true, true), None);
-    assert_eq!(Failure::ServerError.retried(wait, false, false), Some(RetryWait::Backoff));
+    assert_eq!(
+        Failure::ServerError.retried(wait, false, false),
+        Some(RetryWait::Backoff)
+    );
     assert_eq!(Failure::ContentPolicy.retried(wait, true, true), None);
     assert!(!Failure::ContentPolicy.another_provider_can_help());
 }
@@ -215,7 +218,10 @@ fn a_providers_retry_after_wait_decides_what_is_waited_out() {
     let mut m = CallMachine::new(&p, &plan, FailureRules::default(), Millis(0), None, 7);
     m.start(Millis(0));
     m.sent();
-    assert_eq!(dispatch_of(&m.failed(Millis(10), limited, false, || true).action), (1, 0));
+    assert_eq!(
+        dispatch_of(&m.failed(Millis(10), limited, false, || true).action),
+        (1, 0)
+    );
     // The provider waits out up to 10 s: the same target again after 5 s.
     p.providers[0].failure.retry_after_wait = Some(Duration::from_secs(10));
     let mut m = CallMachine::new(&p, &plan, FailureRules::default(), Millis(0), None, 7);

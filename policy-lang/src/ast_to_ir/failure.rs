@@ -12,7 +12,12 @@ const MAX_BREAKER_FAILURES: u64 = 1_000;
 impl Lowerer<'_> {
     /// Lowers one failure setting into `into`. A `timeouts total` goes to
     /// `total` (a provider's `timeout`), which the caller owns.
-    pub(super) fn failure_prop(&mut self, prop: &FailureProp, into: &mut FailureSettings, total: &mut Option<Duration>) {
+    pub(super) fn failure_prop(
+        &mut self,
+        prop: &FailureProp,
+        into: &mut FailureSettings,
+        total: &mut Option<Duration>,
+    ) {
         match prop {
             FailureProp::Timeouts(items) => {
                 let mut set = AttemptTimeouts {

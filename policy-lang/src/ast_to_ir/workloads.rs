@@ -138,7 +138,10 @@ impl Lowerer<'_> {
                 WorkloadProp::Idempotent(d) => {
                     wl.idempotency_window = Some(d.as_ref().map_or(Duration::from_secs(600), |d| d.value))
                 }
-                WorkloadProp::StreamRecovery(r) => wl.stream_recovery = r.value,
+                WorkloadProp::StreamRecovery(r) => {
+                    wl.stream_recovery = r.value;
+                    info.stream_recovery = Some(prop.span);
+                }
                 WorkloadProp::Alias(list) => wl.aliases = list.iter().map(|s| s.value.clone()).collect(),
                 WorkloadProp::Route(e) => route = Some(e),
             }

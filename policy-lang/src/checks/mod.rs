@@ -8,6 +8,8 @@
 //!   (`R0208`), prices under a dollar limit (`R0209`).
 //! - `budgets`: budget lines smaller than one call's reservation (`W0309`),
 //!   run from `paths` with the targets each workload reaches.
+//! - `recovery`: `stream_recovery continue` with no reachable model that
+//!   accepts a prefill (`W0310`), run from `paths` likewise.
 //! - `chains`: the order attempts happen in: same provider twice in a row
 //!   (`W0304`), targets never tried (`W0305`).
 //! - `depth`: routes deeper (`R0214`) or larger (`R0215`) than the router
@@ -27,6 +29,7 @@ mod cycles;
 mod depth;
 pub(crate) mod matches;
 mod paths;
+mod recovery;
 mod usage;
 
 use router_core::{NodeId, Policy};

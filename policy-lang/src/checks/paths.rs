@@ -128,6 +128,7 @@ pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) -> Vec<(Workloa
         per_target(lowered, wid, &reached, report);
         let targets: Vec<TargetId> = reached.iter().map(|r| r.target).collect();
         super::budgets::check(lowered, wid, &targets, report);
+        super::recovery::check(lowered, wid, &targets, report);
         if !unresolved {
             eligible(lowered, wid, &reached, report);
         }

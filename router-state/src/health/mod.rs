@@ -335,7 +335,9 @@ impl HealthBook {
         let config = self.config_of(target);
         let mut change = HealthChange::None;
         if let AttemptOutcome::RateLimited { retry_after } = outcome {
-            let wait = retry_after.unwrap_or(config.default_retry_after).min(config.max_retry_after);
+            let wait = retry_after
+                .unwrap_or(config.default_retry_after)
+                .min(config.max_retry_after);
             let until = now.after(wait);
             let scope = provider.and_then(|p| self.scopes.get(p.0 as usize)).copied();
             match scope {
