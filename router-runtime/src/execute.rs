@@ -22,7 +22,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use providers::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent};
 use router_core::{
-    Attempt, Capability, DataClass, Decision, Policy, QualityCheck, StreamRecovery, TargetId, Usd, WorkloadId, decide,
+    Attempt, DataClass, Decision, Policy, QualityCheck, StreamRecovery, TargetId, Usd, WorkloadId, decide,
 };
 use router_state::{Action, CallMachine, Ending, Failure, TimeoutKind, placed};
 use tokio::sync::OwnedSemaphorePermit;
@@ -759,15 +759,10 @@ impl Run<'_> {
         if policy.workload(self.wid).stream_recovery != StreamRecovery::Continue {
             return None;
         }
-        let candidates: std::collections::VecDeque<Attempt> = attempts
-            .iter()
-            .skip(index + 1)
-            .filter(|a| {
-                policy.target(a.target).capabilities.has(Capability::Prefill)
-                    && policy.provider(a.provider).max_data >= self.data
-            })
-            .cloned()
-            .collect();
+        let candidates: std::collections::VecDeque<Attempt> =
+            router_state::continuation_candidates(policy, attempts, index, self.data)
+                .cloned()
+                .collect();
         Some(Box::new(Rescue {
             call: self.call.clone(),
             wid: self.wid,

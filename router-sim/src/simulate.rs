@@ -615,6 +615,7 @@ impl<'p> Simulator<'p> {
             // half: the call ends with an error, nothing falls back. With
             // `buffer` the cut is an ordinary failure the machine acts on.
             let cut_off = cut && workload.stream_recovery == router_core::StreamRecovery::Off;
+            let cut_continue = cut && workload.stream_recovery == router_core::StreamRecovery::Continue;
             let outcome = failure.map_or(AttemptOutcome::Success, Failure::outcome);
             t += elapsed;
             call.end_ms = t;
@@ -668,6 +669,23 @@ impl<'p> Simulator<'p> {
                         action = Action::Finish(MachineEnding::Stopped { index: i });
                         continue;
                     }
+                    if cut_continue {
+                        // The half already sent is not billed here (the
+                        // runtime commits an estimate of it): a
+                        // simplification, stated so nobody relies on it.
+                        let continued =
+                            self.continue_stream(attempts, i, wid, class, req, index, &mut seq, &mut t, &mut call);
+                        action = Action::Finish(if continued {
+                            call.ending = Some(Ending::Served);
+                            MachineEnding::Answered { index: i }
+                        } else {
+                            MachineEnding::Stopped { index: i }
+                        });
+                        if continued {
+                            break;
+                        }
+                        continue;
+                    }
                     let retry = &mut self.retry;
                     let by_deadline = matches!(action, Action::Dispatch { by_deadline: true, .. })
                         && matches!(f, Failure::Timeout(_));
@@ -678,6 +696,96 @@ impl<'p> Simulator<'p> {
             }
         }
         call
+    }
+
+    /// `stream_recovery continue` after the stream of attempt `broken` was
+    /// cut: the candidates the runtime would ask (the same rule,
+    /// [`router_state::continuation_candidates`]), in turn, each through
+    /// limits and health, until one answers. The continuation is half the
+    /// answer's output. Whether one continued.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the call's running state, as `run_attempts` holds it"
+    )]
+    fn continue_stream(
+        &mut self,
+        attempts: &[Attempt],
+        broken: usize,
+        wid: WorkloadId,
+        class: router_core::DataClass,
+        req: &TrafficRequest,
+        index: u64,
+        seq: &mut u64,
+        t: &mut u64,
+        call: &mut CallResult,
+    ) -> bool {
+        let policy = self.policy;
+        let candidates: Vec<Attempt> = router_state::continuation_candidates(policy, attempts, broken, class)
+            .copied()
+            .collect();
+        for a in candidates {
+            let tix = a.target.0 as usize;
+            let provider = policy.target(a.target).provider;
+            self.apply_events(*t);
+            if self.limits.admit(provider, a.estimate.tokens, Millis(*t)).is_err() {
+                continue;
+            }
+            match self.health.admit(a.target, Millis(*t)) {
+                router_state::Admission::Allowed | router_state::Admission::Probe => {}
+                router_state::Admission::Ejected { .. } | router_state::Admission::CoolingDown { .. } => {
+                    self.limits.refund(provider, a.estimate.tokens, Millis(*t));
+                    continue;
+                }
+            }
+            let Some((profile, _)) = self.profiles.get(tix) else {
+                continue;
+            };
+            let output = (req.output_tokens / 2).max(1);
+            let sample = profile.sample(
+                self.options.seed ^ self.target_salt[tix],
+                index.wrapping_mul(64).wrapping_add(*seq),
+                req.input_tokens,
+                output,
+            );
+            *seq += 1;
+            self.dispatches += 1;
+            call.dispatched += 1;
+            let timeout = a
+                .first_token
+                .unwrap_or(self.rules.default_first_token)
+                .min(a.timeout.unwrap_or(self.rules.default_attempt_timeout));
+            let (failure, elapsed) = if sample.latency > timeout {
+                (Some(Failure::Timeout(TimeoutKind::FirstToken)), ms(timeout))
+            } else {
+                (failure_of(sample.result), ms(sample.latency))
+            };
+            let outcome = failure.map_or(AttemptOutcome::Success, Failure::outcome);
+            *t += elapsed;
+            call.end_ms = *t;
+            self.push_event(*t, a.target, outcome);
+            let target = policy.target(a.target);
+            let stats = &mut self.targets[tix];
+            stats.dispatches += 1;
+            stats.latency.record(elapsed);
+            if failure.is_some() {
+                stats.errors += 1;
+                continue;
+            }
+            let cost = target.price.map_or(Usd::ZERO, |p| p.cost(req.input_tokens, output));
+            stats.answered += 1;
+            stats.input_tokens += req.input_tokens;
+            stats.output_tokens += output;
+            stats.cost += cost;
+            let wstats = &mut self.workloads[wid.0 as usize];
+            wstats.input_tokens += req.input_tokens;
+            wstats.output_tokens += output;
+            wstats.cost += cost;
+            call.billed.tokens += req.input_tokens + output;
+            call.billed.usd += cost;
+            self.series.add(*t, target.provider.0 as usize, cost);
+            return true;
+        }
+        false
     }
 
     fn push_event(&mut self, at: u64, target: TargetId, outcome: AttemptOutcome) {

@@ -310,4 +310,38 @@ fn stream_breaks_fall_back_only_when_the_workload_buffers() {
         "about half are cut and lost: {off} of 200 served"
     );
     assert_eq!(run("off", false), 200, "whole answers are never cut");
+    // `continue` needs a model that accepts a prefill: without one, as `off`.
+    let off_like = run("continue", true);
+    assert!((60..140).contains(&off_like), "{off_like} of 200 served");
+}
+
+/// `continue` with a fallback that accepts a prefill: every cut is
+/// continued there.
+#[test]
+fn continue_rescues_cut_streams_at_a_target_that_accepts_a_prefill() {
+    let policy = compile(
+        r#"
+    provider flaky { adapter mock; tier paid; data public
+      model m { price $1/M in, $1/M out; supports stream; simulate latency 100ms p95 200ms, stream_breaks 50% } }
+    provider steady { adapter mock; tier paid; data public
+      model m { price $1/M in, $1/M out; supports stream, prefill; simulate latency 100ms p95 200ms } }
+    workload notes { data public; stream_recovery continue; route fallback [flaky/m, steady/m] }
+"#,
+    );
+    let mut sim = Simulator::new(&policy, SimOptions::default()).unwrap();
+    let mut served = 0;
+    let mut continued = 0;
+    for i in 0..200u64 {
+        let mut req = request(T0 + i * 60_000, "notes");
+        req.stream = true;
+        let out = sim.step(&req);
+        if out.served {
+            served += 1;
+        }
+        if out.dispatched == 2 {
+            continued += 1;
+        }
+    }
+    assert_eq!(served, 200);
+    assert!((60..140).contains(&continued), "{continued} of 200 continued");
 }

@@ -44,7 +44,8 @@ pub use health::{Admission, AttemptOutcome, BreakerState, HealthBook, HealthChan
 pub use latency::{LatencyBook, LatencyWindow, Percentiles};
 pub use limits::{LimitBook, LocalLimit};
 pub use machine::{
-    Action, CallMachine, Ending, Failure, FailureRules, RetryWait, TimeoutKind, Verdict, backoff, placed,
+    Action, CallMachine, Ending, Failure, FailureRules, RetryWait, TimeoutKind, Verdict, backoff,
+    continuation_candidates, placed,
 };
 pub use retry_budget::RetryBudget;
 

@@ -27,7 +27,7 @@
 
 use std::time::Duration;
 
-use router_core::{Attempt, Policy, Trigger, node_text};
+use router_core::{Attempt, Capability, DataClass, Policy, Trigger, node_text};
 
 use crate::clock::Millis;
 use crate::health::AttemptOutcome;
@@ -513,6 +513,22 @@ impl<'p> CallMachine<'p> {
             by_deadline,
         }
     }
+}
+
+/// `stream_recovery continue`: the attempts after `index` that may continue
+/// a stream broken at attempt `index`, in plan order: their model accepts a
+/// prefill and their provider may receive data of `class`. The runtime and
+/// the simulator both ask here; each candidate still passes the usual
+/// admission (limits, health, budget) when its turn comes.
+pub fn continuation_candidates<'a>(
+    policy: &'a Policy,
+    attempts: &'a [Attempt],
+    index: usize,
+    class: DataClass,
+) -> impl Iterator<Item = &'a Attempt> + 'a {
+    attempts.iter().skip(index + 1).filter(move |a| {
+        policy.target(a.target).capabilities.has(Capability::Prefill) && policy.provider(a.provider).max_data >= class
+    })
 }
 
 /// Where an attempt sits in the policy, for clause texts.
