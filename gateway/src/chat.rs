@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
-use providers::StreamEvent;
+use providers::{ChatRequest, ChatResponse, StreamEvent};
 use providers::openai_wire::{ChunkEncoder, WireError, request_from_wire, response_to_wire};
 use router_core::DataClass;
 use router_runtime::{Call, DecisionId, Routed, RoutedStream, Served};
@@ -87,6 +87,44 @@ async fn handle(
         };
         ApiError::new(Code::InvalidRequest, e.to_string()).param(param)
     })?;
+    match route(app, caller, generation, headers, model, request).await? {
+        Answer::Stream(routed) => {
+            let encoder = ChunkEncoder::new(
+                completion_id(routed.decision_id),
+                target_model(&routed.target),
+                unix_now(),
+                include_usage,
+            );
+            Ok(stream_response(routed, OpenAiSse { encoder }, app.client_idle))
+        }
+        Answer::Whole(routed) => {
+            let wire = response_to_wire(&routed.value, &completion_id(routed.decision_id), unix_now());
+            json_response(&wire, &routed)
+        }
+    }
+}
+
+/// What the router answered: whole, or a stream under way.
+pub(crate) enum Answer {
+    /// A whole answer.
+    Whole(Routed<ChatResponse>),
+    /// A stream that has started.
+    Stream(Routed<RoutedStream>),
+}
+
+/// Routes a normalised request for `caller`, whatever wire format it came
+/// in: the workload is `model` or the `x-routec-workload` header, the
+/// caller's tenant must be allowed it, and the request headers give the
+/// data class and idempotency key. Both endpoints share this, so both
+/// route, budget and refuse alike.
+pub(crate) async fn route(
+    app: &AppState,
+    caller: &Caller,
+    generation: &crate::live::Generation,
+    headers: &HeaderMap,
+    model: String,
+    request: ChatRequest,
+) -> Result<Answer, ApiError> {
     let workload = match headers.get(&WORKLOAD) {
         Some(v) => v
             .to_str()
@@ -125,7 +163,7 @@ async fn handle(
             tenant = caller.label(), workload = %workload, upstream = %routed.target,
             attempts = routed.attempts, decision_id = %routed.decision_id, "stream started"
         );
-        Ok(stream_response(routed, include_usage, app.client_idle))
+        Ok(Answer::Stream(routed))
     } else {
         let routed = router.complete(call).await.map_err(|e| failed(app, caller, &e))?;
         note_owner(app, caller, routed.decision_id);
@@ -133,16 +171,24 @@ async fn handle(
             tenant = caller.label(), upstream = %routed.target, attempts = routed.attempts,
             decision_id = %routed.decision_id, "answered"
         );
-        let wire = response_to_wire(&routed.value, &completion_id(routed.decision_id), unix_now());
-        let body =
-            serde_json::to_vec(&wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
-        let mut response = (StatusCode::OK, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        routed_headers(response.headers_mut(), &routed);
-        Ok(response)
+        Ok(Answer::Whole(routed))
     }
+}
+
+/// A whole answer as JSON, with the `x-routec-*` headers.
+pub(crate) fn json_response<T: serde::Serialize, R>(wire: &T, routed: &Routed<R>) -> Result<Response, ApiError> {
+    let body = serde_json::to_vec(wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
+    let mut response = (StatusCode::OK, body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    routed_headers(response.headers_mut(), routed);
+    Ok(response)
+}
+
+/// The model part of a `provider/model` target.
+pub(crate) fn target_model(target: &str) -> &str {
+    target.split_once('/').map_or(target, |(_, m)| m)
 }
 
 fn data_class(headers: &HeaderMap) -> Result<Option<DataClass>, ApiError> {
@@ -201,7 +247,7 @@ fn failed(app: &AppState, caller: &Caller, e: &router_runtime::RouteError) -> Ap
     ApiError::route(e)
 }
 
-fn log_error(caller: &Caller, e: &ApiError) {
+pub(crate) fn log_error(caller: &Caller, e: &ApiError) {
     if e.status().is_server_error() {
         tracing::warn!(tenant = caller.label(), status = e.status().as_u16(), code = e.code(), decision_id = ?e.decision().map(|d| d.to_string()), "{}", e.message());
     } else {
@@ -254,14 +300,12 @@ fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
 /// client takes nothing for `client_idle`, the stream is ended: the
 /// upstream call is cancelled and its spend committed, and the response is
 /// aborted rather than ended cleanly.
-fn stream_response(routed: Routed<RoutedStream>, include_usage: bool, client_idle: Duration) -> Response {
-    let model = routed.target.split_once('/').map_or(routed.target.as_str(), |(_, m)| m);
-    let encoder = ChunkEncoder::new(completion_id(routed.decision_id), model, unix_now(), include_usage);
+pub(crate) fn stream_response<W: SseWriter>(routed: Routed<RoutedStream>, writer: W, client_idle: Duration) -> Response {
     let mut headers = HeaderMap::new();
     routed_headers(&mut headers, &routed);
     let mut state = Sse {
         events: routed.value,
-        encoder,
+        writer,
         finished: false,
         target: routed.target.clone(),
     };
@@ -314,28 +358,52 @@ fn stream_response(routed: Routed<RoutedStream>, include_usage: bool, client_idl
     response
 }
 
-struct Sse {
-    events: RoutedStream,
+/// Writes one wire format's server-sent events.
+pub(crate) trait SseWriter: Send + 'static {
+    /// Appends the SSE text for `event` to `out` (the terminator after `Done`).
+    fn event(&mut self, event: &StreamEvent, out: &mut String);
+    /// The SSE text of an error after the stream started.
+    fn error(&self, e: &ApiError) -> String;
+}
+
+/// OpenAI's chunks: `data: {chunk}` lines, then `data: [DONE]`.
+struct OpenAiSse {
     encoder: ChunkEncoder,
+}
+
+impl SseWriter for OpenAiSse {
+    fn event(&mut self, event: &StreamEvent, out: &mut String) {
+        for chunk in self.encoder.encode(event) {
+            out.push_str("data: ");
+            out.push_str(&serde_json::to_string(&chunk).unwrap_or_default());
+            out.push_str("\n\n");
+        }
+        if matches!(event, StreamEvent::Done { .. }) {
+            out.push_str("data: [DONE]\n\n");
+        }
+    }
+
+    fn error(&self, e: &ApiError) -> String {
+        e.sse_event()
+    }
+}
+
+struct Sse<W> {
+    events: RoutedStream,
+    writer: W,
     finished: bool,
     target: String,
 }
 
-impl Sse {
+impl<W: SseWriter> Sse<W> {
     /// The next non-empty piece of the body, or `None` at the end.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         while !self.finished {
             let mut out = String::new();
             match self.events.next().await {
                 Some(Ok(event)) => {
-                    let done = matches!(event, StreamEvent::Done { .. });
-                    for chunk in self.encoder.encode(&event) {
-                        out.push_str("data: ");
-                        out.push_str(&serde_json::to_string(&chunk).unwrap_or_default());
-                        out.push_str("\n\n");
-                    }
-                    if done {
-                        out.push_str("data: [DONE]\n\n");
+                    self.writer.event(&event, &mut out);
+                    if matches!(event, StreamEvent::Done { .. }) {
                         self.finished = true;
                         tracing::debug!(upstream = %self.target, "stream finished");
                     }
@@ -344,14 +412,14 @@ impl Sse {
                     self.finished = true;
                     let api = ApiError::route(&e);
                     tracing::warn!(upstream = %self.target, code = api.code(), "stream broke: {}", api.message());
-                    out = api.sse_event();
+                    out = self.writer.error(&api);
                 }
                 None => {
                     // The router ends every stream with `Done` or an error;
                     // say so rather than end a short answer quietly.
                     self.finished = true;
                     let e = ApiError::new(Code::Internal, "the answer ended before it was complete");
-                    out = e.sse_event();
+                    out = self.writer.error(&e);
                 }
             }
             if !out.is_empty() {

@@ -36,6 +36,7 @@ mod error;
 mod hop;
 mod keys;
 mod live;
+mod messages;
 mod owners;
 mod server;
 mod watch;

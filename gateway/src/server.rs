@@ -28,7 +28,7 @@ use crate::body::Limits;
 use crate::error::{ApiError, Code};
 use crate::hop::StripHopByHopLayer;
 use crate::live::{Customize, Live, LoadError, PolicySource, ReloadOutcome};
-use crate::{admin, chat};
+use crate::{admin, chat, messages};
 
 /// Decisions kept for `/v1/routec/decisions/{id}` by default: enough to
 /// look up any call of the last minutes at a team's usual rates, and at
@@ -277,6 +277,9 @@ impl Gateway {
             .route("/v1/routec/decisions/{id}", get(admin::decision))
             .route("/v1/routec/budgets", get(admin::budgets))
             .route_layer(AuthLayer::new(Arc::clone(&state.live)));
+        let anthropic = axum::Router::new()
+            .route("/v1/messages", post(messages::messages))
+            .route_layer(AuthLayer::anthropic(Arc::clone(&state.live)));
         let mut ops = axum::Router::new()
             .route("/healthz", get(admin::healthz))
             .route("/readyz", get(admin::readyz));
@@ -300,7 +303,8 @@ impl Gateway {
                     .on_failure(()),
             )
             .layer(StripHopByHopLayer);
-        v1.merge(ops)
+        v1.merge(anthropic)
+            .merge(ops)
             .fallback(admin::not_found)
             .method_not_allowed_fallback(admin::method_not_allowed)
             .layer(layers)
