@@ -131,8 +131,12 @@ fn hello(model: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_anthropic_client_reaches_an_openai_upstream_whole_streamed_and_with_tools() {
     let s = setup("messages-openai").await;
-    s.primary
-        .script(vec![Behaviour::Ok, Behaviour::Ok, Behaviour::ToolCall, Behaviour::error(503)]);
+    s.primary.script(vec![
+        Behaviour::Ok,
+        Behaviour::Ok,
+        Behaviour::ToolCall,
+        Behaviour::error(503),
+    ]);
 
     // Whole, with a system prompt, by alias.
     let mut body = hello("gpt-4o-mini");
@@ -163,8 +167,15 @@ async fn an_anthropic_client_reaches_an_openai_upstream_whole_streamed_and_with_
     assert_eq!(a.header("content-type"), Some("text/event-stream"));
     let evs = events(&a.body);
     let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names[..3], ["message_start", "ping", "content_block_start"], "{names:?}");
-    assert_eq!(names[names.len() - 3..], ["content_block_stop", "message_delta", "message_stop"]);
+    assert_eq!(
+        names[..3],
+        ["message_start", "ping", "content_block_start"],
+        "{names:?}"
+    );
+    assert_eq!(
+        names[names.len() - 3..],
+        ["content_block_stop", "message_delta", "message_stop"]
+    );
     let text: String = evs
         .iter()
         .filter(|(n, _)| n == "content_block_delta")
@@ -184,7 +195,12 @@ async fn an_anthropic_client_reaches_an_openai_upstream_whole_streamed_and_with_
     assert_eq!(a.status, 200, "{}", a.body);
     let j = a.json();
     assert_eq!(j["stop_reason"], "tool_use");
-    let block = j["content"].as_array().unwrap().iter().find(|b| b["type"] == "tool_use").unwrap();
+    let block = j["content"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "tool_use")
+        .unwrap();
     assert_eq!(block["name"], "get_current_weather");
     assert_eq!(block["input"]["location"], "Boston, MA");
     let sent = s.primary.requests()[2].json();
@@ -215,10 +231,10 @@ async fn an_anthropic_client_reaches_an_openai_upstream_whole_streamed_and_with_
 async fn an_anthropic_client_reaches_an_anthropic_upstream_with_images() {
     let s = setup("messages-anthropic").await;
     let body = json!({"model": "claude", "max_tokens": 100, "system": [{"type": "text", "text": "be brief"}],
-        "messages": [{"role": "user", "content": [
-            {"type": "text", "text": "what is this?"},
-            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
-        ]}]});
+    "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "what is this?"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0KGgo="}}
+    ]}]});
     let a = messages(&s.gw, &body).await;
     assert_eq!(a.status, 200, "{}", a.body);
     let j = a.json();
