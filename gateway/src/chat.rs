@@ -19,8 +19,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
-use providers::{ChatRequest, ChatResponse, StreamEvent};
 use providers::openai_wire::{ChunkEncoder, WireError, request_from_wire, response_to_wire};
+use providers::{ChatRequest, ChatResponse, StreamEvent};
 use router_core::DataClass;
 use router_runtime::{Call, DecisionId, Routed, RoutedStream, Served};
 use tokio::sync::mpsc::error::SendTimeoutError;
@@ -177,7 +177,8 @@ pub(crate) async fn route(
 
 /// A whole answer as JSON, with the `x-routec-*` headers.
 pub(crate) fn json_response<T: serde::Serialize, R>(wire: &T, routed: &Routed<R>) -> Result<Response, ApiError> {
-    let body = serde_json::to_vec(wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
+    let body =
+        serde_json::to_vec(wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
     let mut response = (StatusCode::OK, body).into_response();
     response
         .headers_mut()
@@ -300,7 +301,11 @@ fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
 /// client takes nothing for `client_idle`, the stream is ended: the
 /// upstream call is cancelled and its spend committed, and the response is
 /// aborted rather than ended cleanly.
-pub(crate) fn stream_response<W: SseWriter>(routed: Routed<RoutedStream>, writer: W, client_idle: Duration) -> Response {
+pub(crate) fn stream_response<W: SseWriter>(
+    routed: Routed<RoutedStream>,
+    writer: W,
+    client_idle: Duration,
+) -> Response {
     let mut headers = HeaderMap::new();
     routed_headers(&mut headers, &routed);
     let mut state = Sse {
