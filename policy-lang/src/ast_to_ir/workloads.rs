@@ -139,6 +139,8 @@ impl Lowerer<'_> {
                     wl.idempotency_window = Some(d.as_ref().map_or(Duration::from_secs(600), |d| d.value))
                 }
                 WorkloadProp::StreamRecovery(r) => wl.stream_recovery = r.value,
+                // Kept beside the workloads, not in them (see `Policy::with_response_cache`).
+                WorkloadProp::Cache(_) => {}
                 WorkloadProp::Alias(list) => wl.aliases = list.iter().map(|s| s.value.clone()).collect(),
                 WorkloadProp::Route(e) => route = Some(e),
             }
