@@ -258,7 +258,9 @@ async fn bad_input_keys_and_models_get_anthropics_error_shape() {
     let s = setup("messages-errors").await;
     let path = "/v1/messages";
     let base = &s.gw.base;
-    let cases: Vec<(&str, String, &[(&str, &str)], u16, &str, &str)> = vec![
+    // What, body, headers, status, Anthropic's error type, routec's code.
+    type Case<'a> = (&'a str, String, &'a [(&'a str, &'a str)], u16, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "malformed JSON",
             r#"{"model": "chat", "messages": ["#.into(),

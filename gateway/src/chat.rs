@@ -22,7 +22,7 @@ use futures::StreamExt;
 use providers::openai_wire::{ChunkEncoder, WireError, request_from_wire, response_to_wire};
 use providers::{ChatRequest, ChatResponse, StreamEvent};
 use router_core::DataClass;
-use router_runtime::{Call, DecisionId, Routed, RoutedStream, Served};
+use router_runtime::{Call, DecisionId, RouteError, Routed, RoutedStream, Served};
 use tokio::sync::mpsc::error::SendTimeoutError;
 use tracing::Instrument as _;
 
@@ -88,28 +88,92 @@ async fn handle(
         ApiError::new(Code::InvalidRequest, e.to_string()).param(param)
     })?;
     match route(app, caller, generation, headers, model, request).await? {
-        Answer::Stream(routed) => {
+        Answer::Stream(reply) => {
             let encoder = ChunkEncoder::new(
-                completion_id(routed.decision_id),
-                target_model(&routed.target),
+                format!("chatcmpl-{}", reply.id),
+                target_model(&reply.target),
                 unix_now(),
                 include_usage,
             );
-            Ok(stream_response(routed, OpenAiSse { encoder }, app.client_idle))
+            Ok(stream_response(reply, OpenAiSse { encoder }, app.client_idle))
         }
-        Answer::Whole(routed) => {
-            let wire = response_to_wire(&routed.value, &completion_id(routed.decision_id), unix_now());
-            json_response(&wire, &routed)
+        Answer::Whole(reply) => {
+            let wire = response_to_wire(&reply.value, &format!("chatcmpl-{}", reply.id), unix_now());
+            json_response(&wire, reply.headers)
         }
     }
 }
 
-/// What the router answered: whole, or a stream under way.
+/// What the router (or the response cache) answered: whole, or a stream
+/// under way.
 pub(crate) enum Answer {
     /// A whole answer.
-    Whole(Routed<ChatResponse>),
+    Whole(Reply<ChatResponse>),
     /// A stream that has started.
-    Stream(Routed<RoutedStream>),
+    Stream(Reply<Events>),
+}
+
+/// An answer and what the client is told about it.
+pub(crate) struct Reply<T> {
+    /// The answer.
+    pub(crate) value: T,
+    /// The `provider/model` that gave it.
+    pub(crate) target: String,
+    /// The id behind the answer's own (`chatcmpl-…`, `msg_…`): the decision
+    /// id, or `cache` and the cache key's first digits on a hit.
+    pub(crate) id: String,
+    /// The `x-routec-*` response headers.
+    pub(crate) headers: HeaderMap,
+}
+
+impl<T> Reply<T> {
+    fn routed(routed: Routed<T>) -> Self {
+        let mut headers = HeaderMap::new();
+        routed_headers(&mut headers, &routed);
+        Reply {
+            value: routed.value,
+            id: routed.decision_id.to_string(),
+            target: routed.target,
+            headers,
+        }
+    }
+}
+
+/// A stream's events: the router's, the same recorded into the response
+/// cache, or a cached answer replayed.
+pub(crate) enum Events {
+    /// Straight from the router.
+    Routed(RoutedStream),
+    /// From the router, stored in the cache when it ends whole.
+    Recording(crate::cache::Recording<RoutedStream>),
+    /// A cached answer.
+    Replay(std::vec::IntoIter<Result<StreamEvent, RouteError>>),
+}
+
+impl futures::Stream for Events {
+    type Item = Result<StreamEvent, RouteError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            Events::Routed(s) => s.poll_next_unpin(cx),
+            Events::Recording(s) => s.poll_next_unpin(cx),
+            Events::Replay(events) => std::task::Poll::Ready(events.next()),
+        }
+    }
+}
+
+/// `x-routec-cache`: `hit` or `miss` on a workload with `cache`; a request
+/// sending `bypass` neither reads nor fills the cache.
+pub(crate) static CACHE: HeaderName = HeaderName::from_static("x-routec-cache");
+
+/// What the cache does for one call.
+struct CachePlan {
+    key: crate::cache::CacheKey,
+    ttl: Duration,
+    cache: Arc<crate::cache::ResponseCache>,
 }
 
 /// Routes a normalised request for `caller`, whatever wire format it came
@@ -133,9 +197,11 @@ pub(crate) async fn route(
         None => model,
     };
     let policy = generation.policy();
-    if let (Some(tenant), Some(w)) = (caller.tenant(), policy.workload_named(&workload))
-        && !tenant.may_call(policy, &w.name)
+    let workload_id = policy.workload_id(&workload);
+    if let (Some(tenant), Some(id)) = (caller.tenant(), workload_id)
+        && !tenant.may_call(policy, &policy.workload(id).name)
     {
+        let w = policy.workload(id);
         // Answered as if the workload did not exist, as OpenAI answers a
         // model the key has no access to; the log says why.
         tracing::info!(tenant = tenant.name(), workload = %w.name, "workload not allowed for this tenant");
@@ -145,11 +211,53 @@ pub(crate) async fn route(
                 .param("model"),
         );
     }
+    let data_class = data_class(headers)?;
+    // Only workloads with `cache D` pay for a key; everything else passes by.
+    let plan = match workload_id.and_then(|id| policy.response_cache_ttl(id).map(|ttl| (id, ttl))) {
+        Some((id, ttl)) if !bypasses_cache(headers)? => Some(CachePlan {
+            key: crate::cache::CacheKey::of(
+                &policy.workload(id).name,
+                caller.tenant().map(|t| t.name()),
+                data_class,
+                &request,
+            ),
+            ttl,
+            cache: Arc::clone(&app.cache),
+        }),
+        _ => None,
+    };
+    if let Some(plan) = &plan
+        && let Some(hit) = plan.cache.get(&plan.key).await
+    {
+        tracing::info!(tenant = caller.label(), workload = %workload, upstream = %hit.target, "answered from the cache");
+        let mut headers = HeaderMap::new();
+        set(&mut headers, &TARGET, &hit.target);
+        headers.insert(ATTEMPTS.clone(), HeaderValue::from(0u32));
+        headers.insert(SERVED.clone(), HeaderValue::from_static("cached"));
+        headers.insert(CACHE.clone(), HeaderValue::from_static("hit"));
+        let id = format!("cache{}", plan.key.short());
+        return Ok(if request.stream {
+            let events = Events::Replay(crate::cache::replay(&hit.response).into_iter());
+            Answer::Stream(Reply {
+                value: events,
+                target: hit.target,
+                id,
+                headers,
+            })
+        } else {
+            Answer::Whole(Reply {
+                value: hit.response,
+                target: hit.target,
+                id,
+                headers,
+            })
+        });
+    }
     let call = Call {
         workload,
         user: request.user.clone(),
         metadata: Vec::new(),
-        data_class: data_class(headers)?,
+        data_class,
         idempotency_key: idempotency_key(headers)?.map(|k| scoped_key(caller, k)),
         budget_scope: caller.tenant().map(|t| t.name().to_owned()),
         request,
@@ -163,7 +271,21 @@ pub(crate) async fn route(
             tenant = caller.label(), workload = %workload, upstream = %routed.target,
             attempts = routed.attempts, decision_id = %routed.decision_id, "stream started"
         );
-        Ok(Answer::Stream(routed))
+        let mut reply = Reply::routed(routed);
+        let events = match plan {
+            None => Events::Routed(reply.value),
+            Some(plan) => {
+                reply.headers.insert(CACHE.clone(), HeaderValue::from_static("miss"));
+                let fill = crate::cache::Fill::new(plan.cache, plan.key, plan.ttl, reply.target.clone());
+                Events::Recording(crate::cache::Recording::new(reply.value, fill))
+            }
+        };
+        Ok(Answer::Stream(Reply {
+            value: events,
+            target: reply.target,
+            id: reply.id,
+            headers: reply.headers,
+        }))
     } else {
         let routed = router.complete(call).await.map_err(|e| failed(app, caller, &e))?;
         note_owner(app, caller, routed.decision_id);
@@ -171,19 +293,40 @@ pub(crate) async fn route(
             tenant = caller.label(), upstream = %routed.target, attempts = routed.attempts,
             decision_id = %routed.decision_id, "answered"
         );
-        Ok(Answer::Whole(routed))
+        let mut reply = Reply::routed(routed);
+        if let Some(plan) = plan {
+            reply.headers.insert(CACHE.clone(), HeaderValue::from_static("miss"));
+            let cached = crate::cache::Cached {
+                target: reply.target.clone(),
+                response: reply.value.clone(),
+            };
+            plan.cache.put_now(plan.key, &cached, plan.ttl).await;
+        }
+        Ok(Answer::Whole(reply))
+    }
+}
+
+/// Whether the request asks to pass the cache by (`x-routec-cache: bypass`).
+fn bypasses_cache(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match headers.get(&CACHE).map(HeaderValue::as_bytes) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case(b"bypass") => Ok(true),
+        Some(_) => Err(ApiError::new(
+            Code::InvalidRequest,
+            "`x-routec-cache` takes only `bypass`",
+        )),
     }
 }
 
 /// A whole answer as JSON, with the `x-routec-*` headers.
-pub(crate) fn json_response<T: serde::Serialize, R>(wire: &T, routed: &Routed<R>) -> Result<Response, ApiError> {
+pub(crate) fn json_response<T: serde::Serialize>(wire: &T, headers: HeaderMap) -> Result<Response, ApiError> {
     let body =
         serde_json::to_vec(wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
     let mut response = (StatusCode::OK, body).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    routed_headers(response.headers_mut(), routed);
+    response.headers_mut().extend(headers);
     Ok(response)
 }
 
@@ -256,11 +399,6 @@ pub(crate) fn log_error(caller: &Caller, e: &ApiError) {
     }
 }
 
-/// `chatcmpl-` and the decision id: one id to quote in a support request.
-fn completion_id(id: DecisionId) -> String {
-    format!("chatcmpl-{id}")
-}
-
 fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -301,18 +439,13 @@ fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
 /// client takes nothing for `client_idle`, the stream is ended: the
 /// upstream call is cancelled and its spend committed, and the response is
 /// aborted rather than ended cleanly.
-pub(crate) fn stream_response<W: SseWriter>(
-    routed: Routed<RoutedStream>,
-    writer: W,
-    client_idle: Duration,
-) -> Response {
-    let mut headers = HeaderMap::new();
-    routed_headers(&mut headers, &routed);
+pub(crate) fn stream_response<W: SseWriter>(reply: Reply<Events>, writer: W, client_idle: Duration) -> Response {
+    let headers = reply.headers;
     let mut state = Sse {
-        events: routed.value,
+        events: reply.value,
         writer,
         finished: false,
-        target: routed.target.clone(),
+        target: reply.target,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let cut = Arc::new(AtomicBool::new(false));
@@ -394,7 +527,7 @@ impl SseWriter for OpenAiSse {
 }
 
 struct Sse<W> {
-    events: RoutedStream,
+    events: Events,
     writer: W,
     finished: bool,
     target: String,

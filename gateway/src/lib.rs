@@ -31,6 +31,7 @@
 mod admin;
 mod auth;
 mod body;
+mod cache;
 mod chat;
 mod error;
 mod hop;
@@ -42,6 +43,7 @@ mod server;
 mod watch;
 
 pub use body::Limits;
+pub use cache::DEFAULT_CACHE_BYTES;
 pub use keys::{KeysError, hash_key};
 pub use live::{LoadError, PolicySource, ReloadOutcome};
 pub use server::{DEFAULT_KEPT_DECISIONS, Gateway, GatewayBuilder, Running, StartError};

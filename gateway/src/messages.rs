@@ -17,7 +17,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use providers::StreamEvent;
 use providers::anthropic_wire::{EventEncoder, MessagesRequest, request_from_wire, response_to_wire};
-use router_runtime::DecisionId;
 
 use crate::auth::{Caller, Pinned};
 use crate::body::{parse_json, read_json_body};
@@ -57,20 +56,15 @@ async fn handle(
     let (model, request) =
         request_from_wire(wire).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()).param("messages"))?;
     match route(app, caller, generation, headers, model, request).await? {
-        Answer::Stream(routed) => {
-            let encoder = EventEncoder::new(message_id(routed.decision_id), target_model(&routed.target));
-            Ok(stream_response(routed, AnthropicSse { encoder }, app.client_idle))
+        Answer::Stream(reply) => {
+            let encoder = EventEncoder::new(format!("msg_{}", reply.id), target_model(&reply.target));
+            Ok(stream_response(reply, AnthropicSse { encoder }, app.client_idle))
         }
-        Answer::Whole(routed) => {
-            let wire = response_to_wire(&routed.value, &message_id(routed.decision_id));
-            json_response(&wire, &routed)
+        Answer::Whole(reply) => {
+            let wire = response_to_wire(&reply.value, &format!("msg_{}", reply.id));
+            json_response(&wire, reply.headers)
         }
     }
-}
-
-/// `msg_` and the decision id: one id to quote in a support request.
-fn message_id(id: DecisionId) -> String {
-    format!("msg_{id}")
 }
 
 /// Anthropic's events: `event: NAME` and `data: {json}` per event.
