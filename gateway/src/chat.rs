@@ -15,7 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -319,14 +319,13 @@ fn bypasses_cache(headers: &HeaderMap) -> Result<bool, ApiError> {
 }
 
 /// A whole answer as JSON, with the `x-routec-*` headers.
-pub(crate) fn json_response<T: serde::Serialize>(wire: &T, headers: HeaderMap) -> Result<Response, ApiError> {
+pub(crate) fn json_response<T: serde::Serialize>(wire: &T, mut headers: HeaderMap) -> Result<Response, ApiError> {
     let body =
         serde_json::to_vec(wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
-    let mut response = (StatusCode::OK, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response.headers_mut().extend(headers);
+    // The reply's own header map becomes the response's: one map per answer.
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = Response::new(Body::from(body));
+    *response.headers_mut() = headers;
     Ok(response)
 }
 
