@@ -10,7 +10,7 @@
 #   their own instances on free loopback ports), `graphviz` (a test renders
 #   `routec graph --format dot`), `curl` (the docs' commands use it), and
 #   `python3-venv` when Python cannot make a venv;
-# - `.venv/` in the checkout with the official `openai` Python SDK, the real
+# - `.venv/` in the checkout with the official `openai` and `anthropic` Python SDKs, the real
 #   client of the gateway's SDK tests, which find it through `ROUTEC_PYTHON`.
 #
 # Runs as root without sudo, or as a user with sudo; `apt-get update` only
@@ -52,6 +52,10 @@ fi
 if ! .venv/bin/python -c 'import openai' >/dev/null 2>&1; then
   step "installing the openai Python SDK into .venv"
   .venv/bin/pip install -q --disable-pip-version-check openai
+fi
+if ! .venv/bin/python -c 'import anthropic' >/dev/null 2>&1; then
+  step "installing the anthropic Python SDK into .venv"
+  .venv/bin/pip install -q --disable-pip-version-check anthropic
 fi
 ROUTEC_PYTHON="$PWD/.venv/bin/python"
 export ROUTEC_PYTHON

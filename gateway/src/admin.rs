@@ -151,6 +151,18 @@ pub(crate) async fn metrics(State(app): State<Arc<AppState>>) -> Response {
         "# HELP routec_policy_info The policy serving now.\n# TYPE routec_policy_info gauge\nroutec_policy_info{{policy_hash=\"{}\"}} 1",
         live.current().policy().hash()
     );
+    let (hits, misses, written, size) = app.cache.counts();
+    let _ = writeln!(
+        text,
+        "# HELP routec_response_cache_hits_total Calls answered from the response cache.\n\
+         # TYPE routec_response_cache_hits_total counter\nroutec_response_cache_hits_total {hits}\n\
+         # HELP routec_response_cache_misses_total Calls of cached workloads the cache could not answer.\n\
+         # TYPE routec_response_cache_misses_total counter\nroutec_response_cache_misses_total {misses}\n\
+         # HELP routec_response_cache_written_bytes_total Bytes of answers stored in the response cache.\n\
+         # TYPE routec_response_cache_written_bytes_total counter\nroutec_response_cache_written_bytes_total {written}\n\
+         # HELP routec_response_cache_bytes Bytes held by the in-memory response cache (0 with redis).\n\
+         # TYPE routec_response_cache_bytes gauge\nroutec_response_cache_bytes {size}"
+    );
     let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

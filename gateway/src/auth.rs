@@ -8,18 +8,21 @@
 //! against one keys file and route by another policy, and it removes the
 //! `Authorization` header from the request: nothing downstream can log or
 //! forward the client's key.
+//!
+//! The Anthropic endpoint takes the key in `x-api-key` too (as Anthropic's
+//! SDKs send it) and answers a refusal in Anthropic's error shape.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
-use axum::http::{HeaderMap, Request, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderName, Request, header};
+use axum::response::Response;
 use futures::future::{Either, Ready, ready};
 use tower::{Layer, Service};
 
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, Shape};
 use crate::keys::Tenant;
 use crate::live::{Generation, Live};
 
@@ -55,11 +58,28 @@ pub(crate) struct Pinned(pub(crate) Arc<Generation>);
 #[derive(Clone, Debug)]
 pub(crate) struct AuthLayer {
     live: Arc<Live>,
+    shape: Shape,
 }
 
+/// `x-api-key`: Anthropic's key header.
+static X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+
 impl AuthLayer {
+    /// For endpoints that speak OpenAI's format.
     pub(crate) fn new(live: Arc<Live>) -> Self {
-        AuthLayer { live }
+        AuthLayer {
+            live,
+            shape: Shape::OpenAi,
+        }
+    }
+
+    /// For the endpoint that speaks Anthropic's format: `x-api-key` is a
+    /// key too, and a refusal has Anthropic's shape.
+    pub(crate) fn anthropic(live: Arc<Live>) -> Self {
+        AuthLayer {
+            live,
+            shape: Shape::Anthropic,
+        }
     }
 }
 
@@ -70,6 +90,7 @@ impl<S> Layer<S> for AuthLayer {
         Auth {
             inner,
             live: Arc::clone(&self.live),
+            shape: self.shape,
         }
     }
 }
@@ -81,6 +102,7 @@ impl<S> Layer<S> for AuthLayer {
 pub(crate) struct Auth<S> {
     inner: S,
     live: Arc<Live>,
+    shape: Shape,
 }
 
 impl<S> Service<Request<Body>> for Auth<S>
@@ -97,21 +119,22 @@ where
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let generation = self.live.current();
-        let caller = match authenticate(&generation, req.headers()) {
+        let caller = match authenticate(&generation, req.headers(), self.shape) {
             Ok(caller) => caller,
             Err(e) => {
                 tracing::info!(code = e.code(), "request refused: {}", e.message());
-                return Either::Left(ready(Ok(e.into_response())));
+                return Either::Left(ready(Ok(e.into_shaped_response(self.shape))));
             }
         };
         req.headers_mut().remove(header::AUTHORIZATION);
+        req.headers_mut().remove(&X_API_KEY);
         req.extensions_mut().insert(caller);
         req.extensions_mut().insert(Pinned(generation));
         Either::Right(self.inner.call(req))
     }
 }
 
-fn authenticate(generation: &Generation, headers: &HeaderMap) -> Result<Caller, ApiError> {
+fn authenticate(generation: &Generation, headers: &HeaderMap, shape: Shape) -> Result<Caller, ApiError> {
     let Some(keys) = &generation.keys else {
         return Ok(Caller::Open);
     };
@@ -123,11 +146,22 @@ fn authenticate(generation: &Generation, headers: &HeaderMap) -> Result<Caller, 
             scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
         })
         .filter(|k| !k.is_empty());
+    let presented = match shape {
+        Shape::OpenAi => presented,
+        Shape::Anthropic => presented.or_else(|| {
+            headers
+                .get(&X_API_KEY)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+        }),
+    };
     let Some(key) = presented else {
-        return Err(ApiError::new(
-            Code::InvalidApiKey,
-            "no API key: send `Authorization: Bearer <key>`",
-        ));
+        let how = match shape {
+            Shape::OpenAi => "no API key: send `Authorization: Bearer <key>`",
+            Shape::Anthropic => "no API key: send `x-api-key: <key>` or `Authorization: Bearer <key>`",
+        };
+        return Err(ApiError::new(Code::InvalidApiKey, how));
     };
     // The message never quotes the key, not even a prefix of it.
     keys.tenant(key)

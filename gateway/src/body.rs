@@ -46,6 +46,17 @@ pub(crate) async fn read_chat_request(
     limits: Limits,
     timeout: Duration,
 ) -> Result<ChatCompletionRequest, ApiError> {
+    let buf = read_json_body(headers, body, limits, timeout).await?;
+    parse_chat_request(&buf, limits.json_depth)
+}
+
+/// Reads a JSON body whole (media type, size, read timeout), unparsed.
+pub(crate) async fn read_json_body(
+    headers: &HeaderMap,
+    body: Body,
+    limits: Limits,
+    timeout: Duration,
+) -> Result<BytesMut, ApiError> {
     // Requiring `application/json` also keeps browsers out: a cross-site
     // form post cannot set it without a CORS preflight, which we never
     // answer, so a web page cannot spend an open gateway's budget.
@@ -105,7 +116,7 @@ pub(crate) async fn read_chat_request(
             buf.extend_from_slice(&data);
         }
     }
-    parse_chat_request(&buf, limits.json_depth)
+    Ok(buf)
 }
 
 /// Reads and drops the rest of a refused body in the background, up to a
@@ -141,20 +152,23 @@ fn too_large(limits: Limits) -> ApiError {
 
 /// Parses a buffered body: depth first, then shape.
 pub(crate) fn parse_chat_request(bytes: &[u8], max_depth: usize) -> Result<ChatCompletionRequest, ApiError> {
+    let request: ChatCompletionRequest = parse_json(bytes, max_depth)?;
+    if request.messages.is_empty() {
+        return Err(ApiError::new(Code::InvalidRequest, "`messages` must hold at least one message").param("messages"));
+    }
+    Ok(request)
+}
+
+/// Parses a buffered body into `T`: depth first, then shape, each refused
+/// in the request's words.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], max_depth: usize) -> Result<T, ApiError> {
     if let Some(depth) = too_deep(bytes, max_depth) {
         return Err(ApiError::new(
             Code::JsonTooDeep,
             format!("the JSON body nests deeper than {max_depth} levels (at least {depth})"),
         ));
     }
-    let request: ChatCompletionRequest = match serde_json::from_slice(bytes) {
-        Ok(r) => r,
-        Err(e) => return Err(shape_error(bytes, &e)),
-    };
-    if request.messages.is_empty() {
-        return Err(ApiError::new(Code::InvalidRequest, "`messages` must hold at least one message").param("messages"));
-    }
-    Ok(request)
+    serde_json::from_slice(bytes).map_err(|e| shape_error(bytes, &e))
 }
 
 /// The first depth above `max` reached by `[` and `{` outside strings, if any.

@@ -15,14 +15,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::StreamExt;
-use providers::StreamEvent;
 use providers::openai_wire::{ChunkEncoder, WireError, request_from_wire, response_to_wire};
+use providers::{ChatRequest, ChatResponse, StreamEvent};
 use router_core::DataClass;
-use router_runtime::{Call, DecisionId, Routed, RoutedStream, Served};
+use router_runtime::{Call, DecisionId, RouteError, Routed, RoutedStream, Served};
 use tokio::sync::mpsc::error::SendTimeoutError;
 use tracing::Instrument as _;
 
@@ -87,6 +87,108 @@ async fn handle(
         };
         ApiError::new(Code::InvalidRequest, e.to_string()).param(param)
     })?;
+    match route(app, caller, generation, headers, model, request).await? {
+        Answer::Stream(reply) => {
+            let encoder = ChunkEncoder::new(
+                format!("chatcmpl-{}", reply.id),
+                target_model(&reply.target),
+                unix_now(),
+                include_usage,
+            );
+            Ok(stream_response(reply, OpenAiSse { encoder }, app.client_idle))
+        }
+        Answer::Whole(reply) => {
+            let wire = response_to_wire(&reply.value, &format!("chatcmpl-{}", reply.id), unix_now());
+            json_response(&wire, reply.headers)
+        }
+    }
+}
+
+/// What the router (or the response cache) answered: whole, or a stream
+/// under way.
+pub(crate) enum Answer {
+    /// A whole answer.
+    Whole(Reply<ChatResponse>),
+    /// A stream that has started.
+    Stream(Reply<Events>),
+}
+
+/// An answer and what the client is told about it.
+pub(crate) struct Reply<T> {
+    /// The answer.
+    pub(crate) value: T,
+    /// The `provider/model` that gave it.
+    pub(crate) target: String,
+    /// The id behind the answer's own (`chatcmpl-…`, `msg_…`): the decision
+    /// id, or `cache` and the cache key's first digits on a hit.
+    pub(crate) id: String,
+    /// The `x-routec-*` response headers.
+    pub(crate) headers: HeaderMap,
+}
+
+impl<T> Reply<T> {
+    fn routed(routed: Routed<T>) -> Self {
+        let mut headers = HeaderMap::new();
+        routed_headers(&mut headers, &routed);
+        Reply {
+            value: routed.value,
+            id: routed.decision_id.to_string(),
+            target: routed.target,
+            headers,
+        }
+    }
+}
+
+/// A stream's events: the router's, the same recorded into the response
+/// cache, or a cached answer replayed.
+pub(crate) enum Events {
+    /// Straight from the router.
+    Routed(RoutedStream),
+    /// From the router, stored in the cache when it ends whole.
+    Recording(crate::cache::Recording<RoutedStream>),
+    /// A cached answer.
+    Replay(std::vec::IntoIter<Result<StreamEvent, RouteError>>),
+}
+
+impl futures::Stream for Events {
+    type Item = Result<StreamEvent, RouteError>;
+
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        match self.get_mut() {
+            Events::Routed(s) => s.poll_next_unpin(cx),
+            Events::Recording(s) => s.poll_next_unpin(cx),
+            Events::Replay(events) => std::task::Poll::Ready(events.next()),
+        }
+    }
+}
+
+/// `x-routec-cache`: `hit` or `miss` on a workload with `cache`; a request
+/// sending `bypass` neither reads nor fills the cache.
+pub(crate) static CACHE: HeaderName = HeaderName::from_static("x-routec-cache");
+
+/// What the cache does for one call.
+struct CachePlan {
+    key: crate::cache::CacheKey,
+    ttl: Duration,
+    cache: Arc<crate::cache::ResponseCache>,
+}
+
+/// Routes a normalised request for `caller`, whatever wire format it came
+/// in: the workload is `model` or the `x-routec-workload` header, the
+/// caller's tenant must be allowed it, and the request headers give the
+/// data class and idempotency key. Both endpoints share this, so both
+/// route, budget and refuse alike.
+pub(crate) async fn route(
+    app: &AppState,
+    caller: &Caller,
+    generation: &crate::live::Generation,
+    headers: &HeaderMap,
+    model: String,
+    request: ChatRequest,
+) -> Result<Answer, ApiError> {
     let workload = match headers.get(&WORKLOAD) {
         Some(v) => v
             .to_str()
@@ -95,9 +197,11 @@ async fn handle(
         None => model,
     };
     let policy = generation.policy();
-    if let (Some(tenant), Some(w)) = (caller.tenant(), policy.workload_named(&workload))
-        && !tenant.may_call(policy, &w.name)
+    let workload_id = policy.workload_id(&workload);
+    if let (Some(tenant), Some(id)) = (caller.tenant(), workload_id)
+        && !tenant.may_call(policy, &policy.workload(id).name)
     {
+        let w = policy.workload(id);
         // Answered as if the workload did not exist, as OpenAI answers a
         // model the key has no access to; the log says why.
         tracing::info!(tenant = tenant.name(), workload = %w.name, "workload not allowed for this tenant");
@@ -107,11 +211,53 @@ async fn handle(
                 .param("model"),
         );
     }
+    let data_class = data_class(headers)?;
+    // Only workloads with `cache D` pay for a key; everything else passes by.
+    let plan = match workload_id.and_then(|id| policy.response_cache_ttl(id).map(|ttl| (id, ttl))) {
+        Some((id, ttl)) if !bypasses_cache(headers)? => Some(CachePlan {
+            key: crate::cache::CacheKey::of(
+                &policy.workload(id).name,
+                caller.tenant().map(|t| t.name()),
+                data_class,
+                &request,
+            ),
+            ttl,
+            cache: Arc::clone(&app.cache),
+        }),
+        _ => None,
+    };
+    if let Some(plan) = &plan
+        && let Some(hit) = plan.cache.get(&plan.key).await
+    {
+        tracing::info!(tenant = caller.label(), workload = %workload, upstream = %hit.target, "answered from the cache");
+        let mut headers = HeaderMap::new();
+        set(&mut headers, &TARGET, &hit.target);
+        headers.insert(ATTEMPTS.clone(), HeaderValue::from(0u32));
+        headers.insert(SERVED.clone(), HeaderValue::from_static("cached"));
+        headers.insert(CACHE.clone(), HeaderValue::from_static("hit"));
+        let id = format!("cache{}", plan.key.short());
+        return Ok(if request.stream {
+            let events = Events::Replay(crate::cache::replay(&hit.response).into_iter());
+            Answer::Stream(Reply {
+                value: events,
+                target: hit.target,
+                id,
+                headers,
+            })
+        } else {
+            Answer::Whole(Reply {
+                value: hit.response,
+                target: hit.target,
+                id,
+                headers,
+            })
+        });
+    }
     let call = Call {
         workload,
         user: request.user.clone(),
         metadata: Vec::new(),
-        data_class: data_class(headers)?,
+        data_class,
         idempotency_key: idempotency_key(headers)?.map(|k| scoped_key(caller, k)),
         budget_scope: caller.tenant().map(|t| t.name().to_owned()),
         request,
@@ -125,7 +271,21 @@ async fn handle(
             tenant = caller.label(), workload = %workload, upstream = %routed.target,
             attempts = routed.attempts, decision_id = %routed.decision_id, "stream started"
         );
-        Ok(stream_response(routed, include_usage, app.client_idle))
+        let mut reply = Reply::routed(routed);
+        let events = match plan {
+            None => Events::Routed(reply.value),
+            Some(plan) => {
+                reply.headers.insert(CACHE.clone(), HeaderValue::from_static("miss"));
+                let fill = crate::cache::Fill::new(plan.cache, plan.key, plan.ttl, reply.target.clone());
+                Events::Recording(crate::cache::Recording::new(reply.value, fill))
+            }
+        };
+        Ok(Answer::Stream(Reply {
+            value: events,
+            target: reply.target,
+            id: reply.id,
+            headers: reply.headers,
+        }))
     } else {
         let routed = router.complete(call).await.map_err(|e| failed(app, caller, &e))?;
         note_owner(app, caller, routed.decision_id);
@@ -133,16 +293,45 @@ async fn handle(
             tenant = caller.label(), upstream = %routed.target, attempts = routed.attempts,
             decision_id = %routed.decision_id, "answered"
         );
-        let wire = response_to_wire(&routed.value, &completion_id(routed.decision_id), unix_now());
-        let body =
-            serde_json::to_vec(&wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
-        let mut response = (StatusCode::OK, body).into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        routed_headers(response.headers_mut(), &routed);
-        Ok(response)
+        let mut reply = Reply::routed(routed);
+        if let Some(plan) = plan {
+            reply.headers.insert(CACHE.clone(), HeaderValue::from_static("miss"));
+            let cached = crate::cache::Cached {
+                target: reply.target.clone(),
+                response: reply.value.clone(),
+            };
+            plan.cache.put_now(plan.key, &cached, plan.ttl).await;
+        }
+        Ok(Answer::Whole(reply))
     }
+}
+
+/// Whether the request asks to pass the cache by (`x-routec-cache: bypass`).
+fn bypasses_cache(headers: &HeaderMap) -> Result<bool, ApiError> {
+    match headers.get(&CACHE).map(HeaderValue::as_bytes) {
+        None => Ok(false),
+        Some(v) if v.eq_ignore_ascii_case(b"bypass") => Ok(true),
+        Some(_) => Err(ApiError::new(
+            Code::InvalidRequest,
+            "`x-routec-cache` takes only `bypass`",
+        )),
+    }
+}
+
+/// A whole answer as JSON, with the `x-routec-*` headers.
+pub(crate) fn json_response<T: serde::Serialize>(wire: &T, mut headers: HeaderMap) -> Result<Response, ApiError> {
+    let body =
+        serde_json::to_vec(wire).map_err(|_| ApiError::new(Code::Internal, "the answer could not be encoded"))?;
+    // The reply's own header map becomes the response's: one map per answer.
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = Response::new(Body::from(body));
+    *response.headers_mut() = headers;
+    Ok(response)
+}
+
+/// The model part of a `provider/model` target.
+pub(crate) fn target_model(target: &str) -> &str {
+    target.split_once('/').map_or(target, |(_, m)| m)
 }
 
 fn data_class(headers: &HeaderMap) -> Result<Option<DataClass>, ApiError> {
@@ -201,17 +390,12 @@ fn failed(app: &AppState, caller: &Caller, e: &router_runtime::RouteError) -> Ap
     ApiError::route(e)
 }
 
-fn log_error(caller: &Caller, e: &ApiError) {
+pub(crate) fn log_error(caller: &Caller, e: &ApiError) {
     if e.status().is_server_error() {
         tracing::warn!(tenant = caller.label(), status = e.status().as_u16(), code = e.code(), decision_id = ?e.decision().map(|d| d.to_string()), "{}", e.message());
     } else {
         tracing::info!(tenant = caller.label(), status = e.status().as_u16(), code = e.code(), decision_id = ?e.decision().map(|d| d.to_string()), "{}", e.message());
     }
-}
-
-/// `chatcmpl-` and the decision id: one id to quote in a support request.
-fn completion_id(id: DecisionId) -> String {
-    format!("chatcmpl-{id}")
 }
 
 fn unix_now() -> u64 {
@@ -254,16 +438,13 @@ fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
 /// client takes nothing for `client_idle`, the stream is ended: the
 /// upstream call is cancelled and its spend committed, and the response is
 /// aborted rather than ended cleanly.
-fn stream_response(routed: Routed<RoutedStream>, include_usage: bool, client_idle: Duration) -> Response {
-    let model = routed.target.split_once('/').map_or(routed.target.as_str(), |(_, m)| m);
-    let encoder = ChunkEncoder::new(completion_id(routed.decision_id), model, unix_now(), include_usage);
-    let mut headers = HeaderMap::new();
-    routed_headers(&mut headers, &routed);
+pub(crate) fn stream_response<W: SseWriter>(reply: Reply<Events>, writer: W, client_idle: Duration) -> Response {
+    let headers = reply.headers;
     let mut state = Sse {
-        events: routed.value,
-        encoder,
+        events: reply.value,
+        writer,
         finished: false,
-        target: routed.target.clone(),
+        target: reply.target,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let cut = Arc::new(AtomicBool::new(false));
@@ -314,28 +495,52 @@ fn stream_response(routed: Routed<RoutedStream>, include_usage: bool, client_idl
     response
 }
 
-struct Sse {
-    events: RoutedStream,
+/// Writes one wire format's server-sent events.
+pub(crate) trait SseWriter: Send + 'static {
+    /// Appends the SSE text for `event` to `out` (the terminator after `Done`).
+    fn event(&mut self, event: &StreamEvent, out: &mut String);
+    /// The SSE text of an error after the stream started.
+    fn error(&self, e: &ApiError) -> String;
+}
+
+/// OpenAI's chunks: `data: {chunk}` lines, then `data: [DONE]`.
+struct OpenAiSse {
     encoder: ChunkEncoder,
+}
+
+impl SseWriter for OpenAiSse {
+    fn event(&mut self, event: &StreamEvent, out: &mut String) {
+        for chunk in self.encoder.encode(event) {
+            out.push_str("data: ");
+            out.push_str(&serde_json::to_string(&chunk).unwrap_or_default());
+            out.push_str("\n\n");
+        }
+        if matches!(event, StreamEvent::Done { .. }) {
+            out.push_str("data: [DONE]\n\n");
+        }
+    }
+
+    fn error(&self, e: &ApiError) -> String {
+        e.sse_event()
+    }
+}
+
+struct Sse<W> {
+    events: Events,
+    writer: W,
     finished: bool,
     target: String,
 }
 
-impl Sse {
+impl<W: SseWriter> Sse<W> {
     /// The next non-empty piece of the body, or `None` at the end.
     async fn next_chunk(&mut self) -> Option<Bytes> {
         while !self.finished {
             let mut out = String::new();
             match self.events.next().await {
                 Some(Ok(event)) => {
-                    let done = matches!(event, StreamEvent::Done { .. });
-                    for chunk in self.encoder.encode(&event) {
-                        out.push_str("data: ");
-                        out.push_str(&serde_json::to_string(&chunk).unwrap_or_default());
-                        out.push_str("\n\n");
-                    }
-                    if done {
-                        out.push_str("data: [DONE]\n\n");
+                    self.writer.event(&event, &mut out);
+                    if matches!(event, StreamEvent::Done { .. }) {
                         self.finished = true;
                         tracing::debug!(upstream = %self.target, "stream finished");
                     }
@@ -344,14 +549,14 @@ impl Sse {
                     self.finished = true;
                     let api = ApiError::route(&e);
                     tracing::warn!(upstream = %self.target, code = api.code(), "stream broke: {}", api.message());
-                    out = api.sse_event();
+                    out = self.writer.error(&api);
                 }
                 None => {
                     // The router ends every stream with `Done` or an error;
                     // say so rather than end a short answer quietly.
                     self.finished = true;
                     let e = ApiError::new(Code::Internal, "the answer ended before it was complete");
-                    out = e.sse_event();
+                    out = self.writer.error(&e);
                 }
             }
             if !out.is_empty() {

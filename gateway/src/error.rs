@@ -217,6 +217,49 @@ fn error_type(status: StatusCode) -> &'static str {
     }
 }
 
+/// Which wire format an error is written in: the one the endpoint speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `{"error": {"message", "type", "code", "param"}}`.
+    OpenAi,
+    /// `{"type": "error", "error": {"type", "message", "code"}}`, the
+    /// `type` one of Anthropic's, so its SDKs raise their usual classes.
+    Anthropic,
+}
+
+impl ApiError {
+    /// The body in Anthropic's error shape; `code` is routec's stable code.
+    pub(crate) fn anthropic_body(&self) -> serde_json::Value {
+        let mut error = serde_json::json!({
+            "type": providers::anthropic_wire::error_type_for_status(self.status.as_u16()),
+            "message": self.message,
+            "code": self.code,
+        });
+        if let (Some(provider_code), Some(obj)) = (&self.provider_code, error.as_object_mut()) {
+            obj.insert("provider_code".into(), serde_json::Value::from(provider_code.as_ref()));
+        }
+        serde_json::json!({"type": "error", "error": error})
+    }
+
+    /// The error as one Anthropic SSE `error` event, after a stream started.
+    pub(crate) fn anthropic_sse_event(&self) -> String {
+        format!("event: error\ndata: {}\n\n", self.anthropic_body())
+    }
+
+    /// The answer in `shape`.
+    pub(crate) fn into_shaped_response(self, shape: Shape) -> Response {
+        match shape {
+            Shape::OpenAi => self.into_response(),
+            Shape::Anthropic => {
+                let body = serde_json::to_vec(&self.anthropic_body()).unwrap_or_default();
+                let mut response = self.into_response();
+                *response.body_mut() = axum::body::Body::from(body);
+                response
+            }
+        }
+    }
+}
+
 pub(crate) static DECISION_HEADER: HeaderName = HeaderName::from_static("x-routec-decision-id");
 
 impl IntoResponse for ApiError {

@@ -31,16 +31,19 @@
 mod admin;
 mod auth;
 mod body;
+mod cache;
 mod chat;
 mod error;
 mod hop;
 mod keys;
 mod live;
+mod messages;
 mod owners;
 mod server;
 mod watch;
 
 pub use body::Limits;
+pub use cache::DEFAULT_CACHE_BYTES;
 pub use keys::{KeysError, hash_key};
 pub use live::{LoadError, PolicySource, ReloadOutcome};
 pub use server::{DEFAULT_KEPT_DECISIONS, Gateway, GatewayBuilder, Running, StartError};

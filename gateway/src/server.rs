@@ -25,10 +25,11 @@ use tracing::Level;
 
 use crate::auth::AuthLayer;
 use crate::body::Limits;
+use crate::cache::ResponseCache;
 use crate::error::{ApiError, Code};
 use crate::hop::StripHopByHopLayer;
 use crate::live::{Customize, Live, LoadError, PolicySource, ReloadOutcome};
-use crate::{admin, chat};
+use crate::{admin, chat, messages};
 
 /// Decisions kept for `/v1/routec/decisions/{id}` by default: enough to
 /// look up any call of the last minutes at a team's usual rates, and at
@@ -48,6 +49,8 @@ pub(crate) struct AppState {
     pub(crate) body_timeout: Duration,
     /// How long a streaming client may take nothing before the stream ends.
     pub(crate) client_idle: Duration,
+    /// The response cache of workloads with `cache D`.
+    pub(crate) cache: Arc<ResponseCache>,
 }
 
 /// Why the gateway could not start or keep serving.
@@ -76,6 +79,9 @@ pub enum StartError {
     /// Accepting connections failed.
     #[error("serving failed: {0}")]
     Serve(std::io::Error),
+    /// The response cache's Redis could not be reached.
+    #[error("cannot reach the response cache's redis: {0}")]
+    Cache(String),
     /// The file watcher could not be set up.
     #[error("cannot watch the policy files: {0}")]
     Watch(String),
@@ -93,6 +99,8 @@ pub struct GatewayBuilder {
     decisions: (usize, Duration),
     customize: Option<Customize>,
     metrics_apart: bool,
+    cache_bytes: u64,
+    cache_redis: Option<String>,
 }
 
 impl std::fmt::Debug for GatewayBuilder {
@@ -169,6 +177,21 @@ impl GatewayBuilder {
         self
     }
 
+    /// The in-memory response cache's bound in bytes (default 64 MiB).
+    #[must_use]
+    pub fn response_cache_bytes(mut self, bytes: u64) -> Self {
+        self.cache_bytes = bytes;
+        self
+    }
+
+    /// Keeps the response cache in Redis at `url` (shared by every
+    /// gateway on it) instead of in memory.
+    #[must_use]
+    pub fn response_cache_redis(mut self, url: impl Into<String>) -> Self {
+        self.cache_redis = Some(url.into());
+        self
+    }
+
     /// Adjusts the router of every generation (seeds, provider overrides).
     #[must_use]
     pub fn customize_router(mut self, f: impl Fn(RouterBuilder) -> RouterBuilder + Send + Sync + 'static) -> Self {
@@ -195,8 +218,15 @@ impl GatewayBuilder {
         let live = Live::start(self.source, self.keys, store, Metrics::new(), Some(customize), capacity)
             .await
             .map_err(StartError::Load)?;
+        let cache = match &self.cache_redis {
+            None => ResponseCache::memory(self.cache_bytes),
+            Some(url) => ResponseCache::redis(url)
+                .await
+                .map_err(|e| StartError::Cache(e.to_string()))?,
+        };
         Ok(Gateway {
             state: Arc::new(AppState {
+                cache: Arc::new(cache),
                 live: Arc::new(live),
                 limits: self.limits,
                 body_timeout: self.body_timeout,
@@ -240,6 +270,8 @@ impl Gateway {
             decisions: (DEFAULT_KEPT_DECISIONS, Duration::from_secs(15 * 60)),
             customize: None,
             metrics_apart: false,
+            cache_bytes: crate::cache::DEFAULT_CACHE_BYTES,
+            cache_redis: None,
         }
     }
 
@@ -277,6 +309,9 @@ impl Gateway {
             .route("/v1/routec/decisions/{id}", get(admin::decision))
             .route("/v1/routec/budgets", get(admin::budgets))
             .route_layer(AuthLayer::new(Arc::clone(&state.live)));
+        let anthropic = axum::Router::new()
+            .route("/v1/messages", post(messages::messages))
+            .route_layer(AuthLayer::anthropic(Arc::clone(&state.live)));
         let mut ops = axum::Router::new()
             .route("/healthz", get(admin::healthz))
             .route("/readyz", get(admin::readyz));
@@ -300,7 +335,8 @@ impl Gateway {
                     .on_failure(()),
             )
             .layer(StripHopByHopLayer);
-        v1.merge(ops)
+        v1.merge(anthropic)
+            .merge(ops)
             .fallback(admin::not_found)
             .method_not_allowed_fallback(admin::method_not_allowed)
             .layer(layers)

@@ -266,6 +266,8 @@ pub(crate) enum WorkloadProp {
     MaxAttempts(Lit<u64>),
     Idempotent(Option<Lit<Duration>>),
     StreamRecovery(Lit<router_core::StreamRecovery>),
+    /// `cache D`: answer identical requests from the gateway's response cache for `D`.
+    Cache(Lit<Duration>),
     Alias(Vec<Str>),
     Route(Expr),
 }
@@ -284,6 +286,7 @@ impl WorkloadProp {
             WorkloadProp::MaxAttempts(_) => "max_attempts",
             WorkloadProp::Idempotent(_) => "idempotent",
             WorkloadProp::StreamRecovery(_) => "stream_recovery",
+            WorkloadProp::Cache(_) => "cache",
             WorkloadProp::Alias(_) => "alias",
             WorkloadProp::Route(_) => "route",
         }

@@ -245,7 +245,19 @@ pub(crate) fn lower(ast: &Ast) -> (Lowered, CheckReport) {
         heads: l.heads,
         evaluators: l.evaluators,
     };
-    let policy = Policy::new(ast.src.names(), l.providers, l.targets, workloads, l.graph, defaults);
+    // `cache D` of each workload, by the workload's index (its id).
+    let cache: Vec<(router_core::WorkloadId, Duration)> = workload_decls
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            w.props.iter().find_map(|p| match &p.kind {
+                WorkloadProp::Cache(d) => Some((router_core::WorkloadId(u32::try_from(i).ok()?), d.value)),
+                _ => None,
+            })
+        })
+        .collect();
+    let policy =
+        Policy::new(ast.src.names(), l.providers, l.targets, workloads, l.graph, defaults).with_response_cache(cache);
     (Lowered { policy, info }, l.report)
 }
 

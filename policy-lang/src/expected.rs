@@ -113,6 +113,7 @@ pub(crate) const WORKLOAD_PROPS: &[&str] = &[
     "max_attempts",
     "idempotent",
     "stream_recovery",
+    "cache",
     "alias",
     "route",
 ];
@@ -190,6 +191,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::w_max_attempts
         | R::w_idempotent
         | R::w_stream_recovery
+        | R::w_cache
         | R::w_alias
         | R::w_route
         | R::k_task
@@ -200,6 +202,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::k_budget
         | R::k_idempotent
         | R::k_stream_recovery
+        | R::k_cache
         | R::k_alias => E::WorkloadProp,
         R::d_max_attempts | R::k_max_attempts => E::DefaultsProp,
         R::f_timeouts

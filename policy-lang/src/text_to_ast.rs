@@ -542,6 +542,7 @@ impl<'s> Builder<'s> {
                     WorkloadProp::Budget { limits, alert }
                 }
                 Rule::w_max_attempts => WorkloadProp::MaxAttempts(self.count(pk.expect(Rule::number)?)),
+                Rule::w_cache => WorkloadProp::Cache(self.duration(pk.expect(Rule::duration)?)),
                 Rule::w_idempotent => WorkloadProp::Idempotent(pk.opt(Rule::duration).map(|d| self.duration(d))),
                 Rule::w_stream_recovery => {
                     WorkloadProp::StreamRecovery(self.word(pk.expect(Rule::recovery_mode)?, |s| match s {

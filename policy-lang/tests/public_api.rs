@@ -37,6 +37,22 @@ fn text_to_checked_ir_in_one_call() {
 }
 
 #[test]
+fn a_workload_opts_into_the_response_cache() {
+    let plain = compile(&[SourceFile::new("notes.route", POLICY)]).unwrap();
+    let id = plain.policy().workload_id("notes").unwrap();
+    assert_eq!(plain.policy().response_cache_ttl(id), None);
+    let text = POLICY.replace("max_tokens 2000", "max_tokens 2000\n  cache 90m");
+    let cached = compile(&[SourceFile::new("notes.route", text.as_str())]).unwrap();
+    assert_eq!(
+        cached.policy().response_cache_ttl(id),
+        Some(std::time::Duration::from_secs(90 * 60))
+    );
+    assert_ne!(cached.policy().hash(), plain.policy().hash(), "the hash covers `cache`");
+    let formatted = format(&SourceFile::new("notes.route", text.as_str())).unwrap();
+    assert!(formatted.contains("  cache 90m\n"), "{formatted}");
+}
+
+#[test]
 fn parse_check_and_lower_are_separate_steps() {
     let ast: Ast = parse(&[SourceFile::new("notes.route", POLICY)]).unwrap();
     assert_eq!(ast.item_count(), 2);

@@ -520,6 +520,12 @@ impl StreamDecoder for EventDecoder {
                 if let Some(output) = usage.output_tokens {
                     self.usage.output_tokens = output;
                 }
+                // Newer streams repeat the input counts here, final; and a
+                // `message_start` may carry none (routec's own gateway).
+                if usage.input_tokens.is_some() {
+                    self.usage.input_tokens = usage.input();
+                    self.usage.cached_tokens = usage.cache_read_input_tokens.unwrap_or(0);
+                }
             }
             WireEvent::MessageStop {} => {
                 let finish_reason = self.finish.unwrap_or(FinishReason::Stop);

@@ -19,6 +19,7 @@
 //! ```
 
 mod anthropic;
+pub mod anthropic_wire;
 mod cli;
 mod config;
 mod error;

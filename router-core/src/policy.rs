@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -82,10 +83,34 @@ pub struct Policy {
     pub routes: RouteGraph,
     /// Policy-wide defaults.
     pub defaults: Defaults,
+    /// The gateway's response-cache lifetime per workload that opts in
+    /// (`cache 1h`). Kept here rather than in [`Workload`] so that adding it
+    /// changed no `Workload` literal; absent from the hash input when empty,
+    /// so a policy without it hashes as before.
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "cache_ttls")]
+    response_cache: Vec<(WorkloadId, Duration)>,
     #[serde(skip)]
     hash: PolicyHash,
     #[serde(skip)]
     by_name: HashMap<String, WorkloadId>,
+}
+
+/// `(workload, ttl)` pairs as `[[id, ms], …]`.
+mod cache_ttls {
+    use std::time::Duration;
+
+    use serde::Serializer;
+    use serde::ser::SerializeSeq;
+
+    use crate::WorkloadId;
+
+    pub(super) fn serialize<S: Serializer>(v: &[(WorkloadId, Duration)], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(v.len()))?;
+        for (id, ttl) in v {
+            seq.serialize_element(&(id.0, u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)))?;
+        }
+        seq.end()
+    }
 }
 
 impl Policy {
@@ -118,6 +143,7 @@ impl Policy {
             workloads,
             routes,
             defaults,
+            response_cache: Vec::new(),
             hash: PolicyHash(0),
             by_name,
         };
@@ -130,6 +156,21 @@ impl Policy {
         // still give a well-defined (if useless) hash.
         let bytes = serde_json::to_vec(self).unwrap_or_default();
         PolicyHash(xxhash_rust::xxh3::xxh3_128(&bytes))
+    }
+
+    /// The same policy with response-cache lifetimes for some workloads
+    /// (`cache D`); the hash covers them.
+    #[must_use]
+    pub fn with_response_cache(mut self, ttls: Vec<(WorkloadId, Duration)>) -> Policy {
+        self.response_cache = ttls;
+        self.hash = self.compute_hash();
+        self
+    }
+
+    /// How long the gateway may answer a workload's identical requests
+    /// from its response cache; `None` when the workload does not opt in.
+    pub fn response_cache_ttl(&self, id: WorkloadId) -> Option<Duration> {
+        self.response_cache.iter().find(|(w, _)| *w == id).map(|(_, d)| *d)
     }
 
     /// The policy's content hash.

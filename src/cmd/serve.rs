@@ -45,6 +45,9 @@ pub struct Args {
     /// The budget store: `memory:`, `sqlite:/path/file.db` or `redis://host:port/db`
     #[arg(long, default_value = "memory:")]
     budget_store: String,
+    /// The in-memory response cache's bound, in bytes (workloads with `cache D`; with a `redis://` budget store the cache is kept there instead)
+    #[arg(long, default_value_t = gateway::DEFAULT_CACHE_BYTES)]
+    response_cache_bytes: u64,
     /// The largest request body accepted, in bytes
     #[arg(long, default_value_t = Limits::default().body_bytes)]
     max_body_bytes: usize,
@@ -136,7 +139,11 @@ async fn serve(args: Args) -> u8 {
             json_depth: args.max_json_depth,
         })
         .drain_timeout(Duration::from_secs(args.drain_timeout))
-        .keep_decisions(args.keep_decisions, Duration::from_secs(15 * 60));
+        .keep_decisions(args.keep_decisions, Duration::from_secs(15 * 60))
+        .response_cache_bytes(args.response_cache_bytes);
+    if args.budget_store.starts_with("redis://") || args.budget_store.starts_with("rediss://") {
+        builder = builder.response_cache_redis(args.budget_store.clone());
+    }
     if let Some(keys) = &args.keys {
         builder = builder.keys_file(keys);
     }

@@ -142,6 +142,8 @@ impl Lowerer<'_> {
                     wl.stream_recovery = r.value;
                     info.stream_recovery = Some(prop.span);
                 }
+                // Kept beside the workloads, not in them (see `Policy::with_response_cache`).
+                WorkloadProp::Cache(_) => {}
                 WorkloadProp::Alias(list) => wl.aliases = list.iter().map(|s| s.value.clone()).collect(),
                 WorkloadProp::Route(e) => route = Some(e),
             }

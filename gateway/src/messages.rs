@@ -1,0 +1,91 @@
+//! `POST /v1/messages`: Anthropic's Messages wire request → `Call` → the
+//! router → a Messages answer, whole or as Anthropic's event stream.
+//!
+//! Why a second endpoint and not a translation proxy in front: the
+//! `anthropic` SDKs, and the tools built on them, then route through the
+//! policy by changing only their base URL, to any target — an
+//! OpenAI-format upstream included — with the same workloads, keys,
+//! budgets, fallback and headers as chat completions (`chat::route`).
+//! Every error, ours or the router's, leaves in Anthropic's error shape.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use providers::StreamEvent;
+use providers::anthropic_wire::{EventEncoder, MessagesRequest, request_from_wire, response_to_wire};
+
+use crate::auth::{Caller, Pinned};
+use crate::body::{parse_json, read_json_body};
+use crate::chat::{Answer, POLICY_HASH, SseWriter, json_response, route, stream_response, target_model};
+use crate::error::{ApiError, Code, Shape};
+use crate::server::AppState;
+
+pub(crate) async fn messages(
+    State(app): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(Pinned(generation)): Extension<Pinned>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut response = match handle(&app, &caller, &generation, &parts.headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            crate::chat::log_error(&caller, &e);
+            e.into_shaped_response(Shape::Anthropic)
+        }
+    };
+    response
+        .headers_mut()
+        .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
+    response
+}
+
+async fn handle(
+    app: &AppState,
+    caller: &Caller,
+    generation: &crate::live::Generation,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_json_body(headers, body, app.limits, app.body_timeout).await?;
+    let wire: MessagesRequest = parse_json(&bytes, app.limits.json_depth)?;
+    let (model, request) =
+        request_from_wire(wire).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()).param("messages"))?;
+    match route(app, caller, generation, headers, model, request).await? {
+        Answer::Stream(reply) => {
+            let encoder = EventEncoder::new(format!("msg_{}", reply.id), target_model(&reply.target));
+            Ok(stream_response(reply, AnthropicSse { encoder }, app.client_idle))
+        }
+        Answer::Whole(reply) => {
+            let wire = response_to_wire(&reply.value, &format!("msg_{}", reply.id));
+            json_response(&wire, reply.headers)
+        }
+    }
+}
+
+/// Anthropic's events: `event: NAME` and `data: {json}` per event.
+struct AnthropicSse {
+    encoder: EventEncoder,
+}
+
+impl SseWriter for AnthropicSse {
+    fn event(&mut self, event: &StreamEvent, out: &mut String) {
+        let mut events = Vec::with_capacity(4);
+        self.encoder.encode(event, &mut events);
+        for (name, data) in events {
+            out.push_str("event: ");
+            out.push_str(name);
+            out.push_str("\ndata: ");
+            out.push_str(&data.to_string());
+            out.push_str("\n\n");
+        }
+    }
+
+    fn error(&self, e: &ApiError) -> String {
+        e.anthropic_sse_event()
+    }
+}
