@@ -25,9 +25,10 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use fake_upstream::redis::RedisServer;
 use router_core::{Budget, Usd, WorkloadId};
 use router_runtime::{
-    BudgetBook, BudgetLedger, BudgetStore, CommitRequest, ManualClock, MemoryStore, Millis, RedisStore, ReserveOutcome,
-    ReserveRequest, Spend, SqliteStore, budget_lines,
+    BudgetLedger, BudgetStore, CommitRequest, ManualClock, MemoryStore, Millis, RedisStore, ReserveOutcome,
+    ReserveRequest, Spend, SqliteStore,
 };
+use router_state::{BudgetBook, budget_lines};
 
 const NOON: Millis = Millis(1_793_491_200_000 + 12 * 3_600_000);
 

@@ -71,8 +71,6 @@ pub use stream::RoutedStream;
 // with the simulator; they are re-exported for the stores' and the gateway's
 // callers, which name them in signatures.
 pub use router_state::{
-    Admission, AttemptOutcome, BreakerState, BudgetBook, CommitOutcome, CommitRequest, DEFAULT_RESERVATION_TTL,
-    HealthBook, HealthChange, HealthConfig, LatencyBook, LatencyWindow, LimitBook, LimitKind, LimitStatus, LineAmount,
-    LineKey, LineState, LocalLimit, Percentiles, Period, Refusal, RefusalReason, ReservationId, ReserveOutcome,
-    ReserveRequest, RetryBudget, Spend, WorkloadStatus, budget_lines, parse_retry_after,
+    CommitOutcome, CommitRequest, HealthConfig, LimitKind, LimitStatus, LineAmount, LineKey, LineState, LocalLimit,
+    Period, ReservationId, ReserveOutcome, ReserveRequest, RetryBudget, Spend, WorkloadStatus,
 };

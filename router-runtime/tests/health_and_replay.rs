@@ -13,9 +13,12 @@ use std::time::Duration;
 use common::{NOON, policy};
 use router_core::{Budget, StateSnapshot, TargetId, Usd, WorkloadId};
 use router_runtime::{
-    Admission, AttemptOutcome, BudgetLedger, HealthBook, HealthConfig, IdempotencyCache, IdempotencyKey, LatencyBook,
-    LimitKind, ManualClock, MemoryStore, Millis, RetryBudget, Served, Spend,
+    BudgetLedger, HealthConfig, IdempotencyCache, IdempotencyKey, LimitKind, ManualClock, MemoryStore, Millis,
+    RetryBudget, Served, Spend,
 };
+// The synchronous books are router-state's; the runtime no longer
+// re-exports what an embedder never touches.
+use router_state::{Admission, AttemptOutcome, HealthBook, LatencyBook};
 
 #[test]
 fn a_failing_target_is_ejected_and_recovers() {
