@@ -213,6 +213,8 @@ pub(crate) fn lower(ast: &Ast) -> (Lowered, CheckReport) {
                 route_decls.push((r, node));
             }
             Item::Defaults(d) => defaults_decls.push(d),
+            // Tests are lowered after the policy (`ast_to_tests`).
+            Item::Test(_) => {}
         }
     }
 

@@ -17,6 +17,7 @@ pub(crate) enum Expect {
     ModelProp,
     WorkloadProp,
     DefaultsProp,
+    TestProp,
     Route,
     Rules,
     Trigger,
@@ -106,6 +107,7 @@ pub(crate) const WORKLOAD_PROPS: &[&str] = &[
     "alias",
     "route",
 ];
+pub(crate) const TEST_PROPS: &[&str] = &["workload", "request", "state", "expect"];
 const ROUTE_WORDS: &[&str] = &["fallback", "free_first", "split", "select", "match", "escalate"];
 const TRIGGERS: &[&str] = &[
     "rate_limited",
@@ -192,6 +194,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::k_stream_recovery
         | R::k_alias => E::WorkloadProp,
         R::d_max_attempts | R::k_max_attempts => E::DefaultsProp,
+        R::t_workload | R::t_request | R::t_state | R::t_expect | R::k_state | R::k_expect => E::TestProp,
         R::fallback
         | R::free_first
         | R::split
@@ -298,6 +301,7 @@ fn phrase(e: Expect) -> String {
         E::ModelProp => format!("a model property ({})", quoted(MODEL_PROPS)),
         E::WorkloadProp => format!("a workload property ({})", quoted(WORKLOAD_PROPS)),
         E::DefaultsProp => "`max_attempts`".to_string(),
+        E::TestProp => format!("a test line ({})", quoted(TEST_PROPS)),
         E::Route => format!(
             "a route: a `provider/model` target, a route name, or one of {}",
             quoted(ROUTE_WORDS)
@@ -378,6 +382,7 @@ pub(crate) fn keywords_of(groups: &BTreeSet<Expect>) -> Vec<&'static str> {
             Expect::Sim => out.extend_from_slice(&["latency", "errors", "rate_limits"]),
             Expect::Limit => out.extend_from_slice(&["rpm", "tpm", "concurrency"]),
             Expect::DefaultsProp => out.push("max_attempts"),
+            Expect::TestProp => out.extend_from_slice(TEST_PROPS),
             Expect::YesNo => out.extend_from_slice(&["yes", "no"]),
             Expect::Period => out.extend_from_slice(&["day", "month"]),
             _ => {}
@@ -393,7 +398,7 @@ pub(crate) fn expects_property(rules: &[Rule]) -> bool {
     rules.iter().copied().filter_map(group).any(|g| {
         matches!(
             g,
-            Expect::ProviderProp | Expect::ModelProp | Expect::WorkloadProp | Expect::DefaultsProp
+            Expect::ProviderProp | Expect::ModelProp | Expect::WorkloadProp | Expect::DefaultsProp | Expect::TestProp
         )
     })
 }
@@ -420,6 +425,9 @@ pub(crate) fn groups(rules: &[Rule]) -> BTreeSet<Expect> {
             Expect::Header,
             Expect::Name,
         ]
+    } else if set.contains(&Expect::TestProp) {
+        // `workload` and `request` also start an item and a split key.
+        &[Expect::Item, Expect::Name, Expect::SplitKey]
     } else if set.contains(&Expect::ModelProp) {
         &[Expect::Sim]
     } else if set.contains(&Expect::Route) {
