@@ -265,6 +265,7 @@ pub(crate) enum WorkloadProp {
     StreamRecovery(Lit<router_core::StreamRecovery>),
     Alias(Vec<Str>),
     Route(Expr),
+    Jurisdiction(Vec<Ident>),
 }
 
 impl WorkloadProp {
@@ -283,6 +284,7 @@ impl WorkloadProp {
             WorkloadProp::StreamRecovery(_) => "stream_recovery",
             WorkloadProp::Alias(_) => "alias",
             WorkloadProp::Route(_) => "route",
+            WorkloadProp::Jurisdiction(_) => "jurisdiction",
         }
     }
 }

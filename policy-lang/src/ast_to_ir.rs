@@ -75,6 +75,8 @@ pub(crate) struct ProviderInfo {
 pub(crate) struct WorkloadInfo {
     pub(crate) name: Span,
     pub(crate) data: Option<Span>,
+    /// The `jurisdiction` line, when given.
+    pub(crate) jurisdiction: Option<Span>,
     pub(crate) requires: Option<Span>,
     pub(crate) max_tokens: Option<Span>,
     pub(crate) cost_limit: Option<Span>,

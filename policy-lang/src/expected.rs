@@ -106,6 +106,7 @@ pub(crate) const WORKLOAD_PROPS: &[&str] = &[
     "stream_recovery",
     "alias",
     "route",
+    "jurisdiction",
 ];
 pub(crate) const TEST_PROPS: &[&str] = &["workload", "request", "state", "expect"];
 const ROUTE_WORDS: &[&str] = &["fallback", "free_first", "split", "select", "match", "escalate"];
@@ -184,6 +185,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::w_stream_recovery
         | R::w_alias
         | R::w_route
+        | R::w_jurisdiction
         | R::k_task
         | R::k_quality
         | R::k_max_tokens
@@ -411,6 +413,8 @@ pub(crate) fn groups(rules: &[Rule]) -> BTreeSet<Expect> {
     // block, the block's property list already names them.
     let drop: &[Expect] = if set.contains(&Expect::WorkloadProp) {
         &[
+            // `jurisdiction` is also a provider property.
+            Expect::ProviderProp,
             Expect::Item,
             Expect::DefaultsProp,
             Expect::DataClass,

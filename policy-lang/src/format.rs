@@ -369,6 +369,10 @@ impl Printer<'_> {
                 WorkloadProp::Idempotent(None) => self.line(s, e, "idempotent"),
                 WorkloadProp::Idempotent(Some(d)) => self.line(s, e, &format!("idempotent {}", d.text)),
                 WorkloadProp::StreamRecovery(r) => self.line(s, e, &format!("stream_recovery {}", r.text)),
+                WorkloadProp::Jurisdiction(names) => {
+                    let items: Vec<String> = names.iter().map(|n| n.name.clone()).collect();
+                    self.list_line(s, e, "jurisdiction", &items, ", ");
+                }
                 WorkloadProp::Alias(names) => {
                     let items: Vec<String> = names.iter().map(|n| n.text.clone()).collect();
                     self.list_line(s, e, "alias", &items, ", ");

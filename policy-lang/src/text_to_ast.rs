@@ -556,6 +556,13 @@ impl<'s> Builder<'s> {
                     WorkloadProp::Alias(names)
                 }
                 Rule::w_route => WorkloadProp::Route(self.expr(pk.next()?)?),
+                Rule::w_jurisdiction => {
+                    let mut names = Vec::new();
+                    for n in pk.rest() {
+                        names.push(self.name(n));
+                    }
+                    WorkloadProp::Jurisdiction(names)
+                }
                 _ => return self.internal(&key),
             };
             props.push(self.prop(kind, &key, whole));
