@@ -167,7 +167,8 @@ pub struct TestResult {
     /// Every candidate the engine looked at and its verdict: `kept #N` or
     /// the reason code it was dropped for.
     pub candidates: Vec<(String, String)>,
-    /// The explanation a snapshot stores.
+    /// The explanation a snapshot stores (empty unless the test has
+    /// `expect snapshot`).
     pub explanation: String,
     /// What became of `expect snapshot`.
     pub snapshot: SnapshotStatus,
@@ -205,7 +206,12 @@ fn run_with(decider: &mut Decider<'_>, test: &PolicyTest, stored: Option<&str>, 
         code: r.code().to_string(),
         message: r.to_string(),
     };
-    let explanation = explanation(policy, test, &decision);
+    // Rendering the explanation costs more than deciding: only for snapshots.
+    let explanation = if test.expects.contains(&Expectation::Snapshot) {
+        explanation(policy, test, &decision)
+    } else {
+        String::new()
+    };
     let mut failures = Vec::new();
     let mut snapshot = SnapshotStatus::NotAsked;
     for e in &test.expects {
