@@ -190,19 +190,19 @@ fn coverage_lists_what_no_test_reached() {
 }
 
 #[test]
-fn the_full_example_suite_covers_every_split_arm() {
+fn the_example_suite_covers_every_example_fully() {
     let o = routec_in(
         &root(),
         true,
-        &["test", "--coverage", "--format", "json", "examples/policies"],
+        &["test", "--min-coverage", "100", "--format", "json", "examples/policies"],
     );
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let missed = v["files"][0]["coverage"]["missed"].as_array().unwrap();
-    assert!(
-        missed.iter().all(|m| !m.as_str().unwrap().contains(" arm ")),
-        "{missed:?}"
-    );
+    let files = v["files"].as_array().unwrap();
+    assert!(files.len() >= 10, "a test file per example");
+    for f in files {
+        assert_eq!(f["coverage"]["percent"], 100.0, "{f}");
+    }
 }
 
 #[test]

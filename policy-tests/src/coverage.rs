@@ -1,5 +1,6 @@
 //! What of the route graph no test reached: route nodes, split arms,
-//! `match` branches and targets, over every workload's route.
+//! `select` candidates never tried first, `match` branches and targets,
+//! over every workload's route.
 //!
 //! A test reaches what the engine walked for its call: from the workload's
 //! route down, through the split arm its key picked and the `match` branch
@@ -16,6 +17,9 @@ enum Item {
     Node(NodeId),
     /// A split's arm (0-based).
     SplitArm(NodeId, usize),
+    /// A `select`'s candidate (0-based) that some call tried first among
+    /// the select's own (only candidates that are targets).
+    SelectArm(NodeId, usize),
     /// A `match` branch: `Some(i)` for the `i`th `when`, `None` for `else`.
     Branch(NodeId, Option<usize>),
     Target(TargetId),
@@ -49,6 +53,25 @@ pub fn coverage<'a>(policy: &Policy, decisions: impl IntoIterator<Item = &'a Dec
     for w in &policy.workloads {
         walk(policy, w.route, &mut all, |_, _| None);
     }
+    let selects: Vec<NodeId> = all
+        .iter()
+        .filter_map(|i| match i {
+            Item::Node(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    for n in selects {
+        if let Some(NodeKind::Select { children, .. }) = policy.routes.get(n).map(|x| &x.kind) {
+            for (i, (_, child)) in children.iter().enumerate() {
+                if matches!(
+                    policy.routes.get(*child).map(|x| &x.kind),
+                    Some(NodeKind::Target { .. })
+                ) {
+                    all.insert(Item::SelectArm(n, i));
+                }
+            }
+        }
+    }
     let mut reached: HashSet<Item> = HashSet::new();
     for d in decisions {
         let explain = d.explain();
@@ -78,6 +101,19 @@ pub fn coverage<'a>(policy: &Policy, decisions: impl IntoIterator<Item = &'a Dec
         // Targets count when a plan holds them, not when walked past.
         reached.extend(seen.into_iter().filter(|i| !matches!(i, Item::Target(_))));
         reached.extend(d.plan().attempts().iter().map(|a| Item::Target(a.target)));
+        // A select's arm counts when it is the first of its attempts.
+        let mut firsts: Vec<NodeId> = Vec::new();
+        for a in d.plan().attempts() {
+            let Some(select) = a.placed_by.filter(|s| !firsts.contains(s)) else {
+                continue;
+            };
+            firsts.push(select);
+            if let Some(NodeKind::Select { children, .. }) = policy.routes.get(select).map(|x| &x.kind)
+                && let Some(i) = children.iter().position(|(_, c)| *c == a.node)
+            {
+                reached.insert(Item::SelectArm(select, i));
+            }
+        }
     }
     let missed: Vec<String> = all
         .iter()
@@ -185,6 +221,18 @@ fn describe(policy: &Policy, item: Item) -> String {
             format!("{} branch `when {}`", node_text(policy, id), cond.unwrap_or_default())
         }
         Item::Branch(id, None) => format!("{} branch `else`", node_text(policy, id)),
+        Item::SelectArm(id, i) => {
+            let child = match policy.routes.get(id).map(|n| &n.kind) {
+                Some(NodeKind::Select { children, .. }) => children.get(i).map(|(_, c)| node_text(policy, *c)),
+                _ => None,
+            };
+            format!(
+                "{} arm {} ({}) never tried first",
+                node_text(policy, id),
+                i + 1,
+                child.unwrap_or_default()
+            )
+        }
         Item::Target(t) => format!("target `{}`", policy.target_label(t)),
     }
 }

@@ -98,7 +98,7 @@ pub fn render_human(runs: &[FileRun], review: bool) -> String {
         }
         if let Some(c) = &run.coverage {
             out.push_str(&format!(
-                "  coverage: {:.1}% ({} of {} route nodes, split arms, match branches and targets)\n",
+                "  coverage: {:.1}% ({} of {} route nodes, split and select arms, match branches and targets)\n",
                 c.percent(),
                 c.reached,
                 c.total
