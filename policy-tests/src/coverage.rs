@@ -236,3 +236,41 @@ fn describe(policy: &Policy, item: Item) -> String {
         Item::Target(t) => format!("target `{}`", policy.target_label(t)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use policy_lang::{SourceFile, compile};
+
+    use super::*;
+    use crate::run::{Mode, run_all};
+
+    #[test]
+    fn what_no_test_reached_is_listed() {
+        let text = r#"
+            provider free { adapter mock; tier free; data public; model small { price free } }
+            provider paid { adapter mock; tier paid; data public; model big { price $1/M in, $5/M out } }
+            workload w {
+              data public
+              route match {
+                when has tools => paid/big
+                else => free/small
+              }
+            }
+            test "plain" { workload w; expect first free/small }
+        "#;
+        let compiled = compile(&[SourceFile::new("p.route", text)]).unwrap();
+        let results = run_all(compiled.policy(), compiled.tests(), None, Mode::default());
+        let c = coverage(compiled.policy(), results.iter().map(|r| &r.decision));
+        assert_eq!(
+            c.missed,
+            [
+                "match (n0) branch `when has tools`".to_string(),
+                "target `paid/big`".to_string()
+            ]
+        );
+        assert_eq!((c.reached, c.total), (3, 5));
+        assert!((c.percent() - 60.0).abs() < 1e-9);
+    }
+}

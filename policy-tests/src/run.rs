@@ -331,3 +331,124 @@ fn explanation(policy: &Policy, test: &PolicyTest, decision: &Decision) -> Strin
     out.push_str(&render_text(policy, decision).replacen(&hash, "", 1));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use policy_lang::{SourceFile, compile};
+
+    use super::*;
+
+    const POLICY: &str = r#"
+        provider free { adapter mock; tier free; data public; model small { price free } }
+        provider paid { adapter mock; tier paid; data private; model big { price $1/M in, $5/M out; supports tools } }
+        workload w {
+          data public
+          max_tokens 1000
+          route match {
+            when has tools => paid/big
+            else => fallback [free/small, paid/big]
+          }
+        }
+    "#;
+
+    fn results(tests: &str, mode: Mode) -> Vec<TestResult> {
+        let compiled = compile(&[SourceFile::new("p.route", format!("{POLICY}\n{tests}"))]).unwrap();
+        run_all(compiled.policy(), compiled.tests(), None, mode)
+    }
+
+    #[test]
+    fn each_expectation_fails_with_what_the_engine_did() {
+        let r = results(
+            r#"
+            test "a" {
+              workload w
+              request tools
+              expect first free/small
+              expect never paid
+              expect cost < $0.001
+              expect refused
+            }
+            "#,
+            Mode::default(),
+        );
+        assert_eq!(
+            r[0].failures,
+            [
+                Failure::First {
+                    expected: "free/small".into(),
+                    actual: Some("paid/big".into())
+                },
+                Failure::Reached {
+                    what: "paid".into(),
+                    position: 1,
+                    target: "paid/big".into()
+                },
+                Failure::Cost {
+                    max: Usd::from_nanos(1_000_000),
+                    strict: true,
+                    actual: Some(Usd::from_nanos(5_000_000)),
+                },
+                Failure::NotRefused { expected: None },
+            ]
+        );
+        assert_eq!(r[0].plan, ["paid/big"]);
+        assert!(r[0].explanation.is_empty(), "rendered only for snapshots");
+    }
+
+    #[test]
+    fn refusals_and_bounds_that_hold_pass() {
+        let r = results(
+            r#"
+            test "b" {
+              workload w
+              state halted
+              expect refused budget_exhausted
+            }
+            test "c" {
+              workload w
+              expect plan [free/small, paid/big]
+              expect cost <= $0.006
+            }
+            test "d" {
+              workload w
+              state halted
+              expect first free/small
+              expect plan [free/small]
+            }
+            "#,
+            Mode::default(),
+        );
+        assert!(
+            r[0].passed() && r[1].passed(),
+            "{:?} {:?}",
+            r[0].failures,
+            r[1].failures
+        );
+        // Two expectations on a refused call say "refused" once.
+        assert_eq!(r[2].failures.len(), 1, "{:?}", r[2].failures);
+        assert!(matches!(&r[2].failures[0], Failure::Refused { code, .. } if code == "budget_exhausted"));
+    }
+
+    #[test]
+    fn a_missing_snapshot_is_new_outside_ci_and_fails_in_it() {
+        let t = r#"test "s" { workload w; expect snapshot }"#;
+        let local = results(t, Mode::default());
+        assert_eq!(local[0].snapshot, SnapshotStatus::New);
+        assert!(local[0].passed());
+        assert!(
+            local[0]
+                .explanation
+                .starts_with("facts: {\"input_tokens\":0}\nworkload `w`\n")
+        );
+        let ci = results(
+            t,
+            Mode {
+                update: false,
+                ci: true,
+            },
+        );
+        assert_eq!(ci[0].failures, [Failure::SnapshotMissing]);
+    }
+}
