@@ -57,6 +57,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Compare two policies per workload; exit 1 when data-class exposure widens (a CI gate)
     Diff(cmd::diff::Args),
+    /// Run the `test` blocks of policies through the engine (exit 0 all pass, 1 on a failure, 2 on usage errors)
+    Test(cmd::test::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Diff(args) => cmd::diff::run(args),
+        Command::Test(args) => cmd::test::run(args),
     };
     ExitCode::from(code)
 }

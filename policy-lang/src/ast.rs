@@ -87,6 +87,7 @@ pub(crate) enum Item {
     Workload(WorkloadDecl),
     Route(RouteDecl),
     Defaults(DefaultsDecl),
+    Test(TestDecl),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -270,6 +271,7 @@ pub(crate) enum WorkloadProp {
     Cache(Lit<Duration>),
     Alias(Vec<Str>),
     Route(Expr),
+    Jurisdiction(Vec<Ident>),
 }
 
 impl WorkloadProp {
@@ -289,6 +291,7 @@ impl WorkloadProp {
             WorkloadProp::Cache(_) => "cache",
             WorkloadProp::Alias(_) => "alias",
             WorkloadProp::Route(_) => "route",
+            WorkloadProp::Jurisdiction(_) => "jurisdiction",
         }
     }
 }
@@ -488,4 +491,75 @@ pub(crate) enum CondKind {
         op: Lit<CmpOp>,
         task: Ident,
     },
+}
+
+/// `test "name" { … }`: one call of a workload and what its decision must be.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TestDecl {
+    pub(crate) name: Str,
+    pub(crate) props: Vec<Prop<TestProp>>,
+    pub(crate) span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum TestProp {
+    Workload(Ident),
+    Request(Vec<FactAst>),
+    State(Vec<StateAst>),
+    Expect(ExpectAst),
+}
+
+/// `key value` (or a bare `key`, meaning `true`) in a test's `request` line.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct FactAst {
+    pub(crate) key: Ident,
+    /// The value (a string's unescaped text, a number's value in digits,
+    /// a word) and its spelling.
+    pub(crate) value: Option<Lit<String>>,
+}
+
+/// A `provider/model` written in a test.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct TargetAst {
+    pub(crate) provider: Ident,
+    pub(crate) model: Ident,
+    pub(crate) span: Span,
+}
+
+impl TargetAst {
+    pub(crate) fn text(&self) -> String {
+        format!("{}/{}", self.provider.name, self.model.name)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum StateAst {
+    Ejected(TargetAst, Option<Lit<Duration>>),
+    Cooling(Ident, Option<Lit<Duration>>),
+    Unavailable(Ident),
+    P95(TargetAst, Lit<Duration>),
+    BudgetLeft(Amount),
+    Halted(Span),
+}
+
+/// A provider, or one of its models, a test says is never reached.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ReachAst {
+    Target(TargetAst),
+    Provider(Ident),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum ExpectAst {
+    First(TargetAst),
+    Plan(Vec<TargetAst>),
+    Never(Vec<ReachAst>),
+    Refused(Option<Ident>),
+    Cost {
+        /// `<` rather than `<=`.
+        strict: Lit<bool>,
+        /// Nano-dollars.
+        max: Lit<u64>,
+    },
+    Snapshot,
 }

@@ -76,6 +76,8 @@ pub(crate) struct ProviderInfo {
 pub(crate) struct WorkloadInfo {
     pub(crate) name: Span,
     pub(crate) data: Option<Span>,
+    /// The `jurisdiction` line, when given.
+    pub(crate) jurisdiction: Option<Span>,
     pub(crate) requires: Option<Span>,
     pub(crate) max_tokens: Option<Span>,
     pub(crate) cost_limit: Option<Span>,
@@ -216,6 +218,8 @@ pub(crate) fn lower(ast: &Ast) -> (Lowered, CheckReport) {
                 route_decls.push((r, node));
             }
             Item::Defaults(d) => defaults_decls.push(d),
+            // Tests are lowered after the policy (`ast_to_tests`).
+            Item::Test(_) => {}
         }
     }
 

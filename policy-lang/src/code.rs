@@ -73,6 +73,8 @@ pub enum Code {
     R0214,
     /// A workload whose route has more steps than the router walks per call.
     R0215,
+    /// A workload can reach a provider outside its `jurisdiction` list.
+    R0220,
     /// A provider no workload uses.
     W0301,
     /// A named route no workload uses.
@@ -97,7 +99,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 42] = [
+    pub const ALL: [Code; 43] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -130,6 +132,7 @@ impl Code {
         Code::R0213,
         Code::R0214,
         Code::R0215,
+        Code::R0220,
         Code::W0301,
         Code::W0302,
         Code::W0303,
@@ -177,6 +180,7 @@ impl Code {
             Code::R0213 => "R0213",
             Code::R0214 => "R0214",
             Code::R0215 => "R0215",
+            Code::R0220 => "R0220",
             Code::W0301 => "W0301",
             Code::W0302 => "W0302",
             Code::W0303 => "W0303",
@@ -225,6 +229,7 @@ impl Code {
             Code::R0213 => "evaluator cycle",
             Code::R0214 => "route too deep",
             Code::R0215 => "route too large to walk",
+            Code::R0220 => "residency violation",
             Code::W0301 => "unused provider",
             Code::W0302 => "unused route",
             Code::W0303 => "unused model",

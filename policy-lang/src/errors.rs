@@ -543,6 +543,29 @@ impl RouteTooDeepError {
 }
 
 diagnostic_struct!(
+    /// A workload that can reach a provider outside the jurisdictions its
+    /// data may be processed in (`R0220`).
+    ResidencyViolationError { workload: String, provider: String, path: Vec<String> }
+);
+
+impl ResidencyViolationError {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+
+    /// The provider it can reach.
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    /// The path from the workload to the target, one step per element.
+    pub fn path(&self) -> &[String] {
+        &self.path
+    }
+}
+
+diagnostic_struct!(
     /// A workload whose route has more steps than the router walks per call
     /// (`R0215`).
     RouteTooLargeError { workload: String, steps: u64 }
@@ -613,6 +636,8 @@ diagnostic_enum!(
         RouteTooDeep(RouteTooDeepError),
         /// A route with more steps than the router walks.
         RouteTooLarge(RouteTooLargeError),
+        /// A provider outside the workload's jurisdictions.
+        Residency(ResidencyViolationError),
     }
 );
 

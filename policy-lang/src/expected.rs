@@ -17,6 +17,7 @@ pub(crate) enum Expect {
     ModelProp,
     WorkloadProp,
     DefaultsProp,
+    TestProp,
     Route,
     Rules,
     Trigger,
@@ -116,7 +117,9 @@ pub(crate) const WORKLOAD_PROPS: &[&str] = &[
     "cache",
     "alias",
     "route",
+    "jurisdiction",
 ];
+pub(crate) const TEST_PROPS: &[&str] = &["workload", "request", "state", "expect"];
 const ROUTE_WORDS: &[&str] = &["fallback", "free_first", "split", "select", "match", "escalate"];
 const TRIGGERS: &[&str] = &[
     "rate_limited",
@@ -194,6 +197,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::w_cache
         | R::w_alias
         | R::w_route
+        | R::w_jurisdiction
         | R::k_task
         | R::k_quality
         | R::k_max_tokens
@@ -225,6 +229,7 @@ fn group(rule: Rule) -> Option<Expect> {
         | R::k_max_eject => E::BreakerItem,
         R::cooldown_scope => E::CooldownScope,
         R::retry_count | R::retry_class => E::RetryClass,
+        R::t_workload | R::t_request | R::t_state | R::t_expect | R::k_state | R::k_expect => E::TestProp,
         R::fallback
         | R::free_first
         | R::split
@@ -342,6 +347,7 @@ fn phrase(e: Expect) -> String {
         E::BreakerItem => "a breaker setting (`off`, `failures N`, `eject 5s`, `max_eject 20s`)".to_string(),
         E::CooldownScope => "`per_model` or `per_provider`".to_string(),
         E::RetryClass => "a failure class with its count (`server_error 2`)".to_string(),
+        E::TestProp => format!("a test line ({})", quoted(TEST_PROPS)),
         E::Route => format!(
             "a route: a `provider/model` target, a route name, or one of {}",
             quoted(ROUTE_WORDS)
@@ -422,6 +428,7 @@ pub(crate) fn keywords_of(groups: &BTreeSet<Expect>) -> Vec<&'static str> {
             Expect::Sim => out.extend_from_slice(&["latency", "errors", "rate_limits"]),
             Expect::Limit => out.extend_from_slice(&["rpm", "tpm", "concurrency"]),
             Expect::DefaultsProp => out.push("max_attempts"),
+            Expect::TestProp => out.extend_from_slice(TEST_PROPS),
             Expect::YesNo => out.extend_from_slice(&["yes", "no"]),
             Expect::Period => out.extend_from_slice(&["day", "month"]),
             _ => {}
@@ -437,7 +444,7 @@ pub(crate) fn expects_property(rules: &[Rule]) -> bool {
     rules.iter().copied().filter_map(group).any(|g| {
         matches!(
             g,
-            Expect::ProviderProp | Expect::ModelProp | Expect::WorkloadProp | Expect::DefaultsProp
+            Expect::ProviderProp | Expect::ModelProp | Expect::WorkloadProp | Expect::DefaultsProp | Expect::TestProp
         )
     })
 }
@@ -450,6 +457,8 @@ pub(crate) fn groups(rules: &[Rule]) -> BTreeSet<Expect> {
     // block, the block's property list already names them.
     let drop: &[Expect] = if set.contains(&Expect::WorkloadProp) {
         &[
+            // `jurisdiction` is also a provider property.
+            Expect::ProviderProp,
             Expect::Item,
             Expect::DefaultsProp,
             Expect::DataClass,
@@ -464,6 +473,9 @@ pub(crate) fn groups(rules: &[Rule]) -> BTreeSet<Expect> {
             Expect::Header,
             Expect::Name,
         ]
+    } else if set.contains(&Expect::TestProp) {
+        // `workload` and `request` also start an item and a split key.
+        &[Expect::Item, Expect::Name, Expect::SplitKey]
     } else if set.contains(&Expect::ModelProp) {
         &[Expect::Sim]
     } else if set.contains(&Expect::Route) {

@@ -82,6 +82,7 @@ pub(crate) fn format_items(text: &str, items: &[Item]) -> String {
             Item::Workload(x) => p.workload(x),
             Item::Route(x) => p.route_decl(x),
             Item::Defaults(x) => p.defaults(x),
+            Item::Test(x) => p.test(x),
         }
     }
     p.force_blank = !items.is_empty();
@@ -370,6 +371,10 @@ impl Printer<'_> {
                 WorkloadProp::Idempotent(Some(d)) => self.line(s, e, &format!("idempotent {}", d.text)),
                 WorkloadProp::StreamRecovery(r) => self.line(s, e, &format!("stream_recovery {}", r.text)),
                 WorkloadProp::Cache(d) => self.line(s, e, &format!("cache {}", d.text)),
+                WorkloadProp::Jurisdiction(names) => {
+                    let items: Vec<String> = names.iter().map(|n| n.name.clone()).collect();
+                    self.list_line(s, e, "jurisdiction", &items, ", ");
+                }
                 WorkloadProp::Alias(names) => {
                     let items: Vec<String> = names.iter().map(|n| n.text.clone()).collect();
                     self.list_line(s, e, "alias", &items, ", ");
@@ -416,6 +421,66 @@ impl Printer<'_> {
             }
         }
         self.close(Span::new(d.span.end.saturating_sub(1), d.span.end), d.span.end, "}");
+    }
+
+    fn test(&mut self, t: &TestDecl) {
+        self.open(t.span.start, t.name.span.end, &format!("test {} {{", t.name.text));
+        for prop in &t.props {
+            let (s, e) = (prop.span.start, prop.span.end);
+            match &prop.kind {
+                TestProp::Workload(w) => self.line(s, e, &format!("workload {}", w.name)),
+                TestProp::Request(facts) => {
+                    let items: Vec<String> = facts
+                        .iter()
+                        .map(|f| match &f.value {
+                            Some(v) => format!("{} {}", f.key.name, v.text),
+                            None => f.key.name.clone(),
+                        })
+                        .collect();
+                    self.list_line(s, e, "request", &items, ", ");
+                }
+                TestProp::State(items) => {
+                    let items: Vec<String> = items.iter().map(state_text).collect();
+                    self.list_line(s, e, "state", &items, ", ");
+                }
+                TestProp::Expect(ExpectAst::Plan(targets)) => {
+                    let names: Vec<String> = targets.iter().map(TargetAst::text).collect();
+                    let one = format!("expect plan [{}]", names.join(", "));
+                    if self.indent * 2 + one.chars().count() <= MAX_WIDTH || targets.is_empty() {
+                        self.line(s, e, &one);
+                    } else {
+                        let first = targets.first().map_or(s, |t| t.span.start);
+                        self.open(s, first, "expect plan [");
+                        for t in targets {
+                            self.line(t.span.start, t.span.end, &t.text());
+                        }
+                        self.close(Span::new(e.saturating_sub(1), e), e, "]");
+                    }
+                }
+                TestProp::Expect(ExpectAst::Never(reach)) => {
+                    let items: Vec<String> = reach
+                        .iter()
+                        .map(|r| match r {
+                            ReachAst::Target(t) => t.text(),
+                            ReachAst::Provider(p) => p.name.clone(),
+                        })
+                        .collect();
+                    self.list_line(s, e, "expect never", &items, ", ");
+                }
+                TestProp::Expect(x) => {
+                    let text = match x {
+                        ExpectAst::First(t) => format!("expect first {}", t.text()),
+                        ExpectAst::Refused(None) => "expect refused".to_string(),
+                        ExpectAst::Refused(Some(c)) => format!("expect refused {}", c.name),
+                        ExpectAst::Cost { strict, max } => format!("expect cost {} {}", strict.text, max.text),
+                        ExpectAst::Snapshot => "expect snapshot".to_string(),
+                        ExpectAst::Plan(_) | ExpectAst::Never(_) => String::new(),
+                    };
+                    self.line(s, e, &text);
+                }
+            }
+        }
+        self.close(Span::new(t.span.end.saturating_sub(1), t.span.end), t.span.end, "}");
     }
 
     // ---------------------------------------------------------------- routes
@@ -638,6 +703,21 @@ pub(crate) fn cond_text(c: &Cond) -> String {
         CondKind::Compare { fact, op, value } => format!("{} {} {}", fact.text, op.text, value.text),
         CondKind::Metadata { key, op, value } => format!("{} {} {}", key.text, op.text, value.text),
         CondKind::Task { op, task } => format!("task {} {}", op.text, task.name),
+    }
+}
+
+/// One item of a test's `state` line, as written in canonical form.
+fn state_text(s: &StateAst) -> String {
+    let out_for =
+        |d: &Option<Lit<std::time::Duration>>| d.as_ref().map(|d| format!(" for {}", d.text)).unwrap_or_default();
+    match s {
+        StateAst::Ejected(t, d) => format!("ejected {}{}", t.text(), out_for(d)),
+        StateAst::Cooling(p, d) => format!("cooling {}{}", p.name, out_for(d)),
+        StateAst::Unavailable(p) => format!("unavailable {}", p.name),
+        StateAst::P95(t, d) => format!("p95 {} {}", t.text(), d.text),
+        StateAst::BudgetLeft(Amount::Tokens(n)) => format!("budget_left {} tokens", n.text),
+        StateAst::BudgetLeft(Amount::Usd(m)) => format!("budget_left {}", m.text),
+        StateAst::Halted(_) => "halted".to_string(),
     }
 }
 

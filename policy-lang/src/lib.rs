@@ -27,6 +27,7 @@
 
 mod ast;
 mod ast_to_ir;
+mod ast_to_tests;
 mod checks;
 mod code;
 mod diagnostic;
@@ -45,6 +46,7 @@ mod walk;
 use std::path::Path;
 
 pub use ast::Ast;
+pub use ast_to_tests::{Expectation, PolicyTest, Reach};
 pub use code::Code;
 pub use errors::*;
 pub use load::load;
@@ -57,6 +59,7 @@ pub use source::{MAX_FILE_BYTES, SourceFile};
 pub struct Compiled {
     policy: Policy,
     report: CheckReport,
+    tests: Vec<PolicyTest>,
 }
 
 impl Compiled {
@@ -79,6 +82,11 @@ impl Compiled {
     pub fn report(&self) -> &CheckReport {
         &self.report
     }
+
+    /// The policy's `test` blocks, resolved against it (`routec test`).
+    pub fn tests(&self) -> &[PolicyTest] {
+        &self.tests
+    }
 }
 
 /// Parses the files of one policy into a syntax tree. Every file is parsed
@@ -91,16 +99,16 @@ pub fn parse(files: &[SourceFile]) -> Result<Ast, CheckReport> {
 /// Runs every check on a parsed policy and returns what it found (errors and
 /// warnings); [`CheckReport::passed`] says whether it may be used.
 pub fn check(ast: &Ast) -> CheckReport {
-    let (_, report) = analyse(ast);
+    let (_, report, _) = analyse(ast);
     report
 }
 
 /// Lowers a parsed policy to the IR, running every check; fails when any
 /// check finds an error.
 pub fn lower(ast: &Ast) -> Result<Compiled, CheckReport> {
-    let (policy, report) = analyse(ast);
+    let (policy, report, tests) = analyse(ast);
     if report.passed() {
-        Ok(Compiled { policy, report })
+        Ok(Compiled { policy, report, tests })
     } else {
         Err(report)
     }
@@ -134,9 +142,10 @@ pub fn compile_path(path: impl AsRef<Path>) -> Result<Compiled, CheckReport> {
     compile(&load(&[path.as_ref()])?)
 }
 
-fn analyse(ast: &Ast) -> (Policy, CheckReport) {
+fn analyse(ast: &Ast) -> (Policy, CheckReport, Vec<PolicyTest>) {
     let (lowered, mut report) = ast_to_ir::lower(ast);
     checks::run(&lowered, &mut report);
+    let tests = ast_to_tests::lower(ast, &lowered.policy, &mut report);
     report.sort();
-    (lowered.policy, report)
+    (lowered.policy, report, tests)
 }

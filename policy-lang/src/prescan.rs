@@ -87,6 +87,9 @@ pub(crate) fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'$' | b'%' | b'/') || b >= 0x80
 }
 
+/// What a `test "name" {` block is called in "expected `}` to close …".
+const TEST_BLOCK: &str = "the `test` block";
+
 struct Open {
     byte: u8,
     at: usize,
@@ -100,6 +103,7 @@ fn describe(open: u8, words: &[&str; 3]) -> String {
         b'{' => match (w1, w0) {
             ("provider" | "workload" | "model", name) if !name.is_empty() => format!("{w1} `{name}`"),
             (_, "defaults") => "the `defaults` block".to_string(),
+            ("test", "\"") => TEST_BLOCK.to_string(),
             (_, "match") => "the `match` block".to_string(),
             (_, "weighted") => "the `select weighted` block".to_string(),
             ("by", _) => "the `split` block".to_string(),
@@ -257,9 +261,16 @@ pub(crate) fn scan(text: &str) -> Vec<ItemScan> {
                     i += text.get(i..).and_then(|s| s.chars().next()).map_or(1, char::len_utf8);
                 }
                 let word = text.get(start..i).unwrap_or("");
+                // A test block names its workload on a line of its own:
+                // there `workload` is a property, not a new item.
+                let in_test = stack.first().is_some_and(|o| o.what == TEST_BLOCK);
                 let cut_here = match word {
-                    "provider" | "workload" | "defaults" => stack.is_empty() || !line_has_token,
+                    "provider" | "defaults" => stack.is_empty() || !line_has_token,
+                    "workload" => stack.is_empty() || (!line_has_token && !in_test),
                     "route" => stack.is_empty(),
+                    // `test "name" {`: only before a string, so a provider or
+                    // route may still be called `test`.
+                    "test" => stack.is_empty() && text.get(i..).is_some_and(|r| r.trim_start().starts_with('"')),
                     _ => false,
                 };
                 if cut_here && has_tokens {

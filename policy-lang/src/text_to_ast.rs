@@ -28,6 +28,7 @@ use crate::prescan::{self, DelimError, ItemScan, MAX_DEPTH};
 use crate::report::CheckReport;
 use crate::source::{MAX_FILE_BYTES, SourceFile, SourceMap, Span};
 
+mod policy_tests;
 mod recover;
 mod routes;
 mod syntax_errors;
@@ -309,6 +310,7 @@ impl<'s> Builder<'s> {
             Rule::workload => self.workload(p).map(Item::Workload),
             Rule::route_decl => self.route_decl(p).map(Item::Route),
             Rule::defaults => self.defaults(p).map(Item::Defaults),
+            Rule::test_decl => self.test_decl(p).map(Item::Test),
             _ => self.internal(&p),
         }
     }
@@ -560,6 +562,13 @@ impl<'s> Builder<'s> {
                     WorkloadProp::Alias(names)
                 }
                 Rule::w_route => WorkloadProp::Route(self.expr(pk.next()?)?),
+                Rule::w_jurisdiction => {
+                    let mut names = Vec::new();
+                    for n in pk.rest() {
+                        names.push(self.name(n));
+                    }
+                    WorkloadProp::Jurisdiction(names)
+                }
                 _ => return self.internal(&key),
             };
             props.push(self.prop(kind, &key, whole));

@@ -597,6 +597,15 @@ impl Walk<'_, '_, '_> {
                 required: call.data,
             });
         }
+        let allowed = &call.workload.jurisdictions;
+        if !allowed.is_empty()
+            && !provider
+                .jurisdiction
+                .as_ref()
+                .is_some_and(|j| allowed.iter().any(|a| a == j))
+        {
+            return Some(Reason::Jurisdiction);
+        }
         if !target.capabilities.covers(call.requires) {
             return Some(Reason::Capability {
                 missing: target.capabilities.missing(call.requires),

@@ -609,3 +609,41 @@ fn features_require_matching_capabilities() {
     let caps = f.required_capabilities();
     assert!(caps.has(crate::Capability::Vision) && caps.has(crate::Capability::Stream));
 }
+
+#[test]
+fn a_workload_s_jurisdictions_filter_providers_at_run_time() {
+    let mut p = seed();
+    for provider in &mut p.providers {
+        let place = match provider.name.as_str() {
+            "claude_cli" => "local",
+            "zai" => "cn",
+            _ => "us",
+        };
+        provider.jurisdiction = Some(place.into());
+    }
+    // Only local processing: of the seed's providers, the Claude CLI.
+    let audit = p.workload_id("audit_report").unwrap();
+    p.workloads[audit.0 as usize].jurisdictions = vec!["local".into()];
+    let d = run(&p, "audit_report", &user("alice"), &StateSnapshot::default());
+    assert_eq!(d.refusal(), Some(Refusal::NoEligibleTarget));
+    assert_eq!(
+        dropped(&p, &d, "jurisdiction"),
+        [
+            "anthropic/claude-opus-4.1",
+            "openrouter/claude-opus-4.1",
+            "xai/grok-4-fast"
+        ]
+    );
+    // The summary workload allows `us` and `local`: the CLI and the US
+    // providers stay, and the data-class filter still runs first.
+    let summary = p.workload_id("content_summary").unwrap();
+    p.workloads[summary.0 as usize].jurisdictions = vec!["us".into(), "local".into()];
+    let d = run(&p, "content_summary", &user(&user_in_arm(1)), &StateSnapshot::default());
+    assert_eq!(labels(&p, &d), ["gemini_free/gemini-2.5-flash"]);
+    assert_eq!(dropped(&p, &d, "jurisdiction"), ["zai/glm-4.6"]);
+    // A provider that names no jurisdiction fails closed.
+    let cerebras = p.providers.iter().position(|x| x.name == "cerebras").unwrap();
+    p.providers[cerebras].jurisdiction = None;
+    let d = run(&p, "content_summary", &user(&user_in_arm(0)), &StateSnapshot::default());
+    assert_eq!(dropped(&p, &d, "jurisdiction"), ["cerebras/llama-3.3-70b"]);
+}

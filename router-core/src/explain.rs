@@ -25,6 +25,9 @@ pub enum Reason {
         /// The call's class (the workload's, possibly raised by the request).
         required: DataClass,
     },
+    /// The provider's `jurisdiction` is not one the workload's
+    /// `jurisdiction` list allows (or the provider names none).
+    Jurisdiction,
     /// The model lacks a capability the workload or request needs.
     Capability {
         /// What it lacks.
@@ -107,8 +110,9 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason code, in the order filters run.
-    pub const CODES: [&'static str; 15] = [
+    pub const CODES: [&'static str; 16] = [
         "data_class",
+        "jurisdiction",
         "capability",
         "max_output",
         "context_window",
@@ -129,6 +133,7 @@ impl Reason {
     pub const fn code(&self) -> &'static str {
         match self {
             Reason::DataClass { .. } => "data_class",
+            Reason::Jurisdiction => "jurisdiction",
             Reason::Capability { .. } => "capability",
             Reason::MaxOutput { .. } => "max_output",
             Reason::ContextWindow { .. } => "context_window",

@@ -105,7 +105,9 @@ pub(crate) fn refusal(ex: &Explain, halted: bool) -> Refusal {
         let stage = match reason {
             Reason::SplitArmNotChosen { .. } | Reason::MatchArmNotTaken { .. } | Reason::BrokenRoute => 0,
             Reason::DataClass { .. } => 1,
-            Reason::Capability { .. }
+            // Not a data-class refusal: the class may be fine, the place not.
+            Reason::Jurisdiction
+            | Reason::Capability { .. }
             | Reason::MaxOutput { .. }
             | Reason::ContextWindow { .. }
             | Reason::OverCostCeiling { .. }

@@ -87,6 +87,7 @@ pub fn reason_text(policy: &Policy, reason: &Reason, now_ms: u64) -> String {
         Reason::DataClass { allowed, required } => {
             format!("provider may receive `{allowed}` data at most; this call carries `{required}`")
         }
+        Reason::Jurisdiction => "provider's jurisdiction is not one the workload's `jurisdiction` allows".to_owned(),
         Reason::Capability { missing } => format!("model lacks {missing}"),
         Reason::MaxOutput { limit, requested } => {
             format!("model gives at most {limit} output tokens; the call asks for {requested}")
@@ -270,6 +271,11 @@ pub fn render_text(policy: &Policy, decision: &Decision) -> String {
         .collect();
     if !below.is_empty() {
         let _ = writeln!(out, "never sent {} data: {}", ex.data_class, below.join(", "));
+    }
+    if let Some(w) = policy.workloads.get(ex.workload.0 as usize)
+        && !w.jurisdictions.is_empty()
+    {
+        let _ = writeln!(out, "data processed only in: {}", w.jurisdictions.join(", "));
     }
     for step in &ex.steps {
         let _ = writeln!(out, "route: {}", step_text(policy, step));

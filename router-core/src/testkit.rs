@@ -182,6 +182,7 @@ impl Builder {
             max_tokens: None,
             latency_budget: None,
             max_cost_per_call: None,
+            jurisdictions: Vec::new(),
             requires: Capabilities::NONE,
             budget: Budget::default(),
             max_attempts: None,

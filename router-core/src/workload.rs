@@ -167,6 +167,9 @@ pub struct Workload {
     pub quality: Option<Quality>,
     /// The class of the data it carries; requests may raise it, never lower it.
     pub data: DataClass,
+    /// Where its data may be processed: the providers' `jurisdiction`s it
+    /// allows (`jurisdiction eu, local`); empty means anywhere.
+    pub jurisdictions: Vec<String>,
     /// The most output tokens a call may ask for.
     pub max_tokens: Option<u64>,
     /// Overall deadline for a call, every fallback and retry included.

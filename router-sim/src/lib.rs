@@ -44,6 +44,7 @@ mod simulate;
 mod stats;
 mod time;
 mod traffic;
+mod witness;
 
 pub use baseline::BaselineError;
 pub use diff::{
@@ -57,3 +58,4 @@ pub use profile::{DEFAULT_P50, DEFAULT_P95, SIM_RETRY_AFTER};
 pub use report::{Assumptions, BaselineInfo, CostOverTime, SimReport, TargetRow, WorkloadRow};
 pub use simulate::{Simulator, StepOutcome, simulate};
 pub use traffic::{TrafficError, TrafficReader, TrafficRequest};
+pub use witness::{MAX_CELLS, Witness, WitnessKind, WorkloadWitnesses, describe, witnesses};

@@ -59,6 +59,7 @@ pub(crate) fn policy(workloads: &[(&str, Budget)]) -> Policy {
             max_tokens: None,
             latency_budget: None,
             max_cost_per_call: None,
+            jurisdictions: Vec::new(),
             requires: Capabilities::NONE,
             budget: *budget,
             max_attempts: None,

@@ -9,3 +9,4 @@ pub mod fmt;
 pub mod graph;
 pub mod serve;
 pub mod simulate;
+pub mod test;

@@ -18,6 +18,7 @@ impl Lowerer<'_> {
             max_tokens: None,
             latency_budget: None,
             max_cost_per_call: None,
+            jurisdictions: Vec::new(),
             requires: Capabilities::NONE,
             budget: Budget::default(),
             max_attempts: None,
@@ -145,6 +146,10 @@ impl Lowerer<'_> {
                 // Kept beside the workloads, not in them (see `Policy::with_response_cache`).
                 WorkloadProp::Cache(_) => {}
                 WorkloadProp::Alias(list) => wl.aliases = list.iter().map(|s| s.value.clone()).collect(),
+                WorkloadProp::Jurisdiction(list) => {
+                    info.jurisdiction = Some(prop.span);
+                    wl.jurisdictions = list.iter().map(|n| n.name.clone()).collect();
+                }
                 WorkloadProp::Route(e) => route = Some(e),
             }
         }

@@ -22,7 +22,7 @@ use crate::code::Code;
 use crate::diagnostic::Diag;
 use crate::errors::{
     CapabilityMismatchError, EvaluatorBelowClassError, MaxTokensError, NoEligibleTargetError, PiiViolationError,
-    UnpricedModelError,
+    ResidencyViolationError, UnpricedModelError,
 };
 use crate::report::CheckReport;
 use crate::source::Span;
@@ -124,6 +124,7 @@ pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) -> Vec<(Workloa
     for wid in policy.workload_ids() {
         let (reached, unresolved, evaluators) = reach(lowered, policy.workload(wid).route);
         pii(lowered, wid, &reached, report);
+        residency(lowered, wid, &reached, report);
         evaluator_classes(lowered, wid, &evaluators, report);
         per_target(lowered, wid, &reached, report);
         let targets: Vec<TargetId> = reached.iter().map(|r| r.target).collect();
@@ -218,6 +219,83 @@ fn pii(lowered: &Lowered, wid: WorkloadId, reached: &[Reached], report: &mut Che
             provider.max_data
         ));
         report.error(PiiViolationError {
+            workload: w.name.clone(),
+            provider: provider.name.clone(),
+            path: words,
+            diag,
+        });
+    }
+}
+
+/// `R0220`: a workload with a `jurisdiction` list reaches a provider whose
+/// `jurisdiction` is not in it (or that names none). One error per
+/// provider, on its shortest path, as for data classes.
+fn residency(lowered: &Lowered, wid: WorkloadId, reached: &[Reached], report: &mut CheckReport) {
+    let policy = &lowered.policy;
+    let info = &lowered.info;
+    let w = policy.workload(wid);
+    if w.jurisdictions.is_empty() {
+        return;
+    }
+    let allowed = |j: &Option<String>| j.as_ref().is_some_and(|j| w.jurisdictions.contains(j));
+    let mut by_provider: Vec<(usize, usize)> = Vec::new();
+    for (i, r) in reached.iter().enumerate() {
+        let pid = policy.target(r.target).provider;
+        if allowed(&policy.provider(pid).jurisdiction) {
+            continue;
+        }
+        match by_provider
+            .iter_mut()
+            .find(|(j, _)| policy.target(reached[*j].target).provider == pid)
+        {
+            Some((_, count)) => *count += 1,
+            None => by_provider.push((i, 1)),
+        }
+    }
+    let list = w.jurisdictions.iter().map(|j| q(j)).collect::<Vec<_>>().join(", ");
+    for (i, count) in by_provider {
+        let r = &reached[i];
+        let provider = policy.provider_of(r.target);
+        let pid = policy.target(r.target).provider;
+        let (words, hops) = describe_path(lowered, wid, r);
+        let place = match &provider.jurisdiction {
+            Some(j) => format!("processes data in {}", q(j)),
+            None => "names no `jurisdiction`".to_string(),
+        };
+        let winfo = info.workloads.get(wid.0 as usize);
+        let line = winfo
+            .and_then(|x| x.jurisdiction)
+            .unwrap_or_else(|| workload_span(lowered, wid));
+        let mut diag = Diag::at(
+            Code::R0220,
+            format!(
+                "workload {} can reach provider {} outside its jurisdictions",
+                q(&w.name),
+                q(&provider.name)
+            ),
+            &info.src,
+            info.head(r.node),
+            format!("{} {place}", q(&policy.target_label(r.target))),
+        )
+        .label(line, format!("data may be processed only in {list}"));
+        for (span, text) in hops {
+            diag = diag.label(span, text);
+        }
+        if let Some(pinfo) = info.providers.get(pid.0 as usize) {
+            diag = diag.label(pinfo.name, format!("{} {place}", q(&provider.name)));
+        }
+        let more = if count > 1 {
+            format!(" ({} more paths reach it)", count - 1)
+        } else {
+            String::new()
+        };
+        diag = diag.help(format!(
+            "path: {}{more}; remove {} from this workload's routes, or add its jurisdiction to the workload's \
+             `jurisdiction` list if its data may go there",
+            words.join(" → "),
+            q(&provider.name)
+        ));
+        report.error(ResidencyViolationError {
             workload: w.name.clone(),
             provider: provider.name.clone(),
             path: words,
