@@ -57,6 +57,8 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Compare two policies per workload; exit 1 when data-class exposure widens (a CI gate)
     Diff(cmd::diff::Args),
+    /// Serve the language server for `.route` files on stdio (editors start it)
+    Lsp(cmd::lsp::Args),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Diff(args) => cmd::diff::run(args),
+        Command::Lsp(args) => cmd::lsp::run(args),
     };
     ExitCode::from(code)
 }

@@ -65,7 +65,8 @@ pub(crate) enum Expect {
     End,
 }
 
-pub(crate) const PROVIDER_PROPS: &[&str] = &[
+/// The properties a `provider` block takes.
+pub const PROVIDER_PROPS: &[&str] = &[
     "adapter",
     "base_url",
     "command",
@@ -82,7 +83,8 @@ pub(crate) const PROVIDER_PROPS: &[&str] = &[
     "simulate",
     "model",
 ];
-pub(crate) const MODEL_PROPS: &[&str] = &[
+/// The properties a `model` block takes.
+pub const MODEL_PROPS: &[&str] = &[
     "id",
     "version",
     "price",
@@ -91,7 +93,8 @@ pub(crate) const MODEL_PROPS: &[&str] = &[
     "supports",
     "simulate",
 ];
-pub(crate) const WORKLOAD_PROPS: &[&str] = &[
+/// The properties a `workload` block takes.
+pub const WORKLOAD_PROPS: &[&str] = &[
     "task",
     "quality",
     "data",
@@ -106,8 +109,10 @@ pub(crate) const WORKLOAD_PROPS: &[&str] = &[
     "alias",
     "route",
 ];
-const ROUTE_WORDS: &[&str] = &["fallback", "free_first", "split", "select", "match", "escalate"];
-const TRIGGERS: &[&str] = &[
+/// The keywords that start a route expression.
+pub const ROUTE_WORDS: &[&str] = &["fallback", "free_first", "split", "select", "match", "escalate"];
+/// The triggers an `on` rule names.
+pub const TRIGGERS: &[&str] = &[
     "rate_limited",
     "overloaded",
     "server_error",

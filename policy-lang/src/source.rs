@@ -102,6 +102,21 @@ pub(crate) struct SourceMap {
 /// is never read as the start of the next.
 const GAP: usize = 1;
 
+/// Where each file starts in the one offset space that diagnostics' labels
+/// use, for files given to [`parse`](crate::parse) in this order: a label at
+/// offset `o` is in the last file whose start is at most `o`, at `o - start`.
+pub fn file_offsets(files: &[SourceFile]) -> Vec<usize> {
+    let mut base = 0;
+    files
+        .iter()
+        .map(|f| {
+            let start = base;
+            base += f.text.len() + GAP;
+            start
+        })
+        .collect()
+}
+
 impl SourceMap {
     pub(crate) fn new(files: &[SourceFile]) -> Self {
         let mut entries = Vec::with_capacity(files.len());

@@ -7,5 +7,6 @@ pub mod diff;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod lsp;
 pub mod serve;
 pub mod simulate;
