@@ -8,7 +8,8 @@
 # What it installs, only when missing (nothing is touched when all is there):
 # - apt packages: `redis-server` (the Redis budget store tests start and stop
 #   their own instances on free loopback ports), `graphviz` (a test renders
-#   `routec graph --format dot`), `curl` (the docs' commands use it), and
+#   `routec graph --format dot`), `curl` (the docs' commands use it),
+#   `neovim` (tests/lsp_neovim.rs drives `routec lsp` from its LSP client), and
 #   `python3-venv` when Python cannot make a venv;
 # - `.venv/` in the checkout with the official `openai` Python SDK, the real
 #   client of the gateway's SDK tests, which find it through `ROUTEC_PYTHON`.
@@ -25,6 +26,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v nvim >/dev/null 2>&1 || missing+=(neovim)
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
