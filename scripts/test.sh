@@ -65,3 +65,15 @@ step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
+
+# --- the VS Code extension ---------------------------------------------------
+# Its grammar's snapshot and scope tests on the example policies, and the
+# `.vsix` itself, built the way a user builds it (npm ci from the lock file).
+# Needs node 20 and npm, and the npm registry.
+if command -v npm >/dev/null 2>&1; then
+  step "editors/vscode/build-vsix.sh"
+  editors/vscode/build-vsix.sh
+else
+  echo "error: npm is missing; the VS Code extension needs node 20 and npm" >&2
+  exit 1
+fi

@@ -42,6 +42,16 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
         "installs into the user's cargo bin: a release build, and it changes the machine",
     ),
     (
+        "docs/editors.md",
+        "editors/vscode/build-vsix.sh",
+        "npm ci and a TypeScript build (a minute, the npm registry); scripts/test.sh runs it once",
+    ),
+    (
+        "docs/editors.md",
+        "code --install-extension editors/vscode/routec-policy.vsix",
+        "needs VS Code, which CI does not have",
+    ),
+    (
         "README.md",
         "scripts/test.sh",
         "it is the whole test suite, this test included",
