@@ -37,6 +37,11 @@ use std::time::Duration;
 /// Blocks that do not run: (document, the block's command, why).
 const NOT_RUN: &[(&str, &str, &str)] = &[
     (
+        "docs/performance.md",
+        "cargo bench -p policy-lsp --bench responsiveness",
+        "a benchmark: a release build and seconds of measurement",
+    ),
+    (
         "docs/editors.md",
         "cargo install --path .",
         "installs into the user's cargo bin: a release build, and it changes the machine",
