@@ -433,3 +433,65 @@ fn requests_before_initialize_and_exit_without_shutdown_are_refused() {
     assert!(text.contains("\"code\":-32002"), "{text}");
     assert_eq!(out.status.code(), Some(1), "exit without shutdown is status 1");
 }
+
+#[test]
+fn quick_fixes_and_the_explain_lens() {
+    let mut f = start();
+    f.client.open(&f.workloads, WORKLOADS);
+    // The lens above the workload shows its plan for default facts, and its
+    // command answers with the full explanation.
+    let r = f.client.request(
+        "textDocument/codeLens",
+        json!({ "textDocument": { "uri": uri(&f.workloads) } }),
+    );
+    let lens = &r["result"][0];
+    let title = lens["command"]["title"].as_str().unwrap_or_else(|| panic!("{r}"));
+    assert!(title.starts_with("explain: cerebras/llama-3.3-70b"), "{title}");
+    assert_eq!(lens["range"]["start"], pos(WORKLOADS, "summary", 0, 0));
+    let r = f.client.request(
+        "workspace/executeCommand",
+        json!({ "command": lens["command"]["command"], "arguments": lens["command"]["arguments"] }),
+    );
+    assert!(
+        r["result"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{r}"))
+            .contains("cerebras/llama-3.3-70b"),
+        "{r}"
+    );
+
+    // Did you mean, weights that do not sum to 100, a match without else.
+    let broken = WORKLOADS.replace("route pool\n", "route pol\n")
+        + "route ab = split by user {\n  70: pool\n  20: anthropic/sonnet\n}\n"
+        + "workload other {\n  data public\n  route match {\n    when has tools => pool\n  }\n}\n";
+    f.client.change(&f.workloads, 2, &broken);
+    let diags = f.client.diagnostics(&uri(&f.workloads));
+    let mut fixed = Vec::new();
+    for d in &diags {
+        let r = f.client.request(
+            "textDocument/codeAction",
+            json!({ "textDocument": { "uri": uri(&f.workloads) }, "range": d["range"], "context": { "diagnostics": [d] } }),
+        );
+        for a in r["result"].as_array().unwrap() {
+            assert_eq!(a["kind"], "quickfix");
+            let edits = a["edit"]["changes"][uri(&f.workloads)].as_array().unwrap();
+            fixed.push((
+                d["code"].as_str().unwrap().to_string(),
+                a["title"].as_str().unwrap().to_string(),
+                edits[0]["newText"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    let has = |code: &str, title: &str, text: &str| {
+        fixed
+            .iter()
+            .any(|(c, t, n)| c == code && t == title && n.contains(text))
+    };
+    assert!(has("R0101", "replace with `pool`", "pool"), "{fixed:?}");
+    assert!(
+        has("R0204", "make the last weight 30, so the weights sum to 100", "30"),
+        "{fixed:?}"
+    );
+    assert!(has("R0205", "add `else => pool`", "else => pool"), "{fixed:?}");
+    assert_eq!(f.client.shutdown(), Some(0));
+}

@@ -9,6 +9,7 @@ use lsp_types::{Diagnostic, DiagnosticRelatedInformation, DiagnosticSeverity, Lo
 use miette::Severity;
 use policy_lang::{CheckReport, SourceFile};
 
+use crate::fixes;
 use crate::workspace::PolicyDir;
 
 /// The `source` of every diagnostic, as editors show it.
@@ -65,7 +66,31 @@ pub(crate) fn convert(
                 })
             })
             .collect();
-        out.entry(path.clone()).or_default().push(diagnostic(d, range, related));
+        let mut lsp = diagnostic(d, range, related);
+        // Quick fixes, from the labels in the primary label's file.
+        let in_file: Vec<fixes::Label<'_>> = labels
+            .iter()
+            .filter_map(|l| {
+                let i = bases.partition_point(|b| *b <= l.offset()).checked_sub(1)?;
+                if paths.get(i)? != path {
+                    return None;
+                }
+                let start = l.offset().saturating_sub(*bases.get(i)?);
+                Some(fixes::Label {
+                    start,
+                    end: start + l.len(),
+                    text: l.label(),
+                    primary: l.primary(),
+                })
+            })
+            .collect();
+        if let (Some(code), Some(file)) = (d.code(), dir.files.get(path)) {
+            let found = fixes::fixes(&code.to_string(), &in_file, file.text(), &file.index);
+            if !found.is_empty() {
+                lsp.data = Some(serde_json::json!({ "fixes": found }));
+            }
+        }
+        out.entry(path.clone()).or_default().push(lsp);
     }
 }
 

@@ -29,7 +29,10 @@
 mod complete;
 mod diagnostics;
 mod error;
+mod fixes;
 mod hover;
+mod inlay;
+mod lens;
 mod line_index;
 mod navigate;
 mod server;

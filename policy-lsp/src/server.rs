@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::error::LspError;
 use crate::transport::{self, Frame};
 use crate::workspace::{Publish, Workspace};
-use crate::{complete, hover, navigate};
+use crate::{complete, fixes, hover, inlay, lens, navigate};
 
 /// Where the session is in LSP's lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -317,6 +317,92 @@ impl<W: Write> Server<W> {
                 let before = file.text().get(..offset).unwrap_or_default();
                 to_value(complete::complete(policy, before))
             }
+            req::CodeActionRequest::METHOD => {
+                let p: lsp_types::CodeActionParams = params(method, p)?;
+                let uri = p.text_document.uri;
+                let Some(path) = navigate::path_of(&uri) else {
+                    return Ok(Value::Null);
+                };
+                let Some(policy) = path.parent().and_then(|d| self.workspace.dirs.get(d)) else {
+                    return Ok(Value::Null);
+                };
+                let mut actions = Vec::new();
+                for d in policy.diagnostics.get(&path).into_iter().flatten() {
+                    let overlaps = d.range.start <= p.range.end && p.range.start <= d.range.end;
+                    let Some(found) = d.data.as_ref().and_then(|v| v.get("fixes")) else {
+                        continue;
+                    };
+                    let found: Vec<fixes::Fix> = serde_json::from_value(found.clone()).unwrap_or_default();
+                    if !overlaps {
+                        continue;
+                    }
+                    for (i, fix) in found.into_iter().enumerate() {
+                        let mut changes = std::collections::HashMap::new();
+                        changes.insert(uri.clone(), fix.edits);
+                        actions.push(lsp_types::CodeActionOrCommand::CodeAction(lsp_types::CodeAction {
+                            title: fix.title,
+                            kind: Some(lsp_types::CodeActionKind::QUICKFIX),
+                            diagnostics: Some(vec![d.clone()]),
+                            edit: Some(lsp_types::WorkspaceEdit::new(changes)),
+                            is_preferred: Some(i == 0),
+                            ..lsp_types::CodeAction::default()
+                        }));
+                    }
+                }
+                to_value(actions)
+            }
+            req::CodeLensRequest::METHOD => {
+                let p: lsp_types::CodeLensParams = params(method, p)?;
+                let uri = p.text_document.uri;
+                let Some((policy, file)) = navigate::path_of(&uri).and_then(|path| self.workspace.file(&path)) else {
+                    return Ok(Value::Null);
+                };
+                to_value(lens::lenses(policy, file, &uri))
+            }
+            req::ExecuteCommand::METHOD => {
+                let p: lsp_types::ExecuteCommandParams = params(method, p)?;
+                if p.command != lens::EXPLAIN {
+                    return Err(error(
+                        ErrorCode::InvalidParams,
+                        format!("unknown command `{}`", p.command),
+                    ));
+                }
+                let args: (Url, String) = serde_json::from_value(Value::Array(p.arguments)).map_err(|e| {
+                    error(
+                        ErrorCode::InvalidParams,
+                        format!("`{}` takes a file URI and a workload: {e}", lens::EXPLAIN),
+                    )
+                })?;
+                let explained = navigate::path_of(&args.0)
+                    .and_then(|path| self.workspace.file(&path))
+                    .and_then(|(policy, _)| lens::explain(policy, &args.1))
+                    .ok_or_else(|| {
+                        error(
+                            ErrorCode::RequestFailed,
+                            format!(
+                                "no plan for workload `{}`: the policy has errors or no such workload",
+                                args.1
+                            ),
+                        )
+                    })?;
+                let shown = lsp_types::ShowMessageParams {
+                    typ: MessageType::INFO,
+                    message: explained.clone(),
+                };
+                if let Err(e) = self.notify(notif::ShowMessage::METHOD, shown) {
+                    tracing::warn!("cannot show the explanation: {e}");
+                }
+                to_value(explained)
+            }
+            req::InlayHintRequest::METHOD => {
+                let p: lsp_types::InlayHintParams = params(method, p)?;
+                let Some((policy, file)) =
+                    navigate::path_of(&p.text_document.uri).and_then(|path| self.workspace.file(&path))
+                else {
+                    return Ok(Value::Null);
+                };
+                to_value(inlay::hints(policy, file))
+            }
             _ => Err(error(ErrorCode::MethodNotFound, format!("`{method}` is not supported"))),
         }
     }
@@ -426,6 +512,19 @@ fn capabilities() -> ServerCapabilities {
         })),
         document_symbol_provider: Some(OneOf::Left(true)),
         document_formatting_provider: Some(OneOf::Left(true)),
+        code_action_provider: Some(lsp_types::CodeActionProviderCapability::Options(
+            lsp_types::CodeActionOptions {
+                code_action_kinds: Some(vec![lsp_types::CodeActionKind::QUICKFIX]),
+                ..lsp_types::CodeActionOptions::default()
+            },
+        )),
+        code_lens_provider: Some(lsp_types::CodeLensOptions {
+            resolve_provider: Some(false),
+        }),
+        execute_command_provider: Some(lsp_types::ExecuteCommandOptions {
+            commands: vec![lens::EXPLAIN.to_string()],
+            ..lsp_types::ExecuteCommandOptions::default()
+        }),
         completion_provider: Some(CompletionOptions {
             trigger_characters: Some(vec!["/".to_string(), " ".to_string()]),
             ..CompletionOptions::default()

@@ -70,6 +70,8 @@ pub(crate) struct PolicyDir {
     pub(crate) policy: Option<Policy>,
     /// Files whose last published diagnostics were not empty.
     published: BTreeSet<PathBuf>,
+    /// The diagnostics last published per file, with their quick fixes.
+    pub(crate) diagnostics: BTreeMap<PathBuf, Vec<Diagnostic>>,
 }
 
 /// Every policy the editor has touched.
@@ -235,8 +237,12 @@ impl PolicyDir {
         }
         let mut publish = Vec::new();
         let mut now_published = BTreeSet::new();
+        self.diagnostics.clear();
         for path in paths {
             let list = by_file.remove(&path).unwrap_or_default();
+            if !list.is_empty() {
+                self.diagnostics.insert(path.clone(), list.clone());
+            }
             let had = self.published.contains(&path);
             if list.is_empty() && !had {
                 continue;
