@@ -495,3 +495,23 @@ fn quick_fixes_and_the_explain_lens() {
     assert!(has("R0205", "add `else => pool`", "else => pool"), "{fixed:?}");
     assert_eq!(f.client.shutdown(), Some(0));
 }
+
+#[test]
+fn a_file_on_disk_that_is_not_utf8_gets_checks_diagnostic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("providers.route"), PROVIDERS).unwrap();
+    let bad = dir.path().join("pasted.route");
+    std::fs::write(&bad, b"# caf\xe9\nworkload w { data public; route anthropic/sonnet }\n").unwrap();
+    // The root's policy is checked on `initialized`, before anything is open.
+    let mut client = Client::start(dir.path(), &dir.path().join("lsp.log"));
+    let diags = client.diagnostics(&uri(&bad));
+    assert_eq!(codes(&diags), ["R0002"], "{diags:?}");
+    assert!(
+        diags[0]["message"].as_str().unwrap().contains("not valid UTF-8"),
+        "{diags:?}"
+    );
+    // Opening it (the editor decoded it somehow) replaces the disk's bytes.
+    client.open(&bad, "workload w { data public; route anthropic/sonnet }\n");
+    assert_eq!(client.diagnostics(&uri(&bad)), Vec::<Value>::new());
+    assert_eq!(client.shutdown(), Some(0));
+}

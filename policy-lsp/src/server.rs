@@ -526,7 +526,7 @@ fn capabilities() -> ServerCapabilities {
             ..lsp_types::ExecuteCommandOptions::default()
         }),
         completion_provider: Some(CompletionOptions {
-            trigger_characters: Some(vec!["/".to_string(), " ".to_string()]),
+            trigger_characters: Some(vec!["/".to_string()]),
             ..CompletionOptions::default()
         }),
         ..ServerCapabilities::default()
