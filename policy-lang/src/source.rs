@@ -405,6 +405,18 @@ mod tests {
     }
 
     #[test]
+    fn file_offsets_are_the_source_maps_bases() {
+        let files = [
+            SourceFile::new("a.route", "abc\ndef"),
+            SourceFile::new("b.route", ""),
+            SourceFile::new("c.route", "xyz"),
+        ];
+        let map = SourceMap::new(&files);
+        let bases: Vec<usize> = (0..map.len()).map(|i| map.file(i).unwrap().0).collect();
+        assert_eq!(file_offsets(&files), bases);
+    }
+
+    #[test]
     fn spans_map_to_the_file_they_fall_in() {
         let map = SourceMap::new(&[
             SourceFile::new("a.route", "abc\ndef"),
