@@ -8,7 +8,7 @@
 
 use lsp_types::{CompletionItem, CompletionItemKind};
 use policy_lang::{SymbolKind, words};
-use router_core::{Capability, DataClass, Quality, Task, Tier};
+use router_core::{Capability, DataClass, Quality, Strategy, Task, Tier};
 
 use crate::workspace::PolicyDir;
 
@@ -171,6 +171,36 @@ pub(crate) fn complete(policy: &PolicyDir, before: &str) -> Vec<CompletionItem> 
         Some("task") => return values(Task::ALL, "task"),
         Some("supports" | "requires") => return values(Capability::ALL, "capability"),
         Some("on") => return keywords(words::TRIGGERS, "trigger"),
+        Some("by") => return keywords(&["user", "request", "metadata."], "split key"),
+        Some("select") => {
+            let mut out = values(
+                [Strategy::Cheapest, Strategy::Fastest, Strategy::First].map(Strategy::as_str),
+                "strategy",
+            );
+            out.extend(values([Strategy::Weighted.as_str()], "strategy"));
+            return out;
+        }
+        Some("split") => return keywords(&["by"], ""),
+        Some("has") => {
+            let mut out = keywords(&["tools", "images", "json_schema", "stream"], "feature");
+            out.extend(keywords(&["metadata."], "metadata key"));
+            return out;
+        }
+        Some("when" | "and" | "or" | "not") => {
+            return keywords(
+                &[
+                    "has",
+                    "not",
+                    "input_tokens",
+                    "max_output",
+                    "task",
+                    "metadata.",
+                    "true",
+                    "false",
+                ],
+                "condition",
+            );
+        }
         _ => {}
     }
     // `supports tools, ` goes on with more capabilities.
@@ -246,5 +276,9 @@ mod tests {
         assert!(labels("route r = fallback [\n  a/b,\n  ").contains(&"split".to_string()));
         assert!(labels("route r = fallback [ a/b ] on ").contains(&"rate_limited".to_string()));
         assert!(labels("provider p { adapter mock }\n").contains(&"workload".to_string()));
+        assert!(labels("route r = split by ").contains(&"user".to_string()));
+        assert!(labels("route r = select ").contains(&"cheapest".to_string()));
+        assert!(labels("route r = match {\n  when has ").contains(&"images".to_string()));
+        assert!(labels("route r = match {\n  when ").contains(&"input_tokens".to_string()));
     }
 }
