@@ -51,6 +51,33 @@ pub(crate) fn references(policy: &PolicyDir, target: &Symbol, with_definition: b
         .collect()
 }
 
+/// The grammar's reserved words (its `keyword` rule): no name may be one.
+const RESERVED: &[&str] = &[
+    "provider",
+    "workload",
+    "route",
+    "defaults",
+    "fallback",
+    "free_first",
+    "split",
+    "select",
+    "match",
+    "when",
+    "else",
+    "escalate",
+    "check",
+    "on",
+    "retry",
+    "allow_repeat",
+    "by",
+    "and",
+    "or",
+    "not",
+    "has",
+    "true",
+    "false",
+];
+
 /// Why a name cannot be renamed to `new`, if it cannot.
 pub(crate) fn invalid_name(kind: SymbolKind, new: &str) -> Option<String> {
     let mut chars = new.chars();
@@ -64,7 +91,9 @@ pub(crate) fn invalid_name(kind: SymbolKind, new: &str) -> Option<String> {
         .chars()
         .skip(1)
         .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || (kind == SymbolKind::Model && (c == '.' || c == ':')));
-    if first_ok && rest_ok {
+    if kind != SymbolKind::Model && RESERVED.contains(&new) {
+        Some(format!("`{new}` is a keyword, not a {} name", kind.keyword()))
+    } else if first_ok && rest_ok {
         None
     } else {
         Some(format!("`{new}` is not a valid {} name", kind.keyword()))
