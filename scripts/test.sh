@@ -8,7 +8,8 @@
 # What it installs, only when missing (nothing is touched when all is there):
 # - apt packages: `redis-server` (the Redis budget store tests start and stop
 #   their own instances on free loopback ports), `graphviz` (a test renders
-#   `routec graph --format dot`), `curl` (the docs' commands use it), and
+#   `routec graph --format dot`), `curl` (the docs' commands use it),
+#   `neovim` (tests/lsp_neovim.rs drives `routec lsp` from its LSP client), and
 #   `python3-venv` when Python cannot make a venv;
 # - `.venv/` in the checkout with the official `openai` and `anthropic` Python SDKs, the real
 #   client of the gateway's SDK tests, which find it through `ROUTEC_PYTHON`.
@@ -25,6 +26,7 @@ missing=()
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v nvim >/dev/null 2>&1 || missing+=(neovim)
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -67,3 +69,15 @@ step "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test --workspace"
 cargo test --workspace
+
+# --- the VS Code extension ---------------------------------------------------
+# Its grammar's snapshot and scope tests on the example policies, and the
+# `.vsix` itself, built the way a user builds it (npm ci from the lock file).
+# Needs node 20 and npm, and the npm registry.
+if command -v npm >/dev/null 2>&1; then
+  step "editors/vscode/build-vsix.sh"
+  editors/vscode/build-vsix.sh
+else
+  echo "error: npm is missing; the VS Code extension needs node 20 and npm" >&2
+  exit 1
+fi

@@ -59,6 +59,8 @@ enum Command {
     Diff(cmd::diff::Args),
     /// Run the `test` blocks of policies through the engine (exit 0 all pass, 1 on a failure, 2 on usage errors)
     Test(cmd::test::Args),
+    /// Serve the language server for `.route` files on stdio (editors start it)
+    Lsp(cmd::lsp::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +76,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cmd::demo::run(args),
         Command::Diff(args) => cmd::diff::run(args),
         Command::Test(args) => cmd::test::run(args),
+        Command::Lsp(args) => cmd::lsp::run(args),
     };
     ExitCode::from(code)
 }

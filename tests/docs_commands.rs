@@ -37,6 +37,26 @@ use std::time::Duration;
 /// Blocks that do not run: (document, the block's command, why).
 const NOT_RUN: &[(&str, &str, &str)] = &[
     (
+        "docs/performance.md",
+        "cargo bench -p policy-lsp --bench responsiveness",
+        "a benchmark: a release build and seconds of measurement",
+    ),
+    (
+        "docs/editors.md",
+        "cargo install --path .",
+        "installs into the user's cargo bin: a release build, and it changes the machine",
+    ),
+    (
+        "docs/editors.md",
+        "editors/vscode/build-vsix.sh",
+        "npm ci and a TypeScript build (a minute, the npm registry); scripts/test.sh runs it once",
+    ),
+    (
+        "docs/editors.md",
+        "code --install-extension editors/vscode/routec-policy.vsix",
+        "needs VS Code, which CI does not have",
+    ),
+    (
         "README.md",
         "scripts/test.sh",
         "it is the whole test suite, this test included",

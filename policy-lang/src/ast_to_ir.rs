@@ -48,9 +48,9 @@ mod routes;
 mod workloads;
 
 /// Wire protocols an `adapter` may name.
-pub(crate) const PROTOCOLS: &[&str] = &["openai", "anthropic", "gemini", "openai_compatible", "cli", "mock"];
+pub const PROTOCOLS: &[&str] = &["openai", "anthropic", "gemini", "openai_compatible", "cli", "mock"];
 /// OpenAI-compatible presets an `adapter` may name.
-pub(crate) const PRESETS: &[&str] = &[
+pub const PRESETS: &[&str] = &[
     "groq",
     "cerebras",
     "openrouter",

@@ -72,7 +72,8 @@ pub(crate) enum Expect {
     End,
 }
 
-pub(crate) const PROVIDER_PROPS: &[&str] = &[
+/// The properties a `provider` block takes.
+pub const PROVIDER_PROPS: &[&str] = &[
     "adapter",
     "base_url",
     "command",
@@ -93,7 +94,8 @@ pub(crate) const PROVIDER_PROPS: &[&str] = &[
     "simulate",
     "model",
 ];
-pub(crate) const MODEL_PROPS: &[&str] = &[
+/// The properties a `model` block takes.
+pub const MODEL_PROPS: &[&str] = &[
     "id",
     "version",
     "price",
@@ -102,7 +104,8 @@ pub(crate) const MODEL_PROPS: &[&str] = &[
     "supports",
     "simulate",
 ];
-pub(crate) const WORKLOAD_PROPS: &[&str] = &[
+/// The properties a `workload` block takes.
+pub const WORKLOAD_PROPS: &[&str] = &[
     "task",
     "quality",
     "data",
@@ -120,8 +123,10 @@ pub(crate) const WORKLOAD_PROPS: &[&str] = &[
     "jurisdiction",
 ];
 pub(crate) const TEST_PROPS: &[&str] = &["workload", "request", "state", "expect"];
-const ROUTE_WORDS: &[&str] = &["fallback", "free_first", "split", "select", "match", "escalate"];
-const TRIGGERS: &[&str] = &[
+/// The keywords that start a route expression.
+pub const ROUTE_WORDS: &[&str] = &["fallback", "free_first", "split", "select", "match", "escalate"];
+/// The triggers an `on` rule names.
+pub const TRIGGERS: &[&str] = &[
     "rate_limited",
     "overloaded",
     "server_error",

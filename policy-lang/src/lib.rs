@@ -40,6 +40,7 @@ mod names;
 mod prescan;
 mod report;
 mod source;
+mod symbols;
 mod text_to_ast;
 mod walk;
 
@@ -52,7 +53,17 @@ pub use errors::*;
 pub use load::load;
 pub use report::CheckReport;
 pub use router_core::Policy;
-pub use source::{MAX_FILE_BYTES, SourceFile};
+pub use source::{MAX_FILE_BYTES, SourceFile, file_offsets};
+pub use symbols::{Symbol, SymbolKind, Symbols};
+
+/// The words the language accepts at each place, from the tables the parser
+/// and the checker use, for editors' completion.
+pub mod words {
+    /// The keywords that start a top-level item.
+    pub const ITEMS: &[&str] = &["provider", "workload", "route", "defaults"];
+    pub use crate::ast_to_ir::{PRESETS, PROTOCOLS};
+    pub use crate::expected::{MODEL_PROPS, PROVIDER_PROPS, ROUTE_WORDS, TRIGGERS, WORKLOAD_PROPS};
+}
 
 /// A policy that passed every check: the IR, plus any warnings.
 #[derive(Clone, Debug)]
@@ -129,6 +140,15 @@ pub fn format(file: &SourceFile) -> Result<String, CheckReport> {
     } else {
         formatted
     })
+}
+
+/// Runs every check and lowers what it can, errors or not: the report, and
+/// the IR as far as it could be built (names that did not resolve are
+/// missing from it). For tools that show a policy while it is being edited;
+/// anything that routes calls uses [`lower`].
+pub fn check_and_lower(ast: &Ast) -> (Policy, CheckReport) {
+    let (policy, report, _tests) = analyse(ast);
+    (policy, report)
 }
 
 /// [`parse`] then [`lower`]: policy text to checked IR.

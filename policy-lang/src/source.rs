@@ -102,6 +102,21 @@ pub(crate) struct SourceMap {
 /// is never read as the start of the next.
 const GAP: usize = 1;
 
+/// Where each file starts in the one offset space that diagnostics' labels
+/// use, for files given to [`parse`](crate::parse) in this order: a label at
+/// offset `o` is in the last file whose start is at most `o`, at `o - start`.
+pub fn file_offsets(files: &[SourceFile]) -> Vec<usize> {
+    let mut base = 0;
+    files
+        .iter()
+        .map(|f| {
+            let start = base;
+            base += f.text.len() + GAP;
+            start
+        })
+        .collect()
+}
+
 impl SourceMap {
     pub(crate) fn new(files: &[SourceFile]) -> Self {
         let mut entries = Vec::with_capacity(files.len());
@@ -387,6 +402,18 @@ mod tests {
         let short = map.read_span(&SourceSpan::new(0.into(), 1), 1, 1).unwrap();
         assert_eq!(short.data(), b"# before");
         assert_eq!(short.line(), 0);
+    }
+
+    #[test]
+    fn file_offsets_are_the_source_maps_bases() {
+        let files = [
+            SourceFile::new("a.route", "abc\ndef"),
+            SourceFile::new("b.route", ""),
+            SourceFile::new("c.route", "xyz"),
+        ];
+        let map = SourceMap::new(&files);
+        let bases: Vec<usize> = (0..map.len()).map(|i| map.file(i).unwrap().0).collect();
+        assert_eq!(file_offsets(&files), bases);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod diff;
 pub mod explain;
 pub mod fmt;
 pub mod graph;
+pub mod lsp;
 pub mod serve;
 pub mod simulate;
 pub mod test;
