@@ -185,6 +185,12 @@ workload w {
     assert_eq!(a.retry_on.get(Trigger::ServerError), Some(2));
     assert_eq!(a.retry_on.get(Trigger::Timeout), Some(1));
     assert_eq!(a.retry_on.get(Trigger::RateLimited), None);
+    // `routec explain` says them.
+    let text = router_core::render_text(policy, &decision);
+    assert!(
+        text.contains("first token 3s · idle 4s") && text.contains("retry server_error 2, timeout 1"),
+        "{text}"
+    );
 }
 
 #[test]

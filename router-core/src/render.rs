@@ -217,9 +217,19 @@ fn attempt_line(policy: &Policy, a: &Attempt, prev: Option<&Attempt>) -> String 
         Some(t) => format!("timeout {}", duration_text(t)),
         None => "runtime timeout".to_owned(),
     }];
+    if let Some(t) = a.first_token {
+        parts.push(format!("first token {}", duration_text(t)));
+    }
+    if let Some(t) = a.idle {
+        parts.push(format!("idle {}", duration_text(t)));
+    }
     parts.push(format!("advance on {}", triggers_text(a.advance_on)));
     if a.retries > 0 {
         parts.push(format!("retry {}", a.retries));
+    }
+    if !a.retry_on.is_unset() {
+        let classes: Vec<String> = a.retry_on.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        parts.push(format!("retry {}", classes.join(", ")));
     }
     if let Some(check) = a.quality_check(policy) {
         parts.push(format!("check {}", check_text(policy, check)));
