@@ -27,6 +27,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v nvim >/dev/null 2>&1 || missing+=(neovim)
+# node and npm build the VS Code extension; Debian's `npm` brings `nodejs`.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ! command -v python3 >/dev/null 2>&1; then
   missing+=(python3 python3-venv)
 elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
@@ -78,6 +80,6 @@ if command -v npm >/dev/null 2>&1; then
   step "editors/vscode/build-vsix.sh"
   editors/vscode/build-vsix.sh
 else
-  echo "error: npm is missing; the VS Code extension needs node 20 and npm" >&2
+  echo "error: npm is missing after installing it; the VS Code extension needs node and npm" >&2
   exit 1
 fi
