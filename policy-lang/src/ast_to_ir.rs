@@ -88,6 +88,8 @@ pub(crate) struct WorkloadInfo {
     pub(crate) budgets: Vec<(BudgetLine, String, Span)>,
     /// Where `stream_recovery` is written.
     pub(crate) stream_recovery: Option<Span>,
+    /// Where `max_cost` is written.
+    pub(crate) max_cost: Option<Span>,
 }
 
 /// Which limit of a workload's [`router_core::Budget`] a budget line sets.

@@ -95,11 +95,13 @@ pub enum Code {
     W0309,
     /// `stream_recovery continue` with no target that accepts a prefill.
     W0310,
+    /// A worst case per call above the workload's `max_cost`.
+    W0311,
 }
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 43] = [
+    pub const ALL: [Code; 44] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -143,6 +145,7 @@ impl Code {
         Code::W0308,
         Code::W0309,
         Code::W0310,
+        Code::W0311,
     ];
 
     /// The code as written in diagnostics and docs: `R0202`.
@@ -191,6 +194,7 @@ impl Code {
             Code::W0308 => "W0308",
             Code::W0309 => "W0309",
             Code::W0310 => "W0310",
+            Code::W0311 => "W0311",
         }
     }
 
@@ -240,6 +244,7 @@ impl Code {
             Code::W0308 => "free_first without a free target",
             Code::W0309 => "budget below one call",
             Code::W0310 => "continue without a prefill target",
+            Code::W0311 => "worst case over max_cost",
         }
     }
 
@@ -257,6 +262,7 @@ impl Code {
                 | Code::W0308
                 | Code::W0309
                 | Code::W0310
+                | Code::W0311
         )
     }
 }

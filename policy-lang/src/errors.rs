@@ -726,6 +726,18 @@ diagnostic_struct!(
 );
 
 diagnostic_struct!(
+    /// A workload whose worst case per call exceeds its `max_cost` (`W0311`).
+    WorstCaseOverMaxCostWarning { workload: String }
+);
+
+impl WorstCaseOverMaxCostWarning {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+}
+
+diagnostic_struct!(
     /// `stream_recovery continue` on a workload none of whose targets
     /// accepts a prefill (`W0310`).
     ContinueWithoutPrefillWarning { workload: String }
@@ -791,5 +803,7 @@ diagnostic_enum!(
         BudgetBelowOneCall(BudgetBelowOneCallWarning),
         /// `stream_recovery continue` with no target that accepts a prefill.
         ContinueWithoutPrefill(ContinueWithoutPrefillWarning),
+        /// A worst case per call above the workload's `max_cost`.
+        WorstCaseOverMaxCost(WorstCaseOverMaxCostWarning),
     }
 );

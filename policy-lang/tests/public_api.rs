@@ -219,3 +219,51 @@ workload w {
     );
     assert!(all.contains("`retry server_error 11` is too many retries"), "{all}");
 }
+
+#[test]
+fn worst_case_bounds_add_up_a_chain_and_take_a_matchs_worst_branch() {
+    use std::time::Duration;
+
+    let text = r#"
+provider p {
+  adapter mock
+  tier paid
+  model m { price $1/M in, $2/M out; context 10k; max_output 1k }
+  model big { price $3/M in, $3/M out; context 10k; max_output 1k }
+}
+workload chain {
+  data public
+  max_tokens 1000
+  route fallback [p/m, p/big] retry 1 timeouts total 10s allow_repeat
+}
+workload branches {
+  data public
+  max_tokens 1000
+  latency 15s
+  route match {
+    when has tools => p/big
+    else => p/m
+  }
+}
+"#;
+    let compiled = compile(&[SourceFile::new("b.route", text)]).unwrap();
+    let policy = compiled.policy();
+    let chain = router_core::worst_case(policy, policy.workload_id("chain").unwrap());
+    // Two targets, each tried twice; within the default bound of 4.
+    assert_eq!(chain.calls, 4);
+    // m: 9,000 in × $1/M + 1,000 out × $2/M = $0.011, twice; big: $0.030, twice.
+    assert_eq!(chain.cost, Some(router_core::Usd::from_nanos(82_000_000)));
+    // Per target: two 10 s attempts and one 2 s wait.
+    assert_eq!(chain.time, Some(Duration::from_secs(44)));
+    assert!(!chain.by_deadline);
+
+    let branches = router_core::worst_case(policy, policy.workload_id("branches").unwrap());
+    assert_eq!(branches.calls, 1, "one branch is taken");
+    assert_eq!(
+        branches.cost,
+        Some(router_core::Usd::from_nanos(30_000_000)),
+        "the dearer branch"
+    );
+    assert_eq!(branches.time, Some(Duration::from_secs(15)), "cut by `latency 15s`");
+    assert!(branches.by_deadline);
+}

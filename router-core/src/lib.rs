@@ -13,6 +13,7 @@
 //! assert_eq!(opus.cost(2_000, 1_000).to_string(), "$0.105");
 //! ```
 
+mod bounds;
 mod decide;
 mod draw;
 mod explain;
@@ -32,6 +33,7 @@ mod testkit;
 mod units;
 mod workload;
 
+pub use bounds::{DEFAULT_ATTEMPT_TIMEOUT, DEFAULT_BACKOFF_MAX, DEFAULT_RETRY_AFTER_WAIT, WorstCase, worst_case};
 pub use decide::{DEFAULT_OUTPUT_ESTIMATE, DEFAULT_P95_PRIOR_MS, Decider, MAX_ROUTE_DEPTH, MAX_ROUTE_VISITS, decide};
 pub use draw::{DrawFormat, condition_text, draw};
 pub use explain::{Candidate, Explain, KeySource, LatencySource, MatchBranch, Reason, Step, Verdict};

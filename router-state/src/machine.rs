@@ -193,12 +193,12 @@ impl Default for FailureRules {
             // A whole answer's headers usually arrive only when the answer
             // is complete, so its bound is the total; a stream that has not
             // started after 30 s is better left for the next target.
-            default_attempt_timeout: Duration::from_secs(120),
+            default_attempt_timeout: router_core::DEFAULT_ATTEMPT_TIMEOUT,
             default_first_token: Duration::from_secs(30),
             default_idle: Duration::from_secs(30),
             backoff_base: Duration::from_millis(100),
-            backoff_max: Duration::from_secs(2),
-            retry_after_wait_max: Duration::from_secs(2),
+            backoff_max: router_core::DEFAULT_BACKOFF_MAX,
+            retry_after_wait_max: router_core::DEFAULT_RETRY_AFTER_WAIT,
             retry_timeouts: false,
         }
     }

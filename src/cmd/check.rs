@@ -44,6 +44,10 @@ pub struct Args {
     /// Fail (exit 1) on warnings too
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also print each workload's worst case per call: most upstream calls,
+    /// most cost, longest time (for policies without errors)
+    #[arg(long)]
+    pub bounds: bool,
 }
 
 /// How `check` prints.
@@ -61,11 +65,13 @@ pub enum Format {
 struct Outcome {
     path: PathBuf,
     report: CheckReport,
+    /// Each workload's worst case, with `--bounds`, when the policy has no errors.
+    bounds: Vec<(String, router_core::WorstCase)>,
     /// Whether the path could not be read at all (exit 2).
     io_error: bool,
 }
 
-fn check_one(path: &Path) -> Outcome {
+fn check_one(path: &Path, bounds: bool) -> Outcome {
     let files = match policy_lang::load(&[path]) {
         Ok(files) => files,
         Err(report) => {
@@ -76,17 +82,31 @@ fn check_one(path: &Path) -> Outcome {
             return Outcome {
                 path: path.to_path_buf(),
                 report,
+                bounds: Vec::new(),
                 io_error,
             };
         }
     };
-    let report = match policy_lang::parse(&files) {
-        Ok(ast) => policy_lang::check(&ast),
-        Err(report) => report,
+    let (report, bounds) = match policy_lang::parse(&files) {
+        Ok(ast) if bounds => {
+            let (policy, report) = policy_lang::check_and_lower(&ast);
+            let bounds = if report.errors().is_empty() {
+                policy
+                    .workload_ids()
+                    .map(|w| (policy.workload(w).name.clone(), router_core::worst_case(&policy, w)))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            (report, bounds)
+        }
+        Ok(ast) => (policy_lang::check(&ast), Vec::new()),
+        Err(report) => (report, Vec::new()),
     };
     Outcome {
         path: path.to_path_buf(),
         report,
+        bounds,
         io_error: false,
     }
 }
@@ -98,11 +118,14 @@ pub fn run(args: Args) -> u8 {
     } else {
         args.paths.clone()
     };
-    let outcomes: Vec<Outcome> = paths.iter().map(|p| check_one(p)).collect();
+    let outcomes: Vec<Outcome> = paths.iter().map(|p| check_one(p, args.bounds)).collect();
     let errors: usize = outcomes.iter().map(|o| o.report.errors().len()).sum();
     let warnings: usize = outcomes.iter().map(|o| o.report.warnings().len()).sum();
     match args.format {
-        Format::Human => human(&outcomes, errors, warnings),
+        Format::Human => {
+            human(&outcomes, errors, warnings);
+            print_bounds(&outcomes);
+        }
         Format::Json => out!("{}", to_json(&outcomes, errors, warnings)),
         Format::Github => github(&outcomes),
     }
@@ -212,12 +235,67 @@ fn to_json(outcomes: &[Outcome], errors: usize, warnings: usize) -> Value {
             }));
         }
     }
-    json!({
+    let mut out = json!({
         "policies": outcomes.iter().map(|o| o.path.display().to_string()).collect::<Vec<_>>(),
         "errors": errors,
         "warnings": warnings,
         "diagnostics": diagnostics,
-    })
+    });
+    if outcomes.iter().any(|o| !o.bounds.is_empty()) {
+        let bounds: Vec<Value> = outcomes
+            .iter()
+            .flat_map(|o| {
+                o.bounds.iter().map(|(name, b)| {
+                    json!({
+                        "policy": o.path.display().to_string(),
+                        "workload": name,
+                        "calls": b.calls,
+                        "cost_usd": b.cost.map(|c| c.as_dollars_f64()),
+                        "time_ms": b.time.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+                        "by_deadline": b.by_deadline,
+                    })
+                })
+            })
+            .collect();
+        out["bounds"] = Value::from(bounds);
+    }
+    out
+}
+
+/// `--bounds`, for people: one line per workload, on stdout.
+fn print_bounds(outcomes: &[Outcome]) {
+    for o in outcomes.iter().filter(|o| !o.bounds.is_empty()) {
+        out!("worst case per call, {}:", o.path.display());
+        let width = o.bounds.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
+        for (name, b) in &o.bounds {
+            let cost = b.cost.map_or_else(
+                || "cost unknown (a paid model without price or context)".to_owned(),
+                |c| c.to_string(),
+            );
+            let time = b.time.map_or_else(|| "unbounded".to_owned(), duration_text);
+            let deadline = if b.by_deadline { " (the workload's latency)" } else { "" };
+            out!(
+                "  {name:<width$}  {} call{} · {cost} · {time}{deadline}",
+                b.calls,
+                if b.calls == 1 { "" } else { "s" }
+            );
+        }
+    }
+}
+
+/// `2m 8s`, `450ms`.
+fn duration_text(d: std::time::Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        return format!("{ms}ms");
+    }
+    let s = d.as_secs();
+    match (s / 3_600, (s % 3_600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, 0) => format!("{m}m"),
+        (0, m, sec) => format!("{m}m {sec}s"),
+        (h, m, _) => format!("{h}h {m}m"),
+    }
 }
 
 /// Escapes data for a workflow command: `%`, CR and LF always, and `:` and

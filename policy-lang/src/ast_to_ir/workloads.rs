@@ -73,6 +73,7 @@ impl Lowerer<'_> {
                 WorkloadProp::MaxCost(m) => {
                     wl.max_cost_per_call = Some(Usd::from_nanos(m.value));
                     info.cost_limit.get_or_insert(prop.span);
+                    info.max_cost = Some(prop.span);
                 }
                 WorkloadProp::Requires(caps) => {
                     wl.requires = caps.iter().map(|c| c.value).collect();

@@ -8,6 +8,8 @@
 //!   (`R0208`), prices under a dollar limit (`R0209`).
 //! - `budgets`: budget lines smaller than one call's reservation (`W0309`),
 //!   run from `paths` with the targets each workload reaches.
+//! - `bounds`: a worst case per call above the workload's `max_cost`
+//!   (`W0311`), run from `paths`.
 //! - `recovery`: `stream_recovery continue` with no reachable model that
 //!   accepts a prefill (`W0310`), run from `paths` likewise.
 //! - `chains`: the order attempts happen in: same provider twice in a row
@@ -23,6 +25,7 @@
 //! limit, and cycle-safe, so a policy with a cycle, or a chain of 100,000
 //! named routes, still gets every other check.
 
+mod bounds;
 mod budgets;
 mod chains;
 mod cycles;

@@ -131,6 +131,9 @@ pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) -> Vec<(Workloa
         super::budgets::check(lowered, wid, &targets, report);
         super::recovery::check(lowered, wid, &targets, report);
         if !unresolved {
+            super::bounds::check(lowered, wid, report);
+        }
+        if !unresolved {
             eligible(lowered, wid, &reached, report);
         }
         judged_by.extend(evaluators.into_iter().map(|(node, e)| (wid, node, e)));
