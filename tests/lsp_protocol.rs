@@ -199,6 +199,7 @@ fn hover_definition_references_and_rename_cross_files() {
         text.contains("`cerebras/llama-3.3-70b` → `anthropic/sonnet`") || text.contains("`cerebras/llama-3.3-70b`"),
         "{text}"
     );
+    assert!(text.contains("worst case per call: 2 calls"), "{text}");
     // On a named route: its expansion.
     let h = f
         .client
@@ -459,6 +460,20 @@ fn quick_fixes_and_the_explain_lens() {
             .contains("cerebras/llama-3.3-70b"),
         "{r}"
     );
+
+    // The inlay hint after the workload's name: its worst case per call,
+    // the figures `routec check --bounds` prints.
+    let r = f.client.request(
+        "textDocument/inlayHint",
+        json!({
+            "textDocument": { "uri": uri(&f.workloads) },
+            "range": { "start": { "line": 0, "character": 0 }, "end": { "line": 20, "character": 0 } },
+        }),
+    );
+    let hint = &r["result"][0];
+    let label = hint["label"].as_str().unwrap_or_else(|| panic!("{r}"));
+    assert!(label.starts_with("worst case: 2 calls · "), "{label}");
+    assert_eq!(hint["position"], pos(WORKLOADS, "summary", 0, 7));
 
     // Did you mean, weights that do not sum to 100, a match without else.
     let broken = WORKLOADS.replace("route pool\n", "route pol\n")

@@ -134,8 +134,10 @@ fn workload(p: &Policy, name: &str) -> Option<String> {
         "- plan for default facts: {}\n",
         or_dash(first_targets(p, name))
     ));
-    // Worst-case cost and attempts per call belong here (and in the inlay
-    // hints) once the compiler computes them; it does not yet.
+    out.push_str(&format!(
+        "- worst case per call: {}\n",
+        or_dash(crate::inlay::bound_text(p, name))
+    ));
     Some(out)
 }
 

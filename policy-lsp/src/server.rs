@@ -518,6 +518,7 @@ fn capabilities() -> ServerCapabilities {
                 ..lsp_types::CodeActionOptions::default()
             },
         )),
+        inlay_hint_provider: Some(OneOf::Left(true)),
         code_lens_provider: Some(lsp_types::CodeLensOptions {
             resolve_provider: Some(false),
         }),
