@@ -52,6 +52,35 @@ fn explain_audit_report_never_lists_a_public_only_provider_and_says_so() {
     }
 }
 
+/// `routec explain` ends with the workload's worst case, the figures
+/// `routec check --bounds` prints for it (JSON here, to compare).
+#[test]
+fn explain_and_check_bounds_give_the_same_worst_case() {
+    let seed = seed();
+    let o = routec(&["explain", seed.to_str().unwrap(), "-w", "audit_report"]);
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("worst case of any call of this workload: "))
+        .unwrap_or_else(|| panic!("no worst case in\n{text}"));
+    let o = routec(&["check", "--bounds", "--format", "json", seed.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let audit = json["bounds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["workload"] == "audit_report")
+        .unwrap()
+        .clone();
+    // Fallbacks and retries of the seed's private chain, cut by its 2m latency.
+    assert_eq!(audit["by_deadline"], true, "{audit}");
+    assert_eq!(audit["time_ms"], 120_000, "{audit}");
+    let calls = audit["calls"].as_u64().unwrap();
+    assert!(line.contains(&format!("{calls} calls")), "{line} vs {audit}");
+    assert!(line.ends_with("2m (the workload's latency)"), "{line}");
+}
+
 #[test]
 fn explain_json_reports_a_refusal_with_exit_1() {
     let seed = seed();

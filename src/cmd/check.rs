@@ -268,19 +268,24 @@ fn print_bounds(outcomes: &[Outcome]) {
         out!("worst case per call, {}:", o.path.display());
         let width = o.bounds.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
         for (name, b) in &o.bounds {
-            let cost = b.cost.map_or_else(
-                || "cost unknown (a paid model without price or context)".to_owned(),
-                |c| c.to_string(),
-            );
-            let time = b.time.map_or_else(|| "unbounded".to_owned(), duration_text);
-            let deadline = if b.by_deadline { " (the workload's latency)" } else { "" };
-            out!(
-                "  {name:<width$}  {} call{} · {cost} · {time}{deadline}",
-                b.calls,
-                if b.calls == 1 { "" } else { "s" }
-            );
+            out!("  {name:<width$}  {}", worst_case_text(b));
         }
     }
+}
+
+/// `4 calls · $0.082 · 44s`, as `--bounds` and `routec explain` print it.
+pub(crate) fn worst_case_text(b: &router_core::WorstCase) -> String {
+    let cost = b.cost.map_or_else(
+        || "cost unknown (a paid model without price or context)".to_owned(),
+        |c| c.to_string(),
+    );
+    let time = b.time.map_or_else(|| "unbounded".to_owned(), duration_text);
+    let deadline = if b.by_deadline { " (the workload's latency)" } else { "" };
+    format!(
+        "{} call{} · {cost} · {time}{deadline}",
+        b.calls,
+        if b.calls == 1 { "" } else { "s" }
+    )
 }
 
 /// `2m 8s`, `450ms`.

@@ -166,6 +166,13 @@ fn explain(policy: &Policy, args: &Args) -> Result<(String, bool), String> {
                 FactsSource::Facts | FactsSource::None => {}
             }
             s.push_str(&render_text(policy, &decision));
+            // Any call of the workload, whatever its facts: the bound
+            // `routec check --bounds` prints.
+            let bound = router_core::worst_case(policy, decision.explain().workload);
+            s.push_str(&format!(
+                "\nworst case of any call of this workload: {}\n",
+                super::check::worst_case_text(&bound)
+            ));
             s
         }
     };
