@@ -97,11 +97,13 @@ pub enum Code {
     W0310,
     /// A worst case per call above the workload's `max_cost`.
     W0311,
+    /// A dollar budget line smaller than one worst-case call.
+    W0312,
 }
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 44] = [
+    pub const ALL: [Code; 45] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -146,6 +148,7 @@ impl Code {
         Code::W0309,
         Code::W0310,
         Code::W0311,
+        Code::W0312,
     ];
 
     /// The code as written in diagnostics and docs: `R0202`.
@@ -195,6 +198,7 @@ impl Code {
             Code::W0309 => "W0309",
             Code::W0310 => "W0310",
             Code::W0311 => "W0311",
+            Code::W0312 => "W0312",
         }
     }
 
@@ -245,6 +249,7 @@ impl Code {
             Code::W0309 => "budget below one call",
             Code::W0310 => "continue without a prefill target",
             Code::W0311 => "worst case over max_cost",
+            Code::W0312 => "budget below one worst-case call",
         }
     }
 
@@ -263,6 +268,7 @@ impl Code {
                 | Code::W0309
                 | Code::W0310
                 | Code::W0311
+                | Code::W0312
         )
     }
 }

@@ -726,6 +726,23 @@ diagnostic_struct!(
 );
 
 diagnostic_struct!(
+    /// A dollar budget line smaller than one worst-case call (`W0312`).
+    WorstCaseOverBudgetWarning { workload: String, line: String }
+);
+
+impl WorstCaseOverBudgetWarning {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+
+    /// The budget line as written, like `$1/day`.
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+}
+
+diagnostic_struct!(
     /// A workload whose worst case per call exceeds its `max_cost` (`W0311`).
     WorstCaseOverMaxCostWarning { workload: String }
 );
@@ -805,5 +822,7 @@ diagnostic_enum!(
         ContinueWithoutPrefill(ContinueWithoutPrefillWarning),
         /// A worst case per call above the workload's `max_cost`.
         WorstCaseOverMaxCost(WorstCaseOverMaxCostWarning),
+        /// A dollar budget line smaller than one worst-case call.
+        WorstCaseOverBudget(WorstCaseOverBudgetWarning),
     }
 );

@@ -35,7 +35,7 @@ provider anthropic {
   }
 }
 
-route data = fallback [ anthropic/claude-haiku-4.5 ] on 429, timeout(10s) retry 1
+route data = fallback [ anthropic/claude-haiku-4.5 ] on 429, timeout(10s)
 
 workload notes {
   task summarise
