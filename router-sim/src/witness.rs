@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use router_core::{
     BUCKETS, Capability, Condition, DEFAULT_OUTPUT_ESTIMATE, DataClass, Decider, Decision, Feature, NodeId, NodeKind,
-    NumericFact, Policy, RequestFacts, Split, SplitKey, StateSnapshot, Task, split_bucket,
+    NumericFact, Policy, RequestFacts, Split, SplitKey, StateSnapshot, Task, WorstCase, split_bucket, worst_case,
 };
 use serde::Serialize;
 
@@ -40,6 +40,9 @@ pub enum WitnessKind {
     Reachable,
     /// Where internal or private data goes: provider and jurisdiction.
     Exposure,
+    /// The worst case of any call (`router_core::worst_case`): the same for
+    /// every request, so its witness is any request.
+    WorstCase,
 }
 
 /// One request on which the policies differ.
@@ -102,6 +105,15 @@ pub fn witnesses(old: &Policy, new: &Policy) -> Vec<WorkloadWitnesses> {
                 break;
             }
         }
+        let (a, b) = (worst_case(old, id_old), worst_case(new, id_new));
+        if a != b {
+            found.push(witness(
+                WitnessKind::WorstCase,
+                &RequestFacts::default(),
+                vec![bound_text(&a)],
+                vec![bound_text(&b)],
+            ));
+        }
         out.push(WorkloadWitnesses {
             workload: w.name.clone(),
             cells: cells.len(),
@@ -110,6 +122,15 @@ pub fn witnesses(old: &Policy, new: &Policy) -> Vec<WorkloadWitnesses> {
         });
     }
     out
+}
+
+/// `3 calls · $7.3624 · 120000ms`.
+fn bound_text(b: &WorstCase) -> String {
+    let cost = b.cost.map_or_else(|| "cost unknown".to_owned(), |c| c.to_string());
+    let time = b
+        .time
+        .map_or_else(|| "unbounded".to_owned(), |t| format!("{}ms", t.as_millis()));
+    format!("{} calls · {cost} · {time}", b.calls)
 }
 
 /// What a decision says, for one kind of comparison.
@@ -122,6 +143,7 @@ fn answer(policy: &Policy, d: &Decision, kind: WitnessKind) -> Vec<String> {
             let set: BTreeSet<String> = targets.map(|t| policy.target_label(t)).collect();
             set.into_iter().collect()
         }
+        (WitnessKind::WorstCase, _) => Vec::new(),
         (WitnessKind::Exposure, _) if d.explain().data_class < DataClass::Internal => Vec::new(),
         (WitnessKind::Exposure, _) => {
             let set: BTreeSet<String> = targets
@@ -160,6 +182,11 @@ fn witness(kind: WitnessKind, facts: &RequestFacts, old: Vec<String>, new: Vec<S
                 list(&removed)
             )
         }
+        WitnessKind::WorstCase => format!(
+            "any request: the worst case of a call is now {} (was {})",
+            list(&new),
+            list(&old)
+        ),
         WitnessKind::Exposure => {
             let added: Vec<String> = new.iter().filter(|t| !old.contains(t)).cloned().collect();
             let class = facts.data.map_or("its", DataClass::as_str);

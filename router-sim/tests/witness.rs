@@ -119,3 +119,32 @@ fn facts_read_as_words() {
         "a request with tools, 9,000 input tokens, metadata `team` = \"growth\" and user \"alice\""
     );
 }
+
+/// A workload whose attempt bound shrinks: its worst case changes, and the
+/// diff says so for any request, beside the plans that now stop sooner.
+#[test]
+fn a_changed_attempt_bound_is_witnessed_by_the_worst_case() {
+    let old = compile(&seed());
+    let new = compile(&seed().replacen("  latency 120s\n", "  latency 120s\n  max_attempts 1\n", 1));
+    let found = witnesses(&old, &new);
+    let audit = of(&found, "audit_report");
+    let w = audit
+        .witnesses
+        .iter()
+        .find(|w| w.kind == WitnessKind::WorstCase)
+        .unwrap_or_else(|| panic!("{audit:?}"));
+    assert!(w.new[0].starts_with("1 calls · "), "{w:?}");
+    assert!(!w.old[0].starts_with("1 calls · "), "{w:?}");
+    assert!(
+        w.text
+            .starts_with("any request: the worst case of a call is now `1 calls"),
+        "{}",
+        w.text
+    );
+    assert!(
+        of(&found, "content_summary")
+            .witnesses
+            .iter()
+            .all(|w| w.kind != WitnessKind::WorstCase)
+    );
+}
