@@ -267,3 +267,35 @@ workload branches {
     assert_eq!(branches.time, Some(Duration::from_secs(15)), "cut by `latency 15s`");
     assert!(branches.by_deadline);
 }
+
+#[test]
+fn an_evaluator_adds_one_worst_case_call_of_its_workload_per_candidate() {
+    let text = r#"
+provider p {
+  adapter mock
+  tier paid
+  model cheap { price $1/M in, $1/M out; context 10k; max_output 1k }
+  model strong { price $2/M in, $2/M out; context 10k; max_output 1k }
+}
+workload judge {
+  data public
+  max_tokens 1000
+  route p/cheap
+}
+workload answer {
+  data public
+  max_tokens 1000
+  route escalate [p/cheap, p/strong] check evaluator(judge) allow_repeat
+}
+"#;
+    let compiled = compile(&[SourceFile::new("e.route", text)]).unwrap();
+    let policy = compiled.policy();
+    let judge = router_core::worst_case(policy, policy.workload_id("judge").unwrap());
+    let answer = router_core::worst_case(policy, policy.workload_id("answer").unwrap());
+    assert_eq!(judge.calls, 1);
+    // Two candidates, each judged once.
+    assert_eq!(answer.calls, 2 + 2 * judge.calls);
+    let (a, j) = (answer.cost.unwrap().nanos(), judge.cost.unwrap().nanos());
+    // cheap: $0.010, strong: $0.020, and two judge calls at $0.010.
+    assert_eq!(a, 10_000_000 + 20_000_000 + 2 * j, "{a} vs judge {j}");
+}

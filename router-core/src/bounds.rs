@@ -15,8 +15,9 @@
 //! - time: each call's total timeout plus the longest wait before each
 //!   retry; capped by the workload's `latency` deadline when it has one.
 //!
-//! Evaluator calls of `escalate … check evaluator(W)` are not included:
-//! they are calls of another workload, with bounds of their own.
+//! An `escalate … check evaluator(W)` adds, for each of its candidates, one
+//! worst-case call of `W` (evaluators of evaluators too, as deep as the
+//! router lets them go).
 
 use std::time::Duration;
 
@@ -59,6 +60,10 @@ struct Tally {
     /// The most any one call (with its retries) costs and takes.
     one_cost: Option<Usd>,
     one_time: Duration,
+    /// Evaluator calls: outside the workload's attempt bound.
+    judge_calls: u64,
+    judge_cost: Option<Usd>,
+    judge_time: Duration,
 }
 
 impl Tally {
@@ -66,6 +71,7 @@ impl Tally {
         Tally {
             cost: Some(Usd::ZERO),
             one_cost: Some(Usd::ZERO),
+            judge_cost: Some(Usd::ZERO),
             ..Tally::default()
         }
     }
@@ -78,6 +84,9 @@ impl Tally {
             time: self.time.saturating_add(o.time),
             one_cost: self.one_cost.zip(o.one_cost).map(|(a, b)| a.max(b)),
             one_time: self.one_time.max(o.one_time),
+            judge_calls: self.judge_calls.saturating_add(o.judge_calls),
+            judge_cost: self.judge_cost.zip(o.judge_cost).map(|(a, b)| a.saturating_add(b)),
+            judge_time: self.judge_time.saturating_add(o.judge_time),
         }
     }
 
@@ -89,6 +98,9 @@ impl Tally {
             time: self.time.max(o.time),
             one_cost: self.one_cost.zip(o.one_cost).map(|(a, b)| a.max(b)),
             one_time: self.one_time.max(o.one_time),
+            judge_calls: self.judge_calls.max(o.judge_calls),
+            judge_cost: self.judge_cost.zip(o.judge_cost).map(|(a, b)| a.max(b)),
+            judge_time: self.judge_time.max(o.judge_time),
         }
     }
 }
@@ -97,19 +109,33 @@ impl Tally {
 /// a route deeper than the router walks (`R0214`) is cut where the router
 /// cuts it.
 pub fn worst_case(policy: &Policy, workload: WorkloadId) -> WorstCase {
+    worst_case_at(policy, workload, 0)
+}
+
+/// The runtime's evaluator depth: an evaluator's own escalations may call
+/// evaluators this deep.
+const MAX_EVALUATOR_DEPTH: u8 = 2;
+
+fn worst_case_at(policy: &Policy, workload: WorkloadId, depth: u8) -> WorstCase {
     let w = policy.workload(workload);
     let bound = u64::from(policy.max_attempts(workload));
-    let tally = walk(policy, workload, w.route);
-    let calls = tally.calls.min(bound);
+    let tally = walk(policy, workload, w.route, depth);
+    let calls = tally.calls.min(bound).saturating_add(tally.judge_calls);
     // The plan keeps at most `bound` calls: no more than the `bound` most
     // expensive ones.
-    let cost = tally.cost.zip(tally.one_cost).map(|(all, one)| {
-        let capped = Usd::from_nanos(one.nanos().saturating_mul(bound));
-        if all < capped { all } else { capped }
-    });
+    let cost = tally
+        .cost
+        .zip(tally.one_cost)
+        .map(|(all, one)| {
+            let capped = Usd::from_nanos(one.nanos().saturating_mul(bound));
+            if all < capped { all } else { capped }
+        })
+        .zip(tally.judge_cost)
+        .map(|(c, j)| c.saturating_add(j));
     let time = tally
         .time
-        .min(tally.one_time.saturating_mul(u32::try_from(bound).unwrap_or(u32::MAX)));
+        .min(tally.one_time.saturating_mul(u32::try_from(bound).unwrap_or(u32::MAX)))
+        .saturating_add(tally.judge_time);
     let (time, by_deadline) = match w.latency_budget {
         Some(deadline) if deadline <= time => (deadline, true),
         _ => (time, false),
@@ -136,7 +162,7 @@ struct Ctx {
     timeout: Option<Duration>,
 }
 
-fn walk(policy: &Policy, workload: WorkloadId, root: NodeId) -> Tally {
+fn walk(policy: &Policy, workload: WorkloadId, root: NodeId, judges: u8) -> Tally {
     let w = policy.workload(workload);
     let mut frames = vec![Frame::Visit(
         root,
@@ -175,6 +201,37 @@ fn walk(policy: &Policy, workload: WorkloadId, root: NodeId) -> Tally {
                     }
                     NodeKind::Unresolved => {
                         results.push(Tally::zero());
+                        continue;
+                    }
+                    NodeKind::Escalate {
+                        children,
+                        rules,
+                        check: crate::QualityCheck::Evaluator(judge),
+                    } if judges < MAX_EVALUATOR_DEPTH => {
+                        // Each candidate's answer may be judged: one call of
+                        // the evaluator workload each, at its worst.
+                        let j = worst_case_at(policy, *judge, judges + 1);
+                        let judged = Tally {
+                            judge_calls: u64::from(j.calls),
+                            judge_cost: j.cost,
+                            judge_time: j.time.unwrap_or_default(),
+                            ..Tally::zero()
+                        };
+                        for _ in children {
+                            results.push(judged);
+                        }
+                        frames.push(Frame::Fold {
+                            sequential: true,
+                            n: children.len() + 1,
+                        });
+                        frames.push(Frame::Fold {
+                            sequential: true,
+                            n: children.len(),
+                        });
+                        let inner = enter(ctx, rules);
+                        for child in children.iter().rev() {
+                            frames.push(Frame::Visit(*child, inner, depth + 1));
+                        }
                         continue;
                     }
                     NodeKind::Fallback { children, rules, .. } | NodeKind::Escalate { children, rules, .. } => {
@@ -251,5 +308,6 @@ fn leaf(policy: &Policy, w: &crate::Workload, target: crate::TargetId, ctx: Ctx)
         time,
         one_cost: one,
         one_time: total.saturating_add(wait),
+        ..Tally::zero()
     }
 }
