@@ -300,26 +300,7 @@ impl ResponseCache {
 
 /// A cached answer as the events of a stream.
 pub(crate) fn replay(response: &ChatResponse) -> Vec<Result<StreamEvent, RouteError>> {
-    let mut events = Vec::with_capacity(3 + response.tool_calls.len());
-    if !response.content.is_empty() {
-        events.push(Ok(StreamEvent::TextDelta {
-            text: response.content.clone(),
-        }));
-    }
-    for (i, call) in response.tool_calls.iter().enumerate() {
-        events.push(Ok(StreamEvent::ToolCallDelta {
-            index: u32::try_from(i).unwrap_or(u32::MAX),
-            id: Some(call.id.clone()),
-            name: Some(call.name.clone()),
-            arguments: call.arguments.clone(),
-        }));
-    }
-    events.push(Ok(StreamEvent::Usage(response.usage)));
-    events.push(Ok(StreamEvent::Done {
-        finish_reason: response.finish_reason,
-        skipped_events: 0,
-    }));
-    events
+    response.stream_events().into_iter().map(Ok).collect()
 }
 
 /// Passes a stream's events through and, when it ends with `Done`, stores

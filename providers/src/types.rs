@@ -207,6 +207,34 @@ pub struct ChatResponse {
     pub usage: Usage,
 }
 
+impl ChatResponse {
+    /// The whole answer as the events of a complete stream: its text (one
+    /// delta), its tool calls, its usage, then `Done`. What a replayed,
+    /// joined or cached answer sends a streaming caller.
+    pub fn stream_events(&self) -> Vec<StreamEvent> {
+        let mut events = Vec::with_capacity(3 + self.tool_calls.len());
+        if !self.content.is_empty() {
+            events.push(StreamEvent::TextDelta {
+                text: self.content.clone(),
+            });
+        }
+        for (i, call) in self.tool_calls.iter().enumerate() {
+            events.push(StreamEvent::ToolCallDelta {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                id: Some(call.id.clone()),
+                name: Some(call.name.clone()),
+                arguments: call.arguments.clone(),
+            });
+        }
+        events.push(StreamEvent::Usage(self.usage));
+        events.push(StreamEvent::Done {
+            finish_reason: self.finish_reason,
+            skipped_events: 0,
+        });
+        events
+    }
+}
+
 /// Why generation stopped, one enum across providers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -70,25 +70,7 @@ impl Stream for RoutedStream {
 impl RoutedStream {
     /// A whole answer as events: its text, tool calls, usage and `Done`.
     pub(crate) fn replay(response: &ChatResponse) -> RoutedStream {
-        let mut events = Vec::new();
-        if !response.content.is_empty() {
-            events.push(Ok(StreamEvent::TextDelta {
-                text: response.content.clone(),
-            }));
-        }
-        for (i, call) in response.tool_calls.iter().enumerate() {
-            events.push(Ok(StreamEvent::ToolCallDelta {
-                index: u32::try_from(i).unwrap_or(u32::MAX),
-                id: Some(call.id.clone()),
-                name: Some(call.name.clone()),
-                arguments: call.arguments.clone(),
-            }));
-        }
-        events.push(Ok(StreamEvent::Usage(response.usage)));
-        events.push(Ok(StreamEvent::Done {
-            finish_reason: response.finish_reason,
-            skipped_events: 0,
-        }));
+        let events: Vec<Result<StreamEvent, RouteError>> = response.stream_events().into_iter().map(Ok).collect();
         RoutedStream {
             events: Box::pin(futures::stream::iter(events)),
         }
