@@ -23,6 +23,13 @@
 //! finishing (its caller was cancelled) hands the call to one of the
 //! waiters, which runs it afresh. Memory is bounded: stored results expire
 //! with their window and at most `capacity` are kept (oldest evicted).
+//!
+//! With a [`RedisIdempotency`] store (several gateways on one Redis), the
+//! caller that would lead here first claims the key in Redis, so a key
+//! answered by one instance replays on the others and two instances racing
+//! on one key make one upstream call; see [`redis`](self::redis) for the
+//! protocol and what happens when Redis cannot be reached. Without one,
+//! the request path pays one `Option` check.
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -34,6 +41,12 @@ use thiserror::Error;
 use tokio::sync::watch;
 
 use crate::clock::{Clock, Millis};
+
+mod redis;
+
+pub use self::redis::RedisIdempotency;
+pub(crate) use self::redis::for_router as shared_for_router;
+use self::redis::{Remote, Shared};
 
 /// What identifies a call for deduplication.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -127,6 +140,7 @@ pub struct IdempotencyCache<T, E> {
     state: Arc<Mutex<State<T, E>>>,
     clock: Arc<dyn Clock>,
     capacity: usize,
+    shared: Option<Arc<Shared<T>>>,
 }
 
 impl<T, E> Clone for IdempotencyCache<T, E> {
@@ -135,6 +149,7 @@ impl<T, E> Clone for IdempotencyCache<T, E> {
             state: Arc::clone(&self.state),
             clock: Arc::clone(&self.clock),
             capacity: self.capacity,
+            shared: self.shared.clone(),
         }
     }
 }
@@ -162,7 +177,14 @@ where
             })),
             clock,
             capacity,
+            shared: None,
         }
+    }
+
+    /// Shares keys through Redis too (see [`redis`](self::redis)).
+    pub(crate) fn with_shared(mut self, shared: Shared<T>) -> Self {
+        self.shared = Some(Arc::new(shared));
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State<T, E>> {
@@ -180,7 +202,7 @@ where
     ) -> Result<Claim<T, E>, KeyReusedError> {
         let key: Key = (workload, key);
         loop {
-            let mut rx = {
+            let step = {
                 let mut st = self.lock();
                 let now = self.clock.now();
                 expire(&mut st, now);
@@ -195,21 +217,31 @@ where
                         if *b != body {
                             return Err(KeyReusedError { in_flight: true });
                         }
-                        tx.subscribe()
+                        Step::Wait(tx.subscribe())
                     }
                     None => {
                         st.next_gen += 1;
                         let generation = st.next_gen;
                         let (tx, _) = watch::channel(Broadcast::Pending);
                         st.entries.insert(key.clone(), Entry::InFlight { body, tx, generation });
-                        return Ok(Claim::Lead(Leader {
+                        Step::Lead(Leader {
                             cache: self.clone(),
-                            key: Some(key),
+                            key: Some(key.clone()),
                             generation,
                             body,
                             window,
-                        }));
+                            shared: None,
+                        })
                     }
+                }
+            };
+            let mut rx = match step {
+                Step::Wait(rx) => rx,
+                Step::Lead(leader) => {
+                    return match &self.shared {
+                        None => Ok(Claim::Lead(leader)),
+                        Some(shared) => claim_shared(shared, leader, &key, body).await,
+                    };
                 }
             };
             // Wait for the leader outside the lock.
@@ -243,7 +275,7 @@ where
         Ok(match self.claim(workload, key, body, window).await? {
             Claim::Lead(leader) => {
                 let result = call().await;
-                leader.finish(result.clone());
+                leader.finish_shared(result.clone()).await;
                 (result, Served::Fresh)
             }
             Claim::Joined(result) => (result, Served::Joined),
@@ -254,6 +286,108 @@ where
     /// Stored results (for tests and reports).
     pub fn stored(&self) -> usize {
         self.lock().stored.len()
+    }
+}
+
+/// What the local lookup of a claim decided, outside the lock.
+enum Step<T, E> {
+    Wait(watch::Receiver<Broadcast<T, E>>),
+    Lead(Leader<T, E>),
+}
+
+/// The local leader of a call asks Redis whether another instance has it:
+/// it leads there too, replays the stored answer, polls another instance's
+/// claim until it resolves, or meets a reused key. Redis failing leaves the
+/// call to the local cache alone.
+async fn claim_shared<T, E>(
+    shared: &Arc<Shared<T>>,
+    mut leader: Leader<T, E>,
+    key: &Key,
+    body: u128,
+) -> Result<Claim<T, E>, KeyReusedError>
+where
+    T: Clone + Send + Sync + 'static,
+    E: Clone + Send + Sync + 'static,
+{
+    let Some(rkey) = shared.key(key) else {
+        return Ok(Claim::Lead(leader));
+    };
+    let ttl = shared.claim_ttl(key.0);
+    let token = shared.token();
+    let mut pause = redis::FIRST_POLL_PAUSE;
+    loop {
+        match shared.store.claim(&rkey, body, &token, ttl).await {
+            Err(e) => {
+                tracing::warn!(error = %e, "idempotency: redis unreachable; this key is kept by this instance only");
+                return Ok(Claim::Lead(leader));
+            }
+            Ok(Remote::Lead) => {
+                leader.shared = Some(Box::new(SharedClaim {
+                    store: shared.store.clone(),
+                    encode: shared.encoder(),
+                    key: rkey,
+                    token,
+                }));
+                return Ok(Claim::Lead(leader));
+            }
+            Ok(Remote::Done(text)) => {
+                let Some(value) = shared.decode(&text) else {
+                    tracing::warn!("idempotency: an answer stored in redis cannot be read; calling upstream");
+                    return Ok(Claim::Lead(leader));
+                };
+                // Local waiters get it too, and later local replays.
+                leader.finish(Ok(value.clone()));
+                return Ok(Claim::Replayed(value));
+            }
+            Ok(Remote::Reused { in_flight }) => {
+                drop(leader);
+                return Err(KeyReusedError { in_flight });
+            }
+            Ok(Remote::Pending(left)) => {
+                let (wait, next) = redis::poll_pause(pause, left);
+                tokio::time::sleep(wait).await;
+                pause = next;
+            }
+        }
+    }
+}
+
+/// A claim held in Redis by a local leader.
+struct SharedClaim<T> {
+    store: RedisIdempotency,
+    encode: fn(&T) -> Option<String>,
+    key: String,
+    token: String,
+}
+
+impl<T> SharedClaim<T> {
+    /// Stores `answer` (or, with `None`, releases the claim) in the
+    /// background: `finish` and `Drop` are synchronous. Until it lands,
+    /// another instance sees the claim and polls.
+    fn settle(self, answer: Option<(u128, String, Duration)>) {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // No runtime (a leader dropped at shutdown): the claim expires.
+            return;
+        };
+        let SharedClaim { store, key, token, .. } = self;
+        handle.spawn(settle(store, key, token, answer));
+    }
+
+    /// [`settle`](Self::settle), done when it returns.
+    async fn settle_now(self, answer: Option<(u128, String, Duration)>) {
+        let SharedClaim { store, key, token, .. } = self;
+        settle(store, key, token, answer).await;
+    }
+}
+
+/// Stores the answer over the claim, or releases the claim.
+async fn settle(store: RedisIdempotency, key: String, token: String, answer: Option<(u128, String, Duration)>) {
+    let done = match &answer {
+        Some((body, text, window)) => store.finish(&key, *body, &token, text, *window).await,
+        None => store.release(&key, &token).await,
+    };
+    if let Err(e) = done {
+        tracing::warn!(error = %e, "idempotency: could not settle a key in redis; it expires with its claim");
     }
 }
 
@@ -293,6 +427,8 @@ pub struct Leader<T, E> {
     generation: u64,
     body: u128,
     window: Duration,
+    /// Boxed: only a Redis-backed leader has one.
+    shared: Option<Box<SharedClaim<T>>>,
 }
 
 impl<T, E> fmt::Debug for Leader<T, E> {
@@ -310,7 +446,40 @@ where
 {
     /// Shares `result` with waiting callers and, if it is a success, stores
     /// it for replay within the window.
+    /// With a claim in Redis, its answer is stored there in the
+    /// background; another instance polls until it lands.
     pub fn finish(mut self, result: Result<T, E>) {
+        if let Some((claim, answer)) = self.take_shared(&result) {
+            (*claim).settle(answer);
+        }
+        self.finish_local(result);
+    }
+
+    /// [`finish`](Self::finish), returning once the answer is stored in
+    /// Redis too, so the caller's client can retry on any instance.
+    pub(crate) async fn finish_shared(mut self, result: Result<T, E>) {
+        let shared = self.take_shared(&result);
+        self.finish_local(result);
+        if let Some((claim, answer)) = shared {
+            (*claim).settle_now(answer).await;
+        }
+    }
+
+    /// The Redis claim, and what to store in it (nothing for a failure).
+    #[expect(clippy::type_complexity, reason = "private, used twice")]
+    fn take_shared(
+        &mut self,
+        result: &Result<T, E>,
+    ) -> Option<(Box<SharedClaim<T>>, Option<(u128, String, Duration)>)> {
+        let claim = self.shared.take()?;
+        let answer = match result {
+            Ok(value) if !self.window.is_zero() => (claim.encode)(value).map(|text| (self.body, text, self.window)),
+            _ => None,
+        };
+        Some((claim, answer))
+    }
+
+    fn finish_local(mut self, result: Result<T, E>) {
         let Some(key) = self.key.take() else { return };
         let cache = self.cache.clone();
         let mut st = cache.lock();
@@ -348,6 +517,9 @@ where
 
 impl<T, E> Drop for Leader<T, E> {
     fn drop(&mut self) {
+        if let Some(claim) = self.shared.take() {
+            (*claim).settle(None);
+        }
         let Some(key) = self.key.take() else { return };
         let mut st = self
             .cache

@@ -63,7 +63,7 @@ pub use error::{
     AttemptError, AttemptRecord, BudgetError, DeadlineExceededError, FallbackExhaustedError, NotSent, NotSentError,
     QualityCheckError, RefusedError, RouteError, StreamInterruptedError, TimedOutError, UpstreamRejectedError,
 };
-pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, KeyReusedError, Leader, Served};
+pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, KeyReusedError, Leader, RedisIdempotency, Served};
 pub use metrics::{Direction, LATENCY_BUCKETS_MS, Metrics};
 pub use router::{BuildError, Call, DuplicateScopeError, Routed, Router, RouterBuilder, UnknownProviderError};
 pub use stream::RoutedStream;

@@ -358,6 +358,7 @@ impl Router {
                 idempotency_window: Duration::from_secs(600),
             },
             idempotency_capacity: 10_000,
+            idempotency_store: None,
             decision_capacity: 10_000,
             decision_ttl: Duration::from_secs(900),
             scopes: Vec::new(),
@@ -463,6 +464,7 @@ pub struct RouterBuilder {
     retry_budget: RetryBudget,
     settings: Settings,
     idempotency_capacity: usize,
+    idempotency_store: Option<crate::idempotency::RedisIdempotency>,
     decision_capacity: usize,
     decision_ttl: Duration,
     scopes: Vec<(String, Budget)>,
@@ -585,6 +587,15 @@ impl RouterBuilder {
         self
     }
 
+    /// Shares idempotency keys through Redis with every router on it, so a
+    /// key answered by one gateway replays on the others (default: this
+    /// router only). See `docs/deploy.md`.
+    #[must_use]
+    pub fn idempotency_store(mut self, store: crate::idempotency::RedisIdempotency) -> Self {
+        self.idempotency_store = Some(store);
+        self
+    }
+
     /// How many decision records are kept, and for how long (default
     /// 10,000 for 15 minutes).
     #[must_use]
@@ -657,7 +668,11 @@ impl RouterBuilder {
             notes,
             ledger: ledger.build(),
             scopes,
-            idempotency: IdempotencyCache::new(self.idempotency_capacity, Arc::clone(&self.clock)),
+            idempotency: match self.idempotency_store {
+                None => IdempotencyCache::new(self.idempotency_capacity, Arc::clone(&self.clock)),
+                Some(store) => IdempotencyCache::new(self.idempotency_capacity, Arc::clone(&self.clock))
+                    .with_shared(crate::idempotency::shared_for_router(store, &policy)),
+            },
             decisions: DecisionStore::new(self.decision_capacity, self.decision_ttl),
             clock: self.clock,
             metrics: self.metrics,
