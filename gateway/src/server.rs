@@ -82,6 +82,9 @@ pub enum StartError {
     /// The response cache's Redis could not be reached.
     #[error("cannot reach the response cache's redis: {0}")]
     Cache(String),
+    /// The Redis of shared idempotency keys could not be reached.
+    #[error("cannot reach the idempotency keys' redis: {0}")]
+    Idempotency(String),
     /// The file watcher could not be set up.
     #[error("cannot watch the policy files: {0}")]
     Watch(String),
@@ -101,6 +104,7 @@ pub struct GatewayBuilder {
     metrics_apart: bool,
     cache_bytes: u64,
     cache_redis: Option<String>,
+    idempotency_redis: Option<String>,
 }
 
 impl std::fmt::Debug for GatewayBuilder {
@@ -192,6 +196,15 @@ impl GatewayBuilder {
         self
     }
 
+    /// Shares `Idempotency-Key`s through Redis at `url` (`?prefix=NAME` as
+    /// for the budget store), so a key answered by one gateway replays on
+    /// every other on it; see `docs/deploy.md`.
+    #[must_use]
+    pub fn idempotency_redis(mut self, url: impl Into<String>) -> Self {
+        self.idempotency_redis = Some(url.into());
+        self
+    }
+
     /// Adjusts the router of every generation (seeds, provider overrides).
     #[must_use]
     pub fn customize_router(mut self, f: impl Fn(RouterBuilder) -> RouterBuilder + Send + Sync + 'static) -> Self {
@@ -208,8 +221,21 @@ impl GatewayBuilder {
         let store = self.store.unwrap_or_else(|| Arc::new(MemoryStore::new()));
         let (capacity, ttl) = self.decisions;
         let user = self.customize;
+        let idempotency = match &self.idempotency_redis {
+            None => None,
+            Some(url) => Some(
+                router_runtime::RedisIdempotency::connect_url(url)
+                    .await
+                    .map_err(|e| StartError::Idempotency(e.to_string()))?,
+            ),
+        };
         let customize: Customize = Arc::new(move |b: RouterBuilder| {
             let b = b.decisions(capacity, ttl);
+            // Every generation shares the keys: a reload keeps them.
+            let b = match &idempotency {
+                Some(store) => b.idempotency_store(store.clone()),
+                None => b,
+            };
             match &user {
                 Some(f) => f(b),
                 None => b,
@@ -272,6 +298,7 @@ impl Gateway {
             metrics_apart: false,
             cache_bytes: crate::cache::DEFAULT_CACHE_BYTES,
             cache_redis: None,
+            idempotency_redis: None,
         }
     }
 

@@ -143,6 +143,7 @@ async fn serve(args: Args) -> u8 {
         .response_cache_bytes(args.response_cache_bytes);
     if args.budget_store.starts_with("redis://") || args.budget_store.starts_with("rediss://") {
         builder = builder.response_cache_redis(args.budget_store.clone());
+        builder = builder.idempotency_redis(args.budget_store.clone());
     }
     if let Some(keys) = &args.keys {
         builder = builder.keys_file(keys);

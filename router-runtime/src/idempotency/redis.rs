@@ -128,6 +128,14 @@ impl RedisIdempotency {
         })
     }
 
+    /// Connects as `routec serve --budget-store URL` does: `redis://…`,
+    /// with keys under the URL's `?prefix=NAME` (default `routec`), beside
+    /// the budget lines of the same URL.
+    pub async fn connect_url(url: &str) -> Result<RedisIdempotency, StoreError> {
+        let (base, prefix) = crate::budget::store::split_prefix(url);
+        Self::connect(base, prefix.as_deref().unwrap_or(crate::RedisStore::DEFAULT_PREFIX)).await
+    }
+
     /// Where the keys live, for logs (no password).
     pub fn describe(&self) -> &str {
         &self.place
