@@ -5,7 +5,7 @@
 //! `shell`, `console`, `zsh`) in `README.md`, `docs/*.md` and
 //! `router-core/testdata/eval/README.md`, and each `routec …` command in a
 //! table row of `README.md`, in document order, with `bash -e -o pipefail`,
-//! in a scratch directory holding a copy of `examples/` and
+//! in a scratch directory holding a copy of `examples/`, `deploy/` and
 //! `router-core/testdata/eval/`, with the debug `routec` first on `PATH`.
 //! Every command must exit 0 within [`PER_COMMAND`].
 //!
@@ -70,6 +70,26 @@ const NOT_RUN: &[(&str, &str, &str)] = &[
         "docs/performance.md",
         "cargo run --release -p policy-lang --example check_large",
         "a measurement of a 10 MiB policy: a release build and seconds of CPU per run",
+    ),
+    (
+        "docs/deploy.md",
+        "routec serve --policy /etc/routec/policies --keys /etc/routec/keys.toml --budget-store redis://redis:6379/0 --listen 0.0.0.0:8080",
+        "the production shape: paths under /etc and a host `redis` that a test does not have; `deploy/local.sh demo` runs the same",
+    ),
+    (
+        "docs/deploy.md",
+        "deploy/local.sh up 3\ndeploy/local.sh status\ndeploy/local.sh down",
+        "leaves servers running between commands; `deploy/local.sh demo` runs up and down with a trap",
+    ),
+    (
+        "docs/deploy.md",
+        "docker compose -f deploy/compose.yaml up --build -d\ncurl -H \"authorization: Bearer rk-local-demo-not-a-secret\" http://127.0.0.1:8080/v1/models",
+        "needs a Docker daemon and images from a registry; `deploy/local.sh lint` checks the file parses",
+    ),
+    (
+        "docs/deploy.md",
+        "sudo install -m 0755 target/release/routec /usr/local/bin/routec\nsudo install -d /etc/routec/policies && sudo cp deploy/policy.route /etc/routec/policies/\nsudo install -m 0600 deploy/keys.toml deploy/env.example /etc/routec/ && sudo mv /etc/routec/env.example /etc/routec/env\nsudo cp 'deploy/routec@.service' /etc/systemd/system/ && sudo systemctl daemon-reload\nsudo systemctl enable --now routec@8081 routec@8082 routec@8083",
+        "installs system units as root and needs systemd",
     ),
 ];
 
@@ -265,6 +285,7 @@ fn scratch() -> Scratch {
         &repo().join("router-core/testdata/eval"),
         &dir.path().join("router-core/testdata/eval"),
     );
+    copy_dir(&repo().join("deploy"), &dir.path().join("deploy"));
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_routec"), bin.join("routec")).unwrap();
