@@ -446,8 +446,9 @@ where
 {
     /// Shares `result` with waiting callers and, if it is a success, stores
     /// it for replay within the window.
-    /// With a claim in Redis, its answer is stored there in the
-    /// background; another instance polls until it lands.
+    ///
+    /// With a claim in Redis, the answer is stored there in the background
+    /// (a failure releases the claim); another instance polls until it lands.
     pub fn finish(mut self, result: Result<T, E>) {
         if let Some((claim, answer)) = self.take_shared(&result) {
             (*claim).settle(answer);
