@@ -431,7 +431,7 @@ pub(crate) fn validate(flavor: Flavor, req: &RecordedRequest) -> Option<Response
                     403,
                     "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
                 ))
-            } else if !body["requests"].as_array().is_some_and(|r| !r.is_empty()) {
+            } else if body["requests"].as_array().is_none_or(|r| r.is_empty()) {
                 Some((
                     400,
                     "* BatchEmbedContentsRequest.requests: at least one request is required",

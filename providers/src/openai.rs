@@ -393,18 +393,18 @@ pub(crate) fn decode_embeddings(
             &format!("embeddings response is not the expected JSON: {e}"),
         )
     })?;
-    let (answered, vectors, usage) = wire
+    let got = wire
         .into_vectors()
         .map_err(|why| ctx.err(ErrorClass::MalformedResponse, &format!("embeddings response: {why}")))?;
-    crate::provider::check_vectors(&ctx.name, req, &vectors)?;
+    crate::provider::check_vectors(&ctx.name, req, &got.vectors)?;
     Ok(EmbedResponse {
-        model: if answered.is_empty() {
+        model: if got.model.is_empty() {
             model.to_owned()
         } else {
-            answered
+            got.model
         },
-        vectors,
-        usage: usage.unwrap_or(Usage {
+        vectors: got.vectors,
+        usage: got.usage.unwrap_or(Usage {
             input_tokens: crate::provider::estimate_embed_tokens(req),
             output_tokens: 0,
             cached_tokens: 0,

@@ -622,7 +622,7 @@ fn embedding_calls_reach_embedding_models_only_and_chat_calls_never_do() {
     let label = p.target_label(embedder);
 
     let chat = run(&p, "content_summary", &user("alice"), &StateSnapshot::default());
-    assert_eq!(dropped(&p, &chat, "embedding_model"), [label.clone()]);
+    assert_eq!(dropped(&p, &chat, "embedding_model"), std::slice::from_ref(&label));
     assert!(!labels(&p, &chat).contains(&label));
 
     let mut facts = user("alice");
@@ -631,7 +631,7 @@ fn embedding_calls_reach_embedding_models_only_and_chat_calls_never_do() {
     let embed = run(&p, "content_summary", &facts, &StateSnapshot::default());
     assert_eq!(
         labels(&p, &embed),
-        [label.clone()],
+        std::slice::from_ref(&label),
         "only the embedding model is planned"
     );
     assert!(

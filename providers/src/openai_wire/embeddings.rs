@@ -193,7 +193,7 @@ impl EmbeddingsResponse {
     /// The vectors in input order, or what is wrong with them: an index out
     /// of range or given twice, a gap, or a vector in base64 that does not
     /// decode. `None` usage stays `None`: the caller estimates it.
-    pub fn into_vectors(self) -> Result<(String, Vec<Vec<f32>>, Option<Usage>), String> {
+    pub fn into_vectors(self) -> Result<DecodedEmbeddings, String> {
         let n = self.data.len();
         let mut vectors: Vec<Option<Vec<f32>>> = vec![None; n];
         for d in self.data {
@@ -216,8 +216,23 @@ impl EmbeddingsResponse {
             output_tokens: 0,
             cached_tokens: 0,
         });
-        Ok((self.model, vectors, usage))
+        Ok(DecodedEmbeddings {
+            model: self.model,
+            vectors,
+            usage,
+        })
     }
+}
+
+/// A response's vectors in input order, as [`EmbeddingsResponse::into_vectors`] reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodedEmbeddings {
+    /// The model the response names (may be empty).
+    pub model: String,
+    /// One vector per input, in input order.
+    pub vectors: Vec<Vec<f32>>,
+    /// The usage, when the response has one.
+    pub usage: Option<Usage>,
 }
 
 /// Standard base64 (with padding) of the vector's little-endian bytes.
@@ -278,9 +293,9 @@ mod tests {
             {"object":"embedding","index":0,"embedding":"AACAPw=="}],
             "usage":{"prompt_tokens":4,"total_tokens":4}}"#;
         let wire: EmbeddingsResponse = serde_json::from_str(body).unwrap();
-        let (model, vectors, usage) = wire.into_vectors().unwrap();
-        assert_eq!((model.as_str(), vectors), ("e", vec![vec![1.0], vec![2.0]]));
-        assert_eq!(usage.map(|u| u.input_tokens), Some(4));
+        let got = wire.into_vectors().unwrap();
+        assert_eq!((got.model.as_str(), got.vectors), ("e", vec![vec![1.0], vec![2.0]]));
+        assert_eq!(got.usage.map(|u| u.input_tokens), Some(4));
         let gap = r#"{"data":[{"index":0,"embedding":[1.0]},{"index":2,"embedding":[1.0]}]}"#;
         let wire: EmbeddingsResponse = serde_json::from_str(gap).unwrap();
         assert!(wire.into_vectors().unwrap_err().contains("out of range"));

@@ -20,8 +20,8 @@ pub use convert::{
 };
 use convert::{assistant_role, chunk_object, completion_object, function_type};
 pub use embeddings::{
-    EmbeddingData, EmbeddingEncoding, EmbeddingInput, EmbeddingVector, EmbeddingsRequest, EmbeddingsRequestError,
-    EmbeddingsResponse, EmbeddingsUsage, base64_of, floats_of_base64,
+    DecodedEmbeddings, EmbeddingData, EmbeddingEncoding, EmbeddingInput, EmbeddingVector, EmbeddingsRequest,
+    EmbeddingsRequestError, EmbeddingsResponse, EmbeddingsUsage, base64_of, floats_of_base64,
 };
 
 /// `POST /v1/chat/completions` request body.
