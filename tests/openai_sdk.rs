@@ -78,9 +78,29 @@ async fn the_openai_sdk_works_through_the_gateway() {
     let python = python();
     let primary = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
     let secondary = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
+    let embedder = FakeUpstream::start(Flavor::OpenAi).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let policy_path = dir.path().join("policy.route");
-    std::fs::write(&policy_path, policy(&primary.base_url(), &secondary.base_url())).unwrap();
+    let text = format!(
+        r#"{}
+provider embedder {{
+  adapter openai_compatible
+  base_url "{}"
+  key env("ROUTEC_TEST_PROVIDER_KEY")
+  tier paid
+  data private
+  model e1 {{ id "text-embedding-3-small"; price $0.02/M in, $0/M out; supports embeddings }}
+}}
+
+workload vectors {{
+  data public
+  route embedder/e1
+}}
+"#,
+        policy(&primary.base_url(), &secondary.base_url()),
+        embedder.base_url()
+    );
+    std::fs::write(&policy_path, text).unwrap();
     let key = "rk-sdk-test-key";
     let keys = dir.path().join("keys.toml");
     std::fs::write(
@@ -124,9 +144,13 @@ async fn the_openai_sdk_works_through_the_gateway() {
             "json_mode",
             "unknown_model",
             "invalid_key",
-            "outage_fallback"
+            "outage_fallback",
+            "embeddings"
         ]
     );
+    let embedded = embedder.requests();
+    assert_eq!(embedded.len(), 1, "one embeddings call upstream");
+    assert_eq!(embedded[0].json()["input"], serde_json::json!(["hello world", "abc"]));
     assert_eq!(primary.calls(), 5, "text, stream, tools, JSON, the outage");
     assert_eq!(secondary.calls(), 1, "the fallback");
     let streamed = primary.requests()[1].json();

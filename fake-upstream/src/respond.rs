@@ -6,6 +6,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
@@ -15,6 +16,19 @@ use crate::{Behaviour, Flavor, RecordedRequest, fixture};
 
 pub(crate) async fn respond(flavor: Flavor, req: &RecordedRequest, behaviour: Behaviour) -> Response {
     let stream = wants_stream(flavor, req);
+    if is_embeddings(req) {
+        match behaviour {
+            // Every answering behaviour answers an embeddings call with
+            // vectors; failures fail it as they fail a chat call.
+            Behaviour::Ok
+            | Behaviour::ToolCall
+            | Behaviour::Json
+            | Behaviour::ContinuePrefill
+            | Behaviour::RejectPrefill
+            | Behaviour::ContentFilter => return embeddings(flavor, req),
+            _ => {}
+        }
+    }
     match behaviour {
         Behaviour::Ok => success(flavor, Answer::Text, stream),
         Behaviour::ToolCall => success(flavor, Answer::Tool, stream),
@@ -289,11 +303,92 @@ fn content_filter(flavor: Flavor, stream: bool) -> Response {
     }
 }
 
+/// Whether the request is an embeddings call: OpenAI's `…/embeddings`,
+/// Gemini's `:batchEmbedContents`.
+fn is_embeddings(req: &RecordedRequest) -> bool {
+    let path = req.path_and_query.split('?').next().unwrap_or_default();
+    path.ends_with("/embeddings") || path.ends_with(":batchEmbedContents")
+}
+
+/// A vector per input text that depends only on the text: its length in
+/// bytes, its word count, then two constants (so a test can tell which
+/// text a vector belongs to).
+fn vector_of(text: &str) -> Vec<f32> {
+    vec![text.len() as f32, text.split_whitespace().count() as f32, 0.5, -0.25]
+}
+
+/// The flavor's successful embeddings answer.
+fn embeddings(flavor: Flavor, req: &RecordedRequest) -> Response {
+    let body = req.json();
+    let texts: Vec<String> = match flavor {
+        Flavor::OpenAi => match &body["input"] {
+            serde_json::Value::String(s) => vec![s.clone()],
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|v| v.as_str().unwrap_or_default().to_owned())
+                .collect(),
+            _ => Vec::new(),
+        },
+        Flavor::Gemini | Flavor::Anthropic => body["requests"]
+            .as_array()
+            .map(|r| {
+                r.iter()
+                    .map(|one| {
+                        one["content"]["parts"]
+                            .as_array()
+                            .map(|p| p.iter().filter_map(|p| p["text"].as_str()).collect::<String>())
+                            .unwrap_or_default()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let answer = match flavor {
+        Flavor::OpenAi => {
+            let base64 = body["encoding_format"] == "base64";
+            let data: Vec<serde_json::Value> = texts
+                .iter()
+                .enumerate()
+                .map(|(index, t)| {
+                    let v = vector_of(t);
+                    let embedding = if base64 {
+                        let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+                        json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+                    } else {
+                        json!(v)
+                    };
+                    json!({"object": "embedding", "index": index, "embedding": embedding})
+                })
+                .collect();
+            let tokens: usize = texts.iter().map(|t| t.split_whitespace().count()).sum();
+            json!({
+                "object": "list", "data": data, "model": body["model"],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            })
+        }
+        Flavor::Gemini | Flavor::Anthropic => {
+            let embeddings: Vec<serde_json::Value> = texts.iter().map(|t| json!({"values": vector_of(t)})).collect();
+            json!({ "embeddings": embeddings })
+        }
+    };
+    tag(flavor, with_body(200, "application/json", answer.to_string()))
+}
+
 /// The checks the real APIs make that an adapter could get wrong.
 pub(crate) fn validate(flavor: Flavor, req: &RecordedRequest) -> Option<Response> {
     let path = req.path_and_query.split('?').next().unwrap_or_default();
     let body = req.json();
     let problem: Option<(u16, &str)> = match flavor {
+        Flavor::OpenAi if path.ends_with("/embeddings") => {
+            let input_ok = body["input"].is_string() || body["input"].as_array().is_some_and(|a| !a.is_empty());
+            if !body["model"].is_string() {
+                Some((400, "you must provide a model parameter"))
+            } else if !input_ok {
+                Some((400, "'input' : input cannot be an empty string or array"))
+            } else {
+                None
+            }
+        }
         Flavor::OpenAi => {
             if !path.ends_with("/chat/completions") {
                 Some((404, "Invalid URL"))
@@ -323,6 +418,23 @@ pub(crate) fn validate(flavor: Flavor, req: &RecordedRequest) -> Option<Response
                 Some((
                     400,
                     "messages: roles must be \"user\" or \"assistant\", and at least one message is required",
+                ))
+            } else {
+                None
+            }
+        }
+        Flavor::Gemini if path.ends_with(":batchEmbedContents") => {
+            if !path.starts_with("/v1beta/models/") {
+                Some((404, "Requested entity was not found."))
+            } else if req.path_and_query.contains("key=") || req.header("x-goog-api-key").is_none() {
+                Some((
+                    403,
+                    "Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.",
+                ))
+            } else if body["requests"].as_array().is_none_or(|r| r.is_empty()) {
+                Some((
+                    400,
+                    "* BatchEmbedContentsRequest.requests: at least one request is required",
                 ))
             } else {
                 None

@@ -189,28 +189,8 @@ pub(crate) async fn route(
     model: String,
     request: ChatRequest,
 ) -> Result<Answer, ApiError> {
-    let workload = match headers.get(&WORKLOAD) {
-        Some(v) => v
-            .to_str()
-            .map_err(|_| ApiError::new(Code::InvalidRequest, "`x-routec-workload` is not text"))?
-            .to_owned(),
-        None => model,
-    };
+    let (workload, workload_id) = workload_for(caller, generation, headers, model)?;
     let policy = generation.policy();
-    let workload_id = policy.workload_id(&workload);
-    if let (Some(tenant), Some(id)) = (caller.tenant(), workload_id)
-        && !tenant.may_call(policy, &policy.workload(id).name)
-    {
-        let w = policy.workload(id);
-        // Answered as if the workload did not exist, as OpenAI answers a
-        // model the key has no access to; the log says why.
-        tracing::info!(tenant = tenant.name(), workload = %w.name, "workload not allowed for this tenant");
-        return Err(
-            ApiError::new(Code::NotFound, format!("no workload `{workload}` in the policy"))
-                .with_code("unknown_workload")
-                .param("model"),
-        );
-    }
     let data_class = data_class(headers)?;
     // Only workloads with `cache D` pay for a key; everything else passes by.
     let plan = match workload_id.and_then(|id| policy.response_cache_ttl(id).map(|ttl| (id, ttl))) {
@@ -306,6 +286,40 @@ pub(crate) async fn route(
     }
 }
 
+/// The call's workload: `model`, or the `x-routec-workload` header, and
+/// its id when the policy has it. A workload the caller's tenant may not
+/// call is answered as unknown.
+pub(crate) fn workload_for(
+    caller: &Caller,
+    generation: &crate::live::Generation,
+    headers: &HeaderMap,
+    model: String,
+) -> Result<(String, Option<router_core::WorkloadId>), ApiError> {
+    let workload = match headers.get(&WORKLOAD) {
+        Some(v) => v
+            .to_str()
+            .map_err(|_| ApiError::new(Code::InvalidRequest, "`x-routec-workload` is not text"))?
+            .to_owned(),
+        None => model,
+    };
+    let policy = generation.policy();
+    let workload_id = policy.workload_id(&workload);
+    if let (Some(tenant), Some(id)) = (caller.tenant(), workload_id)
+        && !tenant.may_call(policy, &policy.workload(id).name)
+    {
+        let w = policy.workload(id);
+        // Answered as if the workload did not exist, as OpenAI answers a
+        // model the key has no access to; the log says why.
+        tracing::info!(tenant = tenant.name(), workload = %w.name, "workload not allowed for this tenant");
+        return Err(
+            ApiError::new(Code::NotFound, format!("no workload `{workload}` in the policy"))
+                .with_code("unknown_workload")
+                .param("model"),
+        );
+    }
+    Ok((workload, workload_id))
+}
+
 /// Whether the request asks to pass the cache by (`x-routec-cache: bypass`).
 fn bypasses_cache(headers: &HeaderMap) -> Result<bool, ApiError> {
     match headers.get(&CACHE).map(HeaderValue::as_bytes) {
@@ -334,7 +348,7 @@ pub(crate) fn target_model(target: &str) -> &str {
     target.split_once('/').map_or(target, |(_, m)| m)
 }
 
-fn data_class(headers: &HeaderMap) -> Result<Option<DataClass>, ApiError> {
+pub(crate) fn data_class(headers: &HeaderMap) -> Result<Option<DataClass>, ApiError> {
     let Some(v) = headers.get(&DATA_CLASS) else {
         return Ok(None);
     };
@@ -376,14 +390,14 @@ fn scoped_key(caller: &Caller, key: String) -> String {
 }
 
 /// Remembers the tenant a decision was made for (see `owners.rs`).
-fn note_owner(app: &AppState, caller: &Caller, id: DecisionId) {
+pub(crate) fn note_owner(app: &AppState, caller: &Caller, id: DecisionId) {
     if let Some(t) = caller.tenant() {
         app.live.owners.note(id, t.shared_name());
     }
 }
 
 /// The router's error as an answer, its decision noted for the caller.
-fn failed(app: &AppState, caller: &Caller, e: &router_runtime::RouteError) -> ApiError {
+pub(crate) fn failed(app: &AppState, caller: &Caller, e: &router_runtime::RouteError) -> ApiError {
     if let Some(id) = e.decision_id() {
         note_owner(app, caller, id);
     }
@@ -413,7 +427,7 @@ fn set(headers: &mut HeaderMap, name: &HeaderName, value: &str) {
     }
 }
 
-fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
+pub(crate) fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
     set(headers, &TARGET, &routed.target);
     headers.insert(ATTEMPTS.clone(), HeaderValue::from(routed.attempts));
     set(headers, &crate::error::DECISION_HEADER, &routed.decision_id.to_string());

@@ -33,6 +33,7 @@ mod auth;
 mod body;
 mod cache;
 mod chat;
+mod embeddings;
 mod error;
 mod hop;
 mod keys;

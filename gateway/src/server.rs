@@ -29,7 +29,7 @@ use crate::cache::ResponseCache;
 use crate::error::{ApiError, Code};
 use crate::hop::StripHopByHopLayer;
 use crate::live::{Customize, Live, LoadError, PolicySource, ReloadOutcome};
-use crate::{admin, chat, messages};
+use crate::{admin, chat, embeddings, messages};
 
 /// Decisions kept for `/v1/routec/decisions/{id}` by default: enough to
 /// look up any call of the last minutes at a team's usual rates, and at
@@ -332,6 +332,7 @@ impl Gateway {
         let state = Arc::clone(&self.state);
         let v1 = axum::Router::new()
             .route("/v1/chat/completions", post(chat::completions))
+            .route("/v1/embeddings", post(embeddings::embeddings))
             .route("/v1/models", get(admin::models))
             .route("/v1/routec/decisions/{id}", get(admin::decision))
             .route("/v1/routec/budgets", get(admin::budgets))

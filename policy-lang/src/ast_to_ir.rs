@@ -33,8 +33,8 @@ use crate::code::Code;
 use crate::diagnostic::Diag;
 use crate::errors::{
     BadLiteralError, DuplicateNameError, DuplicatePropertyError, InvalidRegexError, LiteralSecretError,
-    MatchWithoutElseError, MissingPropertyError, MixedScriptsWarning, NoFreeTargetWarning, SplitWeightsError,
-    StoresInputsError, TrainsOnInputsError, UnknownAdapterError, UnknownNameError, UnknownTaskError,
+    MatchWithoutElseError, MissingPropertyError, MixedScriptsWarning, NoEmbeddingsEndpointError, NoFreeTargetWarning,
+    SplitWeightsError, StoresInputsError, TrainsOnInputsError, UnknownAdapterError, UnknownNameError, UnknownTaskError,
     UnreachableArmError,
 };
 use crate::names;

@@ -43,6 +43,8 @@ pub enum Code {
     R0106,
     /// A `regex` check whose pattern does not compile.
     R0107,
+    /// A model that `supports embeddings` on an adapter with no embeddings endpoint.
+    R0108,
     /// A route cycle.
     R0201,
     /// A workload can reach a provider below its data class.
@@ -103,7 +105,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 45] = [
+    pub const ALL: [Code; 46] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -121,6 +123,7 @@ impl Code {
         Code::R0105,
         Code::R0106,
         Code::R0107,
+        Code::R0108,
         Code::R0201,
         Code::R0202,
         Code::R0203,
@@ -171,6 +174,7 @@ impl Code {
             Code::R0105 => "R0105",
             Code::R0106 => "R0106",
             Code::R0107 => "R0107",
+            Code::R0108 => "R0108",
             Code::R0201 => "R0201",
             Code::R0202 => "R0202",
             Code::R0203 => "R0203",
@@ -222,6 +226,7 @@ impl Code {
             Code::R0105 => "duplicate property",
             Code::R0106 => "missing property",
             Code::R0107 => "invalid regex",
+            Code::R0108 => "no embeddings endpoint",
             Code::R0201 => "route cycle",
             Code::R0202 => "data class violation",
             Code::R0203 => "no eligible target",

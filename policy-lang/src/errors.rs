@@ -279,6 +279,24 @@ impl DuplicatePropertyError {
 }
 
 diagnostic_struct!(
+    /// A model that `supports embeddings` on an adapter whose wire format
+    /// has no embeddings endpoint (`R0108`).
+    NoEmbeddingsEndpointError { model: String, adapter: String }
+);
+
+impl NoEmbeddingsEndpointError {
+    /// The model, as `provider/model`.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The adapter.
+    pub fn adapter(&self) -> &str {
+        &self.adapter
+    }
+}
+
+diagnostic_struct!(
     /// A required property missing from a block (`R0106`).
     MissingPropertyError { property: String, block: String }
 );
@@ -604,6 +622,8 @@ diagnostic_enum!(
         MissingProperty(MissingPropertyError),
         /// A `regex` check pattern that does not compile.
         InvalidRegex(InvalidRegexError),
+        /// `supports embeddings` on an adapter with no embeddings endpoint.
+        NoEmbeddingsEndpoint(NoEmbeddingsEndpointError),
         /// A route cycle.
         RouteCycle(RouteCycleError),
         /// A data-class (PII) violation.

@@ -20,8 +20,8 @@ use crate::http::{Ctx, ErrorReading, EventError, PostUrl, StreamDecoder, Transpo
 use crate::provider::{Capabilities, EventStream, Provider, default_finish};
 use crate::sse::SseEvent;
 use crate::types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, ResponseFormat, Role, StreamEvent, ToolCall, ToolChoice,
-    Usage,
+    ChatRequest, ChatResponse, ContentPart, EmbedRequest, EmbedResponse, FinishReason, ResponseFormat, Role,
+    StreamEvent, ToolCall, ToolChoice, Usage,
 };
 
 const DEFAULT_BASE_URL: &str = "https://generativelanguage.googleapis.com/v1beta";
@@ -65,10 +65,7 @@ impl GeminiAdapter {
 
     async fn send(&self, model: &str, req: &ChatRequest, stream: bool) -> Result<reqwest::Response, ProviderError> {
         let ctx = &self.transport.ctx;
-        // Model ids go into the path; refuse anything that could change it.
-        if model.is_empty() || !model.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
-            return Err(ctx.err(ErrorClass::BadRequest, &format!("invalid gemini model id `{model}`")));
-        }
+        check_model_id(ctx, model)?;
         let path = if stream {
             format!("models/{model}:streamGenerateContent?alt=sse")
         } else {
@@ -81,6 +78,67 @@ impl GeminiAdapter {
             .post(&PostUrl::parse(&join_url(&self.base, &path)), body)
             .await
     }
+}
+
+/// Model ids go into the path; refuses anything that could change it.
+fn check_model_id(ctx: &Ctx, model: &str) -> Result<(), ProviderError> {
+    if model.is_empty() || !model.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c)) {
+        return Err(ctx.err(ErrorClass::BadRequest, &format!("invalid gemini model id `{model}`")));
+    }
+    Ok(())
+}
+
+/// Normalised embedding request → `batchEmbedContents` body: one request
+/// per text, each naming the model again, as the API wants.
+pub(crate) fn encode_embed_request(model: &str, req: &EmbedRequest) -> Value {
+    let requests: Vec<Value> = req
+        .input
+        .iter()
+        .map(|text| {
+            let mut one = json!({"model": format!("models/{model}"), "content": {"parts": [{"text": text}]}});
+            if let Some(d) = req.dimensions {
+                one["outputDimensionality"] = json!(d);
+            }
+            one
+        })
+        .collect();
+    json!({ "requests": requests })
+}
+
+/// A `batchEmbedContents` response → vectors in input order. Gemini reports
+/// no token usage for embeddings, so it is estimated.
+pub(crate) fn decode_embed_response(
+    ctx: &Ctx,
+    req: &EmbedRequest,
+    model: &str,
+    body: &[u8],
+) -> Result<EmbedResponse, ProviderError> {
+    #[derive(serde::Deserialize)]
+    struct Batch {
+        #[serde(default)]
+        embeddings: Vec<One>,
+    }
+    #[derive(serde::Deserialize)]
+    struct One {
+        values: Vec<f32>,
+    }
+    let batch: Batch = serde_json::from_slice(body).map_err(|e| {
+        ctx.err(
+            ErrorClass::MalformedResponse,
+            &format!("batchEmbedContents response is not the expected JSON: {e}"),
+        )
+    })?;
+    let vectors: Vec<Vec<f32>> = batch.embeddings.into_iter().map(|e| e.values).collect();
+    crate::provider::check_vectors(&ctx.name, req, &vectors)?;
+    Ok(EmbedResponse {
+        model: model.to_owned(),
+        vectors,
+        usage: Usage {
+            input_tokens: crate::provider::estimate_embed_tokens(req),
+            output_tokens: 0,
+            cached_tokens: 0,
+        },
+    })
 }
 
 /// Normalised request → generateContent body.
@@ -559,6 +617,21 @@ impl Provider for GeminiAdapter {
                 let response = self.send(model, req, false).await?;
                 let body = self.transport.read_json_body(response).await?;
                 decode_response(&self.transport.ctx, &body, model)
+            })
+            .await
+    }
+
+    async fn embed(&self, model: &str, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let ctx = &self.transport.ctx;
+        check_model_id(ctx, model)?;
+        let body = serde_json::to_vec(&encode_embed_request(model, req))
+            .map_err(|e| ctx.err(ErrorClass::BadRequest, &format!("request not encodable: {e}")))?;
+        let url = PostUrl::parse(&join_url(&self.base, &format!("models/{model}:batchEmbedContents")));
+        self.transport
+            .with_total(async {
+                let response = self.transport.post(&url, body).await?;
+                let body = self.transport.read_json_body(response).await?;
+                decode_embed_response(ctx, req, model, &body)
             })
             .await
     }

@@ -37,13 +37,13 @@ mod types;
 
 pub use config::{AdapterConfig, AdapterKind, ConfigError, DEFAULT_MAX_BODY_BYTES, Timeouts, adapter_for};
 pub use error::{ErrorClass, ProviderError, TimeoutKind};
-pub use provider::{Capabilities, EventStream, Provider, collect_stream};
+pub use provider::{Capabilities, EventStream, Provider, collect_stream, estimate_embed_tokens};
 pub use secret::ApiKey;
 pub use simulated::{SimOutcome, SimProfile, SimResult, SimScript, SimulatedProvider};
 pub use tokens::estimate_tokens;
 pub use types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, Message, ResponseFormat, Role, StreamEvent, Tool, ToolCall,
-    ToolChoice, Usage,
+    ChatRequest, ChatResponse, ContentPart, EmbedRequest, EmbedResponse, FinishReason, Message, ResponseFormat, Role,
+    StreamEvent, Tool, ToolCall, ToolChoice, Usage,
 };
 
 /// Entry points for `benches/normalise.rs` only: not part of the supported

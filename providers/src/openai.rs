@@ -16,13 +16,14 @@ use crate::openai_wire::{
 use crate::presets::{MaxTokensField, NoStore, Preset};
 use crate::provider::{Capabilities, EventStream, Provider};
 use crate::sse::SseEvent;
-use crate::types::{ChatRequest, ChatResponse, FinishReason, StreamEvent, Usage};
+use crate::types::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, StreamEvent, Usage};
 
 /// An OpenAI or OpenAI-compatible endpoint.
 #[derive(Debug)]
 pub(crate) struct OpenAiAdapter {
     transport: Arc<Transport>,
     url: PostUrl,
+    embeddings_url: PostUrl,
     preset: &'static Preset,
     no_store: bool,
     models: Vec<String>,
@@ -59,6 +60,7 @@ impl OpenAiAdapter {
         Ok(Self {
             transport: Arc::new(transport),
             url: PostUrl::parse(&join_url(&base, "chat/completions")),
+            embeddings_url: PostUrl::parse(&join_url(&base, "embeddings")),
             preset,
             no_store: config.no_store,
             models: config.models,
@@ -361,6 +363,53 @@ impl Provider for OpenAiAdapter {
         let response = self.transport.with_total(self.send(model, req, true)).await?;
         self.transport.event_stream(response, ChunkDecoder::default())
     }
+
+    async fn embed(&self, model: &str, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let ctx = &self.transport.ctx;
+        let wire = openai_wire::EmbeddingsRequest::from_normalised(model, req);
+        let body = serde_json::to_vec(&wire)
+            .map_err(|e| ctx.err(ErrorClass::BadRequest, &format!("request not encodable: {e}")))?;
+        self.transport
+            .with_total(async {
+                let response = self.transport.post(&self.embeddings_url, body).await?;
+                let body = self.transport.read_json_body(response).await?;
+                decode_embeddings(ctx, req, model, &body)
+            })
+            .await
+    }
+}
+
+/// An embeddings response body → vectors in input order. Usage the
+/// provider leaves out is estimated, so budgets still see the call.
+pub(crate) fn decode_embeddings(
+    ctx: &Ctx,
+    req: &EmbedRequest,
+    model: &str,
+    body: &[u8],
+) -> Result<EmbedResponse, ProviderError> {
+    let wire: openai_wire::EmbeddingsResponse = serde_json::from_slice(body).map_err(|e| {
+        ctx.err(
+            ErrorClass::MalformedResponse,
+            &format!("embeddings response is not the expected JSON: {e}"),
+        )
+    })?;
+    let got = wire
+        .into_vectors()
+        .map_err(|why| ctx.err(ErrorClass::MalformedResponse, &format!("embeddings response: {why}")))?;
+    crate::provider::check_vectors(&ctx.name, req, &got.vectors)?;
+    Ok(EmbedResponse {
+        model: if got.model.is_empty() {
+            model.to_owned()
+        } else {
+            got.model
+        },
+        vectors: got.vectors,
+        usage: got.usage.unwrap_or(Usage {
+            input_tokens: crate::provider::estimate_embed_tokens(req),
+            output_tokens: 0,
+            cached_tokens: 0,
+        }),
+    })
 }
 
 #[cfg(test)]

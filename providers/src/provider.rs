@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use futures::{Stream, StreamExt};
 
 use crate::error::{ErrorClass, ProviderError};
-use crate::types::{ChatRequest, ChatResponse, FinishReason, StreamEvent, ToolCall, Usage};
+use crate::types::{
+    ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, FinishReason, StreamEvent, ToolCall, Usage,
+};
 
 /// A stream of normalised events; dropping it cancels the upstream call.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, ProviderError>> + Send>>;
@@ -53,6 +55,39 @@ pub trait Provider: Send + Sync + std::fmt::Debug {
     /// (including a stream cut short) as an `Err` item, after which the
     /// stream ends.
     async fn stream(&self, model: &str, req: &ChatRequest) -> Result<EventStream, ProviderError>;
+
+    /// Sends `req` to the embedding model `model`: one vector per input
+    /// text, in order. Adapters whose wire format has no embeddings
+    /// endpoint keep this default, a bad-request error (the policy checker
+    /// refuses `supports embeddings` on them, so a checked policy never
+    /// routes an embedding call here).
+    async fn embed(&self, model: &str, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let _ = (model, req);
+        Err(ProviderError::new(
+            self.name(),
+            ErrorClass::BadRequest,
+            "this adapter has no embeddings endpoint",
+        ))
+    }
+}
+
+/// Checks an upstream's vectors against the request: one per input text.
+/// A short or long list would pair texts with the wrong vectors.
+pub(crate) fn check_vectors(provider: &str, req: &EmbedRequest, vectors: &[Vec<f32>]) -> Result<(), ProviderError> {
+    if vectors.len() != req.input.len() {
+        return Err(ProviderError::new(
+            provider,
+            ErrorClass::MalformedResponse,
+            format!("{} vectors for {} input texts", vectors.len(), req.input.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Input tokens of an embedding request, as the estimator counts them: for
+/// providers that bill embeddings but do not report usage.
+pub fn estimate_embed_tokens(req: &EmbedRequest) -> u64 {
+    req.input.iter().map(|t| crate::tokens::estimate_tokens(t)).sum()
 }
 
 /// Drains a stream into one response, as if `complete` had been called.

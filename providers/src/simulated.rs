@@ -18,7 +18,8 @@ use crate::error::{ErrorClass, ProviderError};
 use crate::provider::{Capabilities, EventStream, Provider};
 use crate::tokens::estimate_tokens;
 use crate::types::{
-    ChatRequest, ChatResponse, ContentPart, FinishReason, ResponseFormat, StreamEvent, ToolCall, ToolChoice, Usage,
+    ChatRequest, ChatResponse, ContentPart, EmbedRequest, EmbedResponse, FinishReason, ResponseFormat, StreamEvent,
+    ToolCall, ToolChoice, Usage,
 };
 
 /// z-score of the 95th percentile of the standard normal distribution.
@@ -299,6 +300,42 @@ impl SimulatedProvider {
         }
     }
 
+    /// An embedding call: the same sampled latency and failures as a chat
+    /// call of that input size, and a vector per text that depends on the
+    /// text alone (unit length, so cosine similarity is a dot product).
+    async fn embed_call(&self, model: &str, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        let index = self.calls.fetch_add(1, Ordering::Relaxed);
+        let input_tokens = crate::provider::estimate_embed_tokens(req);
+        let outcome = match &self.script {
+            Some(script) => script.next().unwrap_or(SimOutcome {
+                latency: Duration::ZERO,
+                result: SimResult::Err {
+                    class: ErrorClass::ServerError,
+                    retry_after: None,
+                },
+            }),
+            None => self.profile.sample(self.seed, index, input_tokens, 1),
+        };
+        tokio::time::sleep(outcome.latency).await;
+        if let SimResult::Err { class, retry_after } = outcome.result {
+            return Err(ProviderError::new(&self.name, class, "simulated failure")
+                .with_status(simulated_status(class))
+                .with_retry_after(retry_after));
+        }
+        let dims = req
+            .dimensions
+            .map_or(SIM_EMBED_DIMENSIONS, |d| d.clamp(1, MAX_SIM_EMBED_DIMENSIONS));
+        Ok(EmbedResponse {
+            model: model.to_owned(),
+            vectors: req.input.iter().map(|t| sim_vector(t, dims)).collect(),
+            usage: Usage {
+                input_tokens,
+                output_tokens: 0,
+                cached_tokens: 0,
+            },
+        })
+    }
+
     fn answer(
         &self,
         model: &str,
@@ -363,6 +400,27 @@ fn simulated_status(class: ErrorClass) -> u16 {
     }
 }
 
+/// A simulated embedding's length unless the request asks for another.
+const SIM_EMBED_DIMENSIONS: u32 = 8;
+/// The longest simulated embedding (real models stop near 4k too).
+const MAX_SIM_EMBED_DIMENSIONS: u32 = 4096;
+
+/// A unit vector that depends only on `text`: equal texts, equal vectors.
+fn sim_vector(text: &str, dims: u32) -> Vec<f32> {
+    let seed = text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut rng = SplitMix64::new(seed);
+    let raw: Vec<f32> = (0..dims)
+        .map(|_| (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0)
+        .collect();
+    let norm = raw.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm == 0.0 {
+        return raw;
+    }
+    raw.into_iter().map(|x| x / norm).collect()
+}
+
 /// Tokens of every text part, as the estimator counts them.
 fn request_tokens(req: &ChatRequest) -> u64 {
     req.messages
@@ -411,6 +469,10 @@ impl Provider for SimulatedProvider {
 
     async fn complete(&self, model: &str, req: &ChatRequest) -> Result<ChatResponse, ProviderError> {
         self.call(model, req).await
+    }
+
+    async fn embed(&self, model: &str, req: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+        self.embed_call(model, req).await
     }
 
     async fn stream(&self, model: &str, req: &ChatRequest) -> Result<EventStream, ProviderError> {

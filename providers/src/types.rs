@@ -188,6 +188,30 @@ pub enum ResponseFormat {
     },
 }
 
+/// A normalised embedding request: texts in, one vector per text out.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmbedRequest {
+    /// The texts to embed, in order.
+    pub input: Vec<String>,
+    /// The vectors' length, for models that can shorten them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dimensions: Option<u32>,
+    /// The end user, passed on where the provider takes one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// The vectors of an [`EmbedRequest`], one per input text, in its order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EmbedResponse {
+    /// The model that answered, as the provider names it.
+    pub model: String,
+    /// One vector per input text.
+    pub vectors: Vec<Vec<f32>>,
+    /// Tokens billed: input only (an estimate where the provider reports none).
+    pub usage: Usage,
+}
+
 /// A completed response.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatResponse {

@@ -21,7 +21,7 @@ use crate::failure::AttemptTimeouts;
 use crate::passes::{apply_bound, defer_same_provider, drop_duplicates, refusal};
 use crate::plan::{Attempt, AttemptPlan, Decision, Estimate, Refusal};
 use crate::policy::Policy;
-use crate::provider::{Capabilities, DataClass, TargetId, Tier};
+use crate::provider::{Capabilities, Capability, DataClass, TargetId, Tier};
 use crate::route::{ChainRules, Condition, NodeId, NodeKind, NumericFact, SplitKey, Strategy};
 use crate::split::{Split, split_bucket};
 use crate::state::StateSnapshot;
@@ -521,7 +521,12 @@ impl Walk<'_, '_, '_> {
             return;
         };
         let input = call.facts.input_tokens;
-        let output = call.max_output.or(target.max_output).unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+        // An embedding call has no output tokens: its vectors are not billed.
+        let output = if call.requires.has(Capability::Embeddings) {
+            0
+        } else {
+            call.max_output.or(target.max_output).unwrap_or(DEFAULT_OUTPUT_ESTIMATE)
+        };
         let usd = match (target.price, provider.tier) {
             (Some(price), _) => Some(cost(&price, input, output)),
             (None, Tier::Free | Tier::Subscription) => Some(Usd::ZERO),
@@ -610,6 +615,9 @@ impl Walk<'_, '_, '_> {
             return Some(Reason::Capability {
                 missing: target.capabilities.missing(call.requires),
             });
+        }
+        if target.capabilities.has(Capability::Embeddings) && !call.requires.has(Capability::Embeddings) {
+            return Some(Reason::EmbeddingModel);
         }
         if let (Some(requested), Some(limit)) = (call.max_output, target.max_output)
             && requested > limit

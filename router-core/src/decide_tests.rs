@@ -611,6 +611,38 @@ fn features_require_matching_capabilities() {
 }
 
 #[test]
+fn embedding_calls_reach_embedding_models_only_and_chat_calls_never_do() {
+    let mut p = seed();
+    // The summary workload's first model becomes an embedding model.
+    let first = run(&p, "content_summary", &user("alice"), &StateSnapshot::default());
+    let embedder = first.plan().attempts()[0].target;
+    p.targets[embedder.0 as usize]
+        .capabilities
+        .insert(crate::Capability::Embeddings);
+    let label = p.target_label(embedder);
+
+    let chat = run(&p, "content_summary", &user("alice"), &StateSnapshot::default());
+    assert_eq!(dropped(&p, &chat, "embedding_model"), std::slice::from_ref(&label));
+    assert!(!labels(&p, &chat).contains(&label));
+
+    let mut facts = user("alice");
+    facts.embedding = true;
+    facts.input_tokens = 1_000;
+    let embed = run(&p, "content_summary", &facts, &StateSnapshot::default());
+    assert_eq!(
+        labels(&p, &embed),
+        std::slice::from_ref(&label),
+        "only the embedding model is planned"
+    );
+    assert!(
+        !dropped(&p, &embed, "capability").is_empty(),
+        "chat models lack `embeddings`"
+    );
+    // No output tokens are estimated for an embedding call.
+    assert_eq!(embed.plan().attempts()[0].estimate.tokens, 1_000);
+}
+
+#[test]
 fn a_workload_s_jurisdictions_filter_providers_at_run_time() {
     let mut p = seed();
     for provider in &mut p.providers {

@@ -88,6 +88,7 @@ fn feature_word(f: crate::route::Feature) -> &'static str {
         crate::route::Feature::Images => "images",
         crate::route::Feature::JsonSchema => "json_schema",
         crate::route::Feature::Stream => "stream",
+        crate::route::Feature::Embedding => "embedding",
     }
 }
 

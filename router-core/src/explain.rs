@@ -33,6 +33,9 @@ pub enum Reason {
         /// What it lacks.
         missing: Capabilities,
     },
+    /// An embedding model (`supports embeddings`), and the call is a chat
+    /// call.
+    EmbeddingModel,
     /// The call asks for more output tokens than the model can give.
     MaxOutput {
         /// The model's limit.
@@ -110,10 +113,11 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason code, in the order filters run.
-    pub const CODES: [&'static str; 16] = [
+    pub const CODES: [&'static str; 17] = [
         "data_class",
         "jurisdiction",
         "capability",
+        "embedding_model",
         "max_output",
         "context_window",
         "over_cost_ceiling",
@@ -135,6 +139,7 @@ impl Reason {
             Reason::DataClass { .. } => "data_class",
             Reason::Jurisdiction => "jurisdiction",
             Reason::Capability { .. } => "capability",
+            Reason::EmbeddingModel => "embedding_model",
             Reason::MaxOutput { .. } => "max_output",
             Reason::ContextWindow { .. } => "context_window",
             Reason::OverCostCeiling { .. } => "over_cost_ceiling",

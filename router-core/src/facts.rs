@@ -78,6 +78,7 @@ impl Features {
             Feature::Images => 2,
             Feature::JsonSchema => 4,
             Feature::Stream => 8,
+            Feature::Embedding => 16,
         }
     }
 
@@ -102,7 +103,8 @@ impl Features {
     }
 
     /// The model capabilities these features need: tools → `tools`, images →
-    /// `vision`, a JSON schema → `json_schema`, a stream → `stream`.
+    /// `vision`, a JSON schema → `json_schema`, a stream → `stream`, an
+    /// embedding call → `embeddings`.
     pub fn required_capabilities(self) -> Capabilities {
         let mut caps = Capabilities::NONE;
         for (f, c) in [
@@ -110,6 +112,7 @@ impl Features {
             (Feature::Images, Capability::Vision),
             (Feature::JsonSchema, Capability::JsonSchema),
             (Feature::Stream, Capability::Stream),
+            (Feature::Embedding, Capability::Embeddings),
         ] {
             if self.has(f) {
                 caps.insert(c);
@@ -212,6 +215,9 @@ pub struct RequestFacts {
     /// The request asks for a stream.
     #[serde(skip_serializing_if = "is_false")]
     pub stream: bool,
+    /// The request asks for embeddings (`POST /v1/embeddings`).
+    #[serde(skip_serializing_if = "is_false")]
+    pub embedding: bool,
     /// A task overriding the workload's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<Task>,
@@ -284,6 +290,7 @@ impl RequestFacts {
             "images" => self.images = flag()?,
             "json_schema" => self.json_schema = flag()?,
             "stream" => self.stream = flag()?,
+            "embedding" => self.embedding = flag()?,
             "task" => self.task = Some(Task::from_keyword(value).ok_or_else(|| bad("a task keyword (`code`, …)"))?),
             "user" => self.user = Some(value.to_owned()),
             "data" => {
@@ -308,6 +315,7 @@ impl RequestFacts {
         f.set(Feature::Images, self.images);
         f.set(Feature::JsonSchema, self.json_schema);
         f.set(Feature::Stream, self.stream);
+        f.set(Feature::Embedding, self.embedding);
         f
     }
 

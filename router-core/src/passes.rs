@@ -108,6 +108,7 @@ pub(crate) fn refusal(ex: &Explain, halted: bool) -> Refusal {
             // Not a data-class refusal: the class may be fine, the place not.
             Reason::Jurisdiction
             | Reason::Capability { .. }
+            | Reason::EmbeddingModel
             | Reason::MaxOutput { .. }
             | Reason::ContextWindow { .. }
             | Reason::OverCostCeiling { .. }

@@ -89,16 +89,20 @@ pub enum Capability {
     /// Continues a trailing assistant message (a prefill) instead of
     /// answering it anew: what `stream_recovery continue` needs.
     Prefill,
+    /// An embedding model: it turns text into vectors and answers
+    /// embedding calls only; chat calls never reach it.
+    Embeddings,
 }
 
 impl Capability {
     /// Every capability, in keyword order.
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 6] = [
         Capability::Tools,
         Capability::JsonSchema,
         Capability::Vision,
         Capability::Stream,
         Capability::Prefill,
+        Capability::Embeddings,
     ];
 
     /// The keyword used in policies.
@@ -109,6 +113,7 @@ impl Capability {
             Capability::Vision => "vision",
             Capability::Stream => "stream",
             Capability::Prefill => "prefill",
+            Capability::Embeddings => "embeddings",
         }
     }
 
@@ -119,6 +124,7 @@ impl Capability {
             Capability::Vision => 4,
             Capability::Stream => 8,
             Capability::Prefill => 16,
+            Capability::Embeddings => 32,
         }
     }
 }

@@ -89,6 +89,7 @@ pub fn reason_text(policy: &Policy, reason: &Reason, now_ms: u64) -> String {
         }
         Reason::Jurisdiction => "provider's jurisdiction is not one the workload's `jurisdiction` allows".to_owned(),
         Reason::Capability { missing } => format!("model lacks {missing}"),
+        Reason::EmbeddingModel => "an embedding model: it answers embedding calls only".to_owned(),
         Reason::MaxOutput { limit, requested } => {
             format!("model gives at most {limit} output tokens; the call asks for {requested}")
         }

@@ -252,6 +252,8 @@ pub enum Feature {
     JsonSchema,
     /// The request asks for a stream.
     Stream,
+    /// The request asks for embeddings, not a chat answer.
+    Embedding,
 }
 
 /// A comparison operator.

@@ -12,9 +12,13 @@ use crate::route::{ChainRules, Condition, NodeId, NodeKind, QualityCheck, RouteG
 use crate::units::{Price, Usd};
 use crate::workload::{Budget, Task, Workload, WorkloadId};
 
-/// Every capability.
+/// Every chat capability: all but `embeddings`, which makes a model an
+/// embedding model.
 pub fn all_caps() -> Capabilities {
-    Capability::ALL.into_iter().collect()
+    Capability::ALL
+        .into_iter()
+        .filter(|c| *c != Capability::Embeddings)
+        .collect()
 }
 
 /// A price from dollars-per-million written as (input, output) in

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use providers::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent};
+use providers::{
+    ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, EventStream, Provider, ProviderError, StreamEvent,
+};
 use router_core::{
     Attempt, DataClass, Decision, Policy, QualityCheck, StreamRecovery, TargetId, Usd, WorkloadId, decide,
 };
@@ -60,6 +62,8 @@ pub(crate) enum Mode {
 pub(crate) enum Answer {
     /// The whole answer; its spend is committed.
     Whole(ChatResponse),
+    /// An embedding call's vectors; their spend is committed.
+    Embedded(EmbedResponse),
     /// A stream whose first event has arrived; it holds the reservation
     /// and the provider's concurrency permit, if it has a limit.
     Stream {
@@ -90,6 +94,8 @@ struct Run<'a> {
     workload: &'a str,
     scope: Option<WorkloadId>,
     mode: Mode,
+    /// An embedding call's texts: dispatched to `embed`, not `complete`.
+    embed: Option<&'a EmbedRequest>,
     depth: u8,
     decision: DecisionId,
     seed: u64,
@@ -102,6 +108,7 @@ struct Run<'a> {
 
 enum Got {
     Whole(ChatResponse),
+    Embedded(EmbedResponse),
     Stream(StreamEvent, EventStream),
 }
 
@@ -119,6 +126,10 @@ enum Dispatched {
     Whole {
         answer: ChatResponse,
         req: ChatRequest,
+        elapsed: Duration,
+    },
+    Embedded {
+        answer: EmbedResponse,
         elapsed: Duration,
     },
     Failed {
@@ -143,7 +154,7 @@ impl Inner {
         wid: WorkloadId,
         depth: u8,
     ) -> Result<Completed, RouteError> {
-        let done = self.execute(call, wid, Mode::Complete, depth).await?;
+        let done = self.execute(call, wid, Mode::Complete, None, depth).await?;
         match done.answer {
             Answer::Whole(response) => Ok(Completed {
                 response,
@@ -151,9 +162,9 @@ impl Inner {
                 attempts: done.attempts,
                 decision: done.decision,
             }),
-            // `Mode::Complete` never dispatches a stream; were it to, the
-            // answer is not whole, so the call did not succeed.
-            Answer::Stream { .. } => Err(RouteError::FallbackExhausted(FallbackExhaustedError {
+            // `Mode::Complete` never dispatches a stream, nor a chat call
+            // an embedding; were it to, the call did not succeed.
+            Answer::Stream { .. } | Answer::Embedded(_) => Err(RouteError::FallbackExhausted(FallbackExhaustedError {
                 workload: self.policy.workload(wid).name.clone(),
                 decision: done.decision,
                 attempts: Vec::new(),
@@ -167,7 +178,7 @@ impl Inner {
         wid: WorkloadId,
         leader: Option<Leader<Arc<Completed>, RouteError>>,
     ) -> Result<Routed<RoutedStream>, RouteError> {
-        let done = match self.execute(call, wid, Mode::Stream, 0).await {
+        let done = match self.execute(call, wid, Mode::Stream, None, 0).await {
             Ok(done) => done,
             Err(e) => {
                 if let Some(leader) = leader {
@@ -178,6 +189,18 @@ impl Inner {
         };
         let target = self.registry.label(done.target).to_owned();
         let value = match done.answer {
+            // A chat call never gets vectors; were it to, it did not succeed.
+            Answer::Embedded(_) => {
+                let e = RouteError::FallbackExhausted(FallbackExhaustedError {
+                    workload: self.policy.workload(wid).name.clone(),
+                    decision: done.decision,
+                    attempts: Vec::new(),
+                });
+                if let Some(leader) = leader {
+                    leader.finish(Err(e.clone()));
+                }
+                return Err(e);
+            }
             Answer::Whole(response) => {
                 let stream = RoutedStream::replay(&response);
                 if let Some(leader) = leader {
@@ -224,12 +247,38 @@ impl Inner {
         })
     }
 
+    /// An embedding call: decided on its texts' tokens, with the
+    /// `embeddings` capability required, and run through the same attempt
+    /// machine as a chat call (fallback, retries, limits, health, budgets).
+    pub(crate) async fn embed_fresh(
+        self: &Arc<Self>,
+        call: &Call,
+        request: &EmbedRequest,
+        wid: WorkloadId,
+    ) -> Result<(EmbedResponse, String, u32, DecisionId), RouteError> {
+        let done = self.execute(call, wid, Mode::Complete, Some(request), 0).await?;
+        match done.answer {
+            Answer::Embedded(vectors) => Ok((
+                vectors,
+                self.registry.label(done.target).to_owned(),
+                done.attempts,
+                done.decision,
+            )),
+            Answer::Whole(_) | Answer::Stream { .. } => Err(RouteError::FallbackExhausted(FallbackExhaustedError {
+                workload: self.policy.workload(wid).name.clone(),
+                decision: done.decision,
+                attempts: Vec::new(),
+            })),
+        }
+    }
+
     /// Decides and runs the plan; keeps the decision record either way.
     async fn execute(
         self: &Arc<Self>,
         call: &Call,
         wid: WorkloadId,
         mode: Mode,
+        embed: Option<&EmbedRequest>,
         depth: u8,
     ) -> Result<Executed, RouteError> {
         let policy = &*self.policy;
@@ -244,7 +293,12 @@ impl Inner {
         // they live only while the engine decides, never across an await.
         let (decision, input) = {
             let metadata = MergedMetadata::of(call);
-            let facts = facts_of(call, wid, &metadata, mode == Mode::Stream, seed);
+            let mut facts = facts_of(call, wid, &metadata, mode == Mode::Stream, seed);
+            if let Some(e) = embed {
+                facts.input_tokens = providers::estimate_embed_tokens(e);
+                facts.max_output_tokens = None;
+                facts.features = router_core::Features::NONE.with(router_core::Feature::Embedding);
+            }
             (Arc::new(decide(policy, &facts, &snap)), facts.input_tokens)
         };
         let data = decision.explain().data_class;
@@ -311,6 +365,7 @@ impl Inner {
             workload: &workload.name,
             scope,
             mode,
+            embed,
             depth,
             decision: decision_id,
             seed,
@@ -722,6 +777,14 @@ impl Run<'_> {
                         }
                     }
                 }
+                Dispatched::Embedded { answer, elapsed } => {
+                    let spend = spend_of(policy, attempt.target, answer.usage);
+                    if let Some((_, h)) = held.take() {
+                        h.commit(inner, self.workload, spend, answer.usage).await;
+                    }
+                    self.record(attempt, retry, elapsed, None, "answered".to_owned());
+                    return Ok((Answer::Embedded(answer), attempt.target));
+                }
                 Dispatched::Failed {
                     failure,
                     error,
@@ -866,24 +929,43 @@ impl Run<'_> {
             (true, StreamRecovery::Off | StreamRecovery::Continue) => How::Stream,
             (true, StreamRecovery::Buffer) => How::Buffered,
         };
-        let req = request_for(policy, self.call, self.wid, attempt, stream).into_owned();
+        let req = match self.embed {
+            // An embedding call's chat request is empty and never sent.
+            Some(_) => ChatRequest::default(),
+            None => request_for(policy, self.call, self.wid, attempt, stream).into_owned(),
+        };
         let span = tracing::info_span!(
             "routec.attempt", target = %label, node = %attempt.node, retry,
             outcome = tracing::field::Empty
         );
         let started = Instant::now();
         let timeout = bounds.total;
-        let result = tokio::time::timeout(
-            timeout,
-            dispatch(adapter, &target.api_id, &req, how, bounds.first_token),
-        )
-        .instrument(span.clone())
-        .await;
+        let result = match self.embed {
+            Some(texts) => {
+                tokio::time::timeout(timeout, async {
+                    adapter
+                        .embed(&target.api_id, texts)
+                        .await
+                        .map(Got::Embedded)
+                        .map_err(Cut::Upstream)
+                })
+                .instrument(span.clone())
+                .await
+            }
+            None => {
+                tokio::time::timeout(
+                    timeout,
+                    dispatch(adapter, &target.api_id, &req, how, bounds.first_token),
+                )
+                .instrument(span.clone())
+                .await
+            }
+        };
         let elapsed = started.elapsed();
         match result {
             Ok(Ok(got)) => {
                 span.record("outcome", "success");
-                let whole = matches!(got, Got::Whole(_));
+                let whole = matches!(got, Got::Whole(_) | Got::Embedded(_));
                 inner.record_outcome(
                     self.workload,
                     attempt.target,
@@ -903,6 +985,7 @@ impl Run<'_> {
                         elapsed,
                     },
                     Got::Whole(answer) => Dispatched::Whole { answer, req, elapsed },
+                    Got::Embedded(answer) => Dispatched::Embedded { answer, elapsed },
                 }
             }
             Ok(Err(Cut::FirstToken)) => {

@@ -124,6 +124,7 @@ impl Call {
             images: has(Feature::Images),
             json_schema: has(Feature::JsonSchema),
             stream: has(Feature::Stream),
+            embedding: has(Feature::Embedding),
             task: facts.task,
             metadata: metadata.to_map(),
             user: facts.user.map(str::to_owned),

@@ -65,7 +65,9 @@ pub use error::{
 };
 pub use idempotency::{Claim, IdempotencyCache, IdempotencyKey, KeyReusedError, Leader, RedisIdempotency, Served};
 pub use metrics::{Direction, LATENCY_BUCKETS_MS, Metrics};
-pub use router::{BuildError, Call, DuplicateScopeError, Routed, Router, RouterBuilder, UnknownProviderError};
+pub use router::{
+    BuildError, Call, DuplicateScopeError, EmbedCall, Routed, Router, RouterBuilder, UnknownProviderError,
+};
 pub use stream::RoutedStream;
 // The synchronous books and budget-line types live in `router-state`, shared
 // with the simulator; they are re-exported for the stores' and the gateway's

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use providers::{ChatRequest, ChatResponse, Provider};
+use providers::{ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Provider};
 use router_core::{Budget, DataClass, Policy, WorkloadId};
 use thiserror::Error;
 use tokio::sync::Notify;
@@ -64,6 +64,39 @@ impl Call {
             workload: workload.into(),
             request,
             ..Call::default()
+        }
+    }
+}
+
+/// One embedding call: which workload, the texts, and what the caller
+/// knows about it. Embedding calls are not idempotency-keyed: the same
+/// texts give the same vectors, so a retry is a new call.
+#[derive(Clone, Debug, Default)]
+pub struct EmbedCall {
+    /// The workload's name or alias; its targets must `support embeddings`.
+    pub workload: String,
+    /// The texts.
+    pub request: EmbedRequest,
+    /// The caller's user id (the usual split key); defaults to the request's `user`.
+    pub user: Option<String>,
+    /// Metadata for `match` conditions and splits.
+    pub metadata: Vec<(String, String)>,
+    /// A data class the call declares: raises the workload's, never lowers it.
+    pub data_class: Option<DataClass>,
+    /// An extra budget charged alongside the workload's (a gateway tenant).
+    pub budget_scope: Option<String>,
+}
+
+impl EmbedCall {
+    /// An embedding call of `workload` for `input`, nothing else known.
+    pub fn new(workload: impl Into<String>, input: Vec<String>) -> Self {
+        EmbedCall {
+            workload: workload.into(),
+            request: EmbedRequest {
+                input,
+                ..EmbedRequest::default()
+            },
+            ..EmbedCall::default()
         }
     }
 }
@@ -400,6 +433,51 @@ impl Router {
             decision_id = tracing::field::Empty, kind = "stream"
         );
         let result = inner.stream_call(call, wid).instrument(span).await;
+        if let Err(e) = &result {
+            inner.metrics.error(e.code());
+        }
+        result
+    }
+
+    /// Routes an embedding call: the workload's plan, kept to models that
+    /// `support embeddings`, run with the same fallback, retries, limits,
+    /// health and budgets as a chat call. Input tokens are priced; there is
+    /// no output.
+    pub async fn embed(&self, call: EmbedCall) -> Result<Routed<EmbedResponse>, RouteError> {
+        let inner = &self.inner;
+        let wid = self.resolve(&call.workload)?;
+        let name = inner.policy.workload(wid).name.clone();
+        inner.metrics.request(&name);
+        let span = tracing::info_span!(
+            "routec.request", workload = %name, policy_hash = %inner.hash_short,
+            decision_id = tracing::field::Empty, kind = "embed"
+        );
+        let EmbedCall {
+            workload,
+            request,
+            user,
+            metadata,
+            data_class,
+            budget_scope,
+        } = call;
+        let chat = Call {
+            workload,
+            user: user.or_else(|| request.user.clone()),
+            metadata,
+            data_class,
+            budget_scope,
+            ..Call::default()
+        };
+        let result = inner.embed_fresh(&chat, &request, wid).instrument(span).await.map(
+            |(value, target, attempts, decision_id)| Routed {
+                value,
+                target,
+                attempts,
+                policy_hash: inner.policy.hash(),
+                decision_id,
+                served: Served::Fresh,
+            },
+        );
         if let Err(e) = &result {
             inner.metrics.error(e.code());
         }

@@ -300,6 +300,7 @@ fn feature_order(f: Feature) -> u8 {
         Feature::Images => 1,
         Feature::JsonSchema => 2,
         Feature::Stream => 3,
+        Feature::Embedding => 4,
     }
 }
 
@@ -528,6 +529,7 @@ impl Space {
                     Feature::Images => f.images = true,
                     Feature::JsonSchema => f.json_schema = true,
                     Feature::Stream => f.stream = true,
+                    Feature::Embedding => f.embedding = true,
                 }
             }
             for (j, (k, values)) in meta.iter().enumerate() {

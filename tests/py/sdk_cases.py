@@ -121,6 +121,19 @@ def outage_fallback(client):
     return {"target": raw.headers["x-routec-target"], "attempts": raw.headers["x-routec-attempts"]}
 
 
+def embeddings(client):
+    # The SDK asks for base64 by default and decodes it to floats itself.
+    raw = client.embeddings.with_raw_response.create(model="vectors", input=["hello world", "abc"])
+    r = raw.parse()
+    assert [d.index for d in r.data] == [0, 1], r
+    # The fake upstream's vector: byte length, word count, 0.5, -0.25.
+    assert r.data[0].embedding == [11.0, 2.0, 0.5, -0.25], r.data[0].embedding
+    assert r.data[1].embedding[:2] == [3.0, 1.0], r.data[1].embedding
+    assert r.usage.prompt_tokens == 3, r.usage
+    assert raw.headers["x-routec-target"] == "embedder/e1", dict(raw.headers)
+    return {"target": raw.headers["x-routec-target"], "dims": len(r.data[0].embedding)}
+
+
 def main():
     base_url, key = sys.argv[1], sys.argv[2]
     client = OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=30)
@@ -133,6 +146,7 @@ def main():
         ("unknown_model", lambda: unknown_model(client)),
         ("invalid_key", lambda: invalid_key(client, base_url)),
         ("outage_fallback", lambda: outage_fallback(client)),
+        ("embeddings", lambda: embeddings(client)),
     ]
     failed = 0
     for name, run in cases:

@@ -177,6 +177,7 @@ impl Lowerer<'_> {
             }
             let tid = TargetId(u32::try_from(self.targets.len()).unwrap_or(u32::MAX));
             let target = self.model(id, m);
+            self.embeddings_endpoint(&adapter, &p.name.name, &target, m);
             self.targets.push(target);
             self.target_spans.push(m.name.span);
             target_ids.push(tid);
@@ -296,6 +297,51 @@ impl Lowerer<'_> {
             rate_limit_bp,
             stream_break_bp,
         })
+    }
+
+    /// `supports embeddings` only where the adapter's wire format has an
+    /// embeddings endpoint: OpenAI and its compatibles, Gemini, the mock.
+    fn embeddings_endpoint(&mut self, adapter: &Adapter, provider: &str, target: &Target, m: &ModelDecl) {
+        let name = match adapter {
+            Adapter::Anthropic => "anthropic",
+            Adapter::Cli { .. } => "cli",
+            Adapter::Openai | Adapter::Gemini | Adapter::OpenaiCompatible { .. } | Adapter::Mock => return,
+        };
+        if !target.capabilities.has(router_core::Capability::Embeddings) {
+            return;
+        }
+        let span = m
+            .props
+            .iter()
+            .find_map(|p| match &p.kind {
+                ModelProp::Supports(caps) => caps
+                    .iter()
+                    .find(|c| c.value == router_core::Capability::Embeddings)
+                    .map(|c| c.span),
+                _ => None,
+            })
+            .unwrap_or(m.name.span);
+        let model = format!("{provider}/{}", m.name.name);
+        let diag = Diag::at(
+            Code::R0108,
+            format!(
+                "model {} supports embeddings, but adapter {} has no embeddings endpoint",
+                q(&model),
+                q(name)
+            ),
+            self.src,
+            span,
+            "no embeddings endpoint on this adapter",
+        )
+        .help(
+            "embedding calls go to OpenAI's and OpenAI-compatible `/embeddings`, Gemini's `batchEmbedContents` or \
+             the `mock` adapter; declare the embedding model under such a provider",
+        );
+        self.report.error(NoEmbeddingsEndpointError {
+            model,
+            adapter: name.to_owned(),
+            diag,
+        });
     }
 
     pub(super) fn model(&mut self, provider: ProviderId, m: &ModelDecl) -> Target {

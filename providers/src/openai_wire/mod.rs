@@ -12,12 +12,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod convert;
+mod embeddings;
 
 pub use convert::{
     ChunkEncoder, error_to_wire, finish_reason_from_wire, finish_reason_to_wire, request_from_wire, request_to_wire,
     response_from_wire, response_to_wire, usage_from_wire, usage_to_wire,
 };
 use convert::{assistant_role, chunk_object, completion_object, function_type};
+pub use embeddings::{
+    DecodedEmbeddings, EmbeddingData, EmbeddingEncoding, EmbeddingInput, EmbeddingVector, EmbeddingsRequest,
+    EmbeddingsRequestError, EmbeddingsResponse, EmbeddingsUsage, base64_of, floats_of_base64,
+};
 
 /// `POST /v1/chat/completions` request body.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,0 +1,99 @@
+//! `POST /v1/embeddings`: OpenAI's embeddings request → `EmbedCall` → the
+//! router → OpenAI's embeddings response.
+//!
+//! The workload (the `model` field, or `x-routec-workload`) must route to
+//! models that `support embeddings`; keys, tenants, data classes and
+//! budgets apply as for chat completions (`chat::workload_for`), and the
+//! router falls back between embedding models as it does between chat
+//! models. Vectors come back as floats or, when asked (the official SDKs
+//! ask by default), as base64.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use providers::openai_wire::{EmbeddingsRequest, EmbeddingsRequestError, EmbeddingsResponse};
+use router_runtime::EmbedCall;
+
+use crate::auth::{Caller, Pinned};
+use crate::body::{parse_json, read_json_body};
+use crate::chat::{POLICY_HASH, data_class, failed, json_response, note_owner, routed_headers, workload_for};
+use crate::error::{ApiError, Code};
+use crate::server::AppState;
+
+/// The most texts one request may carry: OpenAI's own limit.
+pub(crate) const MAX_INPUTS: usize = 2048;
+
+pub(crate) async fn embeddings(
+    State(app): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(Pinned(generation)): Extension<Pinned>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut response = match handle(&app, &caller, &generation, &parts.headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            crate::chat::log_error(&caller, &e);
+            e.into_response()
+        }
+    };
+    response
+        .headers_mut()
+        .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
+    response
+}
+
+async fn handle(
+    app: &AppState,
+    caller: &Caller,
+    generation: &crate::live::Generation,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_json_body(headers, body, app.limits, app.body_timeout).await?;
+    let wire: EmbeddingsRequest = parse_json(&bytes, app.limits.json_depth)?;
+    let (request, encoding) = wire.to_normalised().map_err(|e| {
+        let param = match e {
+            EmbeddingsRequestError::Encoding(_) => "encoding_format",
+            EmbeddingsRequestError::TokenInput | EmbeddingsRequestError::Empty => "input",
+        };
+        ApiError::new(Code::InvalidRequest, e.to_string()).param(param)
+    })?;
+    if request.input.len() > MAX_INPUTS {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            format!(
+                "`input` holds {} texts; at most {MAX_INPUTS} are accepted",
+                request.input.len()
+            ),
+        )
+        .param("input"));
+    }
+    let (workload, _) = workload_for(caller, generation, headers, wire.model)?;
+    let call = EmbedCall {
+        workload,
+        user: request.user.clone(),
+        metadata: Vec::new(),
+        data_class: data_class(headers)?,
+        budget_scope: caller.tenant().map(|t| t.name().to_owned()),
+        request,
+    };
+    let routed = generation
+        .router
+        .embed(call)
+        .await
+        .map_err(|e| failed(app, caller, &e))?;
+    note_owner(app, caller, routed.decision_id);
+    tracing::info!(
+        tenant = caller.label(), upstream = %routed.target, attempts = routed.attempts,
+        decision_id = %routed.decision_id, inputs = routed.value.vectors.len(), "embedded"
+    );
+    let mut out = HeaderMap::new();
+    routed_headers(&mut out, &routed);
+    let wire = EmbeddingsResponse::from_normalised(&routed.value, &routed.value.model, encoding);
+    json_response(&wire, out)
+}
