@@ -206,6 +206,25 @@ async fn a_fallback_is_one_request_span_with_an_attempt_span_each() {
     let answered = &kids[1];
     assert_eq!(answered.int_attr("gen_ai.usage.input_tokens"), Some(3119));
     assert_eq!(answered.int_attr("gen_ai.usage.output_tokens"), Some(503));
+
+    // Refused before routing: a request span all the same, and no attempts.
+    let other_trace = "0af7651916cd43dd8448eb211c80319c";
+    let traceparent = format!("00-{other_trace}-b7ad6b7169203331-01");
+    let body = json!({"model": "no-such", "messages": [{"role": "user", "content": "Say hi"}]}).to_string();
+    let a = post(
+        &s.gw.base,
+        "/v1/chat/completions",
+        body,
+        &[("traceparent", traceparent.as_str())],
+    )
+    .await;
+    assert_eq!(a.status, 404, "{}", a.body);
+    let (root, kids) = tree(&s.receiver, other_trace, 0).await;
+    assert!(kids.is_empty(), "{kids:#?}");
+    assert_eq!(root.str_attr("gen_ai.request.model"), Some("no-such"));
+    assert_eq!(root.str_attr("error.type"), Some("unknown_workload"));
+    assert_eq!(root.int_attr("http.response.status_code"), Some(404));
+    assert_eq!(root.status_code, 0, "a client's mistake is not the server's error");
     assert_eq!(s.receiver.rejected(), 0);
 }
 

@@ -39,7 +39,7 @@ use providers::{StreamEvent, Usage};
 use router_core::{Adapter, Policy, TargetId};
 use router_runtime::{AttemptRecord, DecisionId};
 
-use crate::chat::{Answer, Reply, WORKLOAD};
+use crate::chat::{Answer, Reply, SERVED, WORKLOAD};
 use crate::error::ApiError;
 use crate::live::Generation;
 
@@ -112,6 +112,7 @@ impl Traces {
             routed_at: None,
             decision: None,
             target: None,
+            served: "fresh",
             cached: false,
             stream: false,
             usage: None,
@@ -155,6 +156,9 @@ pub(crate) struct RequestTrace {
     routed_at: Option<SystemTime>,
     decision: Option<DecisionId>,
     target: Option<String>,
+    /// `x-routec-served`: `fresh`, or an answer this request did not call
+    /// for (`cached`, `joined`, `replayed`), which has no attempt spans.
+    served: &'static str,
     cached: bool,
     /// A streamed answer: the request ends when the stream does.
     stream: bool,
@@ -190,6 +194,12 @@ impl RequestTrace {
         self.decision = reply.id.parse().ok();
         self.cached = self.decision.is_none();
         self.target = Some(reply.target.clone());
+        self.served = match reply.headers.get(&SERVED).map(axum::http::HeaderValue::as_bytes) {
+            Some(b"cached") => "cached",
+            Some(b"joined") => "joined",
+            Some(b"replayed") => "replayed",
+            _ => "fresh",
+        };
     }
 
     /// The request failed with `e` (before an answer, or instead of one).
@@ -247,6 +257,9 @@ impl RequestTrace {
         if self.cached {
             attrs.push(KeyValue::new("routec.cache", "hit"));
         }
+        if self.served != "fresh" {
+            attrs.push(KeyValue::new("routec.served", self.served));
+        }
         if let Some(label) = &self.target {
             attrs.push(KeyValue::new("routec.target", label.clone()));
             attrs.push(KeyValue::new(
@@ -282,7 +295,11 @@ impl RequestTrace {
             span.set_status(Status::error(self.error.unwrap_or_default()));
         }
         let cx = Context::current_with_span(span);
-        if let Some(r) = &record {
+        // A joined or replayed answer's attempts belong to the request
+        // that made them (its own trace has them).
+        if let Some(r) = &record
+            && self.served == "fresh"
+        {
             self.attempts(&cx, policy, &workload, r.attempts(), end);
         }
         cx.span().end_with_timestamp(end);
