@@ -39,10 +39,13 @@
 //!
 //! Tests await what a fake receives with [`FakeUpstream::wait_calls`] rather
 //! than polling [`FakeUpstream::calls`]. For the Redis budget store, the
-//! [`redis`] module starts a real `redis-server` of a test's own.
+//! [`redis`] module starts a real `redis-server` of a test's own. For
+//! traces, the [`otlp`] module is an OTLP/HTTP receiver that keeps the
+//! spans it is sent.
 
 mod fixtures;
 mod listener;
+pub mod otlp;
 pub mod redis;
 mod respond;
 

@@ -30,6 +30,7 @@ use crate::auth::{Caller, Pinned};
 use crate::body::read_chat_request;
 use crate::error::{ApiError, Code};
 use crate::server::AppState;
+use crate::trace::RequestTrace;
 
 /// `x-routec-workload`: the workload, overriding the body's `model`.
 pub(crate) static WORKLOAD: HeaderName = HeaderName::from_static("x-routec-workload");
@@ -57,16 +58,23 @@ pub(crate) async fn completions(
 ) -> Response {
     // The headers by reference: axum's `HeaderMap` extractor clones them.
     let (parts, body) = request.into_parts();
-    let mut response = match handle(&app, &caller, &generation, &parts.headers, body).await {
+    let mut trace = app.traces.as_ref().map(|t| t.start(&parts.headers, &generation));
+    let mut response = match handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await {
         Ok(response) => response,
         Err(e) => {
             log_error(&caller, &e);
+            if let Some(t) = &mut trace {
+                t.failed(&e);
+            }
             e.into_response()
         }
     };
     response
         .headers_mut()
         .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
+    if let Some(mut t) = trace {
+        t.status(response.status());
+    }
     response
 }
 
@@ -76,6 +84,7 @@ async fn handle(
     generation: &crate::live::Generation,
     headers: &HeaderMap,
     body: Body,
+    trace: &mut Option<Box<RequestTrace>>,
 ) -> Result<Response, ApiError> {
     let wire = read_chat_request(headers, body, app.limits, app.body_timeout).await?;
     let include_usage = wire.stream_options.as_ref().is_some_and(|o| o.include_usage);
@@ -87,7 +96,14 @@ async fn handle(
         };
         ApiError::new(Code::InvalidRequest, e.to_string()).param(param)
     })?;
-    match route(app, caller, generation, headers, model, request).await? {
+    if let Some(t) = trace {
+        t.requested(headers, &model);
+    }
+    let answer = route(app, caller, generation, headers, model, request).await?;
+    if let Some(t) = trace {
+        t.answered(&answer);
+    }
+    match answer {
         Answer::Stream(reply) => {
             let encoder = ChunkEncoder::new(
                 format!("chatcmpl-{}", reply.id),
@@ -95,7 +111,12 @@ async fn handle(
                 unix_now(),
                 include_usage,
             );
-            Ok(stream_response(reply, OpenAiSse { encoder }, app.client_idle))
+            Ok(stream_response(
+                reply,
+                OpenAiSse { encoder },
+                app.client_idle,
+                trace.take(),
+            ))
         }
         Answer::Whole(reply) => {
             let wire = response_to_wire(&reply.value, &format!("chatcmpl-{}", reply.id), unix_now());
@@ -452,13 +473,21 @@ pub(crate) fn routed_headers<T>(headers: &mut HeaderMap, routed: &Routed<T>) {
 /// client takes nothing for `client_idle`, the stream is ended: the
 /// upstream call is cancelled and its spend committed, and the response is
 /// aborted rather than ended cleanly.
-pub(crate) fn stream_response<W: SseWriter>(reply: Reply<Events>, writer: W, client_idle: Duration) -> Response {
+///
+/// `trace`, when traces are on, is ended with the stream (see `trace.rs`).
+pub(crate) fn stream_response<W: SseWriter>(
+    reply: Reply<Events>,
+    writer: W,
+    client_idle: Duration,
+    trace: Option<Box<RequestTrace>>,
+) -> Response {
     let headers = reply.headers;
     let mut state = Sse {
         events: reply.value,
         writer,
         finished: false,
         target: reply.target,
+        trace,
     };
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(1);
     let cut = Arc::new(AtomicBool::new(false));
@@ -544,6 +573,7 @@ struct Sse<W> {
     writer: W,
     finished: bool,
     target: String,
+    trace: Option<Box<RequestTrace>>,
 }
 
 impl<W: SseWriter> Sse<W> {
@@ -553,6 +583,9 @@ impl<W: SseWriter> Sse<W> {
             let mut out = String::new();
             match self.events.next().await {
                 Some(Ok(event)) => {
+                    if let Some(t) = &mut self.trace {
+                        t.event(&event);
+                    }
                     self.writer.event(&event, &mut out);
                     if matches!(event, StreamEvent::Done { .. }) {
                         self.finished = true;
@@ -562,6 +595,9 @@ impl<W: SseWriter> Sse<W> {
                 Some(Err(e)) => {
                     self.finished = true;
                     let api = ApiError::route(&e);
+                    if let Some(t) = &mut self.trace {
+                        t.broke(api.code());
+                    }
                     tracing::warn!(upstream = %self.target, code = api.code(), "stream broke: {}", api.message());
                     out = self.writer.error(&api);
                 }

@@ -41,6 +41,7 @@ mod live;
 mod messages;
 mod owners;
 mod server;
+mod trace;
 mod watch;
 
 pub use body::Limits;

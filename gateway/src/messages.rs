@@ -31,16 +31,23 @@ pub(crate) async fn messages(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let mut response = match handle(&app, &caller, &generation, &parts.headers, body).await {
+    let mut trace = app.traces.as_ref().map(|t| t.start(&parts.headers, &generation));
+    let mut response = match handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await {
         Ok(response) => response,
         Err(e) => {
             crate::chat::log_error(&caller, &e);
+            if let Some(t) = &mut trace {
+                t.failed(&e);
+            }
             e.into_shaped_response(Shape::Anthropic)
         }
     };
     response
         .headers_mut()
         .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
+    if let Some(mut t) = trace {
+        t.status(response.status());
+    }
     response
 }
 
@@ -50,15 +57,28 @@ async fn handle(
     generation: &crate::live::Generation,
     headers: &HeaderMap,
     body: Body,
+    trace: &mut Option<Box<crate::trace::RequestTrace>>,
 ) -> Result<Response, ApiError> {
     let bytes = read_json_body(headers, body, app.limits, app.body_timeout).await?;
     let wire: MessagesRequest = parse_json(&bytes, app.limits.json_depth)?;
     let (model, request) =
         request_from_wire(wire).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()).param("messages"))?;
-    match route(app, caller, generation, headers, model, request).await? {
+    if let Some(t) = trace {
+        t.requested(headers, &model);
+    }
+    let answer = route(app, caller, generation, headers, model, request).await?;
+    if let Some(t) = trace {
+        t.answered(&answer);
+    }
+    match answer {
         Answer::Stream(reply) => {
             let encoder = EventEncoder::new(format!("msg_{}", reply.id), target_model(&reply.target));
-            Ok(stream_response(reply, AnthropicSse { encoder }, app.client_idle))
+            Ok(stream_response(
+                reply,
+                AnthropicSse { encoder },
+                app.client_idle,
+                trace.take(),
+            ))
         }
         Answer::Whole(reply) => {
             let wire = response_to_wire(&reply.value, &format!("msg_{}", reply.id));

@@ -51,6 +51,8 @@ pub(crate) struct AppState {
     pub(crate) client_idle: Duration,
     /// The response cache of workloads with `cache D`.
     pub(crate) cache: Arc<ResponseCache>,
+    /// OpenTelemetry traces; `None` (no tracing cost) without `--otlp-endpoint`.
+    pub(crate) traces: Option<Arc<crate::trace::Traces>>,
 }
 
 /// Why the gateway could not start or keep serving.
@@ -85,6 +87,9 @@ pub enum StartError {
     /// The Redis of shared idempotency keys could not be reached.
     #[error("cannot reach the idempotency keys' redis: {0}")]
     Idempotency(String),
+    /// The OTLP trace exporter could not be set up.
+    #[error("cannot export traces: {0}")]
+    Traces(String),
     /// The file watcher could not be set up.
     #[error("cannot watch the policy files: {0}")]
     Watch(String),
@@ -105,6 +110,7 @@ pub struct GatewayBuilder {
     cache_bytes: u64,
     cache_redis: Option<String>,
     idempotency_redis: Option<String>,
+    otlp_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for GatewayBuilder {
@@ -205,6 +211,15 @@ impl GatewayBuilder {
         self
     }
 
+    /// Exports a trace of every chat and messages request over OTLP/HTTP
+    /// (protobuf) to the collector at `endpoint`, e.g.
+    /// `http://127.0.0.1:4318` (`/v1/traces` is added).
+    #[must_use]
+    pub fn otlp_endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.otlp_endpoint = Some(endpoint.into());
+        self
+    }
+
     /// Adjusts the router of every generation (seeds, provider overrides).
     #[must_use]
     pub fn customize_router(mut self, f: impl Fn(RouterBuilder) -> RouterBuilder + Send + Sync + 'static) -> Self {
@@ -250,8 +265,15 @@ impl GatewayBuilder {
                 .await
                 .map_err(|e| StartError::Cache(e.to_string()))?,
         };
+        let traces = match &self.otlp_endpoint {
+            None => None,
+            Some(endpoint) => Some(Arc::new(
+                crate::trace::Traces::new(endpoint).map_err(StartError::Traces)?,
+            )),
+        };
         Ok(Gateway {
             state: Arc::new(AppState {
+                traces,
                 cache: Arc::new(cache),
                 live: Arc::new(live),
                 limits: self.limits,
@@ -299,6 +321,7 @@ impl Gateway {
             cache_bytes: crate::cache::DEFAULT_CACHE_BYTES,
             cache_redis: None,
             idempotency_redis: None,
+            otlp_endpoint: None,
         }
     }
 
@@ -460,6 +483,9 @@ impl Gateway {
             {
                 tracing::warn!("budget commits still pending at exit");
             }
+        }
+        if let Some(traces) = self.state.traces.clone() {
+            let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
         }
         Ok(())
     }

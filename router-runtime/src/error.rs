@@ -656,6 +656,8 @@ pub struct AttemptRecord {
     pub(crate) node: NodeId,
     pub(crate) retry: u8,
     pub(crate) elapsed: Duration,
+    /// From the start of the call to the end of this attempt.
+    pub(crate) ended: Duration,
     pub(crate) error: Option<AttemptError>,
     pub(crate) clause: String,
 }
@@ -676,6 +678,16 @@ impl AttemptRecord {
     /// How long it took (zero when not sent).
     pub fn elapsed(&self) -> Duration {
         self.elapsed
+    }
+    /// When it started, from the start of the call (waits before it, for
+    /// backoff or `Retry-After`, included): what a trace of the call needs
+    /// to place the attempt.
+    pub fn started_after(&self) -> Duration {
+        self.ended.saturating_sub(self.elapsed)
+    }
+    /// When it ended (for a stream: its first event), from the start of the call.
+    pub fn ended_after(&self) -> Duration {
+        self.ended
     }
     /// The error; `None` when the attempt answered and was accepted.
     pub fn error(&self) -> Option<&AttemptError> {
@@ -739,6 +751,7 @@ mod tests {
             node: NodeId(1),
             retry: 0,
             elapsed: Duration::from_millis(5),
+            ended: Duration::from_millis(5),
             error,
             clause: "advanced: `on server_error` of fallback n0".into(),
         }

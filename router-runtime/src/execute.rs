@@ -584,6 +584,7 @@ impl Run<'_> {
             node: attempt.node,
             retry,
             elapsed,
+            ended: self.started.elapsed(),
             error,
             clause,
         });

@@ -84,6 +84,9 @@ pub struct Args {
     /// Retry a timed-out attempt on the same target (within the route's `retry N`)
     #[arg(long)]
     retry_timeouts: bool,
+    /// Export traces (a span per request and per attempt) over OTLP/HTTP to this collector, e.g. `http://127.0.0.1:4318`
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// Read a key from stdin and print the `sha256:` hash to put in a keys file, then exit
     #[arg(long, conflicts_with = "new_key")]
     hash_key: bool,
@@ -147,6 +150,9 @@ async fn serve(args: Args) -> u8 {
     }
     if let Some(keys) = &args.keys {
         builder = builder.keys_file(keys);
+    }
+    if let Some(endpoint) = &args.otlp_endpoint {
+        builder = builder.otlp_endpoint(endpoint);
     }
     if args.metrics_listen.is_some() {
         builder = builder.metrics_apart();

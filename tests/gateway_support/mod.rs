@@ -92,6 +92,11 @@ impl Serve {
     /// `listening on http://ADDR`, is written after the policy is loaded and
     /// the socket bound. One `/readyz` then confirms it.
     pub async fn start(name: &str, args: &[&str], log_level: &str) -> Serve {
+        Self::start_with_env(name, args, log_level, &[]).await
+    }
+
+    /// [`Serve::start`] with extra environment variables.
+    pub async fn start_with_env(name: &str, args: &[&str], log_level: &str, env: &[(&str, &str)]) -> Serve {
         let (stderr, stderr_tx) = std::io::pipe().unwrap();
         let mark = stderr_tx.try_clone().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_routec"))
@@ -100,6 +105,7 @@ impl Serve {
             .args(args)
             .env("RUST_LOG", log_level)
             .env("ROUTEC_TEST_PROVIDER_KEY", PROVIDER_KEY)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr_tx)
