@@ -19,13 +19,13 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::limits::Permit;
 use futures::StreamExt;
 use providers::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent};
 use router_core::{
     Attempt, DataClass, Decision, Policy, QualityCheck, StreamRecovery, TargetId, Usd, WorkloadId, decide,
 };
 use router_state::{Action, CallMachine, Ending, Failure, TimeoutKind, placed};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -67,7 +67,7 @@ pub(crate) enum Answer {
         rest: EventStream,
         held: Held,
         idle: Duration,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<Permit>,
         /// `stream_recovery continue`: who may continue the answer (boxed:
         /// only such workloads carry one).
         rescue: Option<Box<Rescue>>,
@@ -113,7 +113,7 @@ enum Dispatched {
         first: StreamEvent,
         rest: EventStream,
         idle: Duration,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<Permit>,
         elapsed: Duration,
     },
     Whole {
@@ -431,6 +431,9 @@ impl Inner {
                 .record_attempt(target, now, outcome, elapsed, Some(timeout));
             books.health.record(target, outcome, now)
         };
+        if let Some(shared) = &self.shared {
+            shared.publish(self, target, change, now);
+        }
         let label = self.registry.label(target);
         if counted {
             self.metrics.attempt(workload, label, outcome);
@@ -644,7 +647,11 @@ impl Run<'_> {
                 action = machine.not_sent(self.elapsed());
                 continue;
             };
-            let permit = match inner.admit(attempt, inner.clock.now()) {
+            let admitted = match &inner.shared {
+                None => inner.admit(attempt, inner.clock.now()),
+                Some(shared) => shared.admit(inner, attempt).await,
+            };
+            let permit = match admitted {
                 Ok(permit) => permit,
                 Err(reason) => {
                     if let Some((_, h)) = held.take() {
@@ -850,7 +857,7 @@ impl Run<'_> {
         retry: u8,
         bounds: Bounds,
         by_deadline: bool,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<Permit>,
     ) -> Dispatched {
         let inner = self.inner;
         let policy = &*inner.policy;

@@ -195,6 +195,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) books: Mutex<Books>,
     pub(crate) concurrency: Concurrency,
+    /// Limits and health shared with other instances, when configured.
+    pub(crate) shared: Option<crate::shared::Shared>,
     pub(crate) idempotency: IdempotencyCache<Arc<Completed>, RouteError>,
     pub(crate) decisions: DecisionStore,
     pub(crate) regexes: Regexes,
@@ -362,6 +364,7 @@ impl Router {
             decision_ttl: Duration::from_secs(900),
             scopes: Vec::new(),
             seed: None,
+            shared: None,
         }
     }
 
@@ -467,6 +470,7 @@ pub struct RouterBuilder {
     decision_ttl: Duration,
     scopes: Vec<(String, Budget)>,
     seed: Option<u64>,
+    shared: Option<Arc<crate::shared::SharedState>>,
 }
 
 impl std::fmt::Debug for RouterBuilder {
@@ -614,6 +618,15 @@ impl RouterBuilder {
         self
     }
 
+    /// Shares provider `limits`, Retry-After cool-downs and breaker
+    /// ejections with every router on the same Redis (default: this router
+    /// only). See `docs/runtime.md`.
+    #[must_use]
+    pub fn shared_state(mut self, state: Arc<crate::shared::SharedState>) -> Self {
+        self.shared = Some(state);
+        self
+    }
+
     /// The router. Providers whose key is missing or whose adapter cannot be
     /// configured are left out with a warning (see [`Router::notes`]).
     pub fn build(self) -> Result<Router, BuildError> {
@@ -663,6 +676,7 @@ impl RouterBuilder {
             metrics: self.metrics,
             books: Mutex::new(books),
             concurrency: Concurrency::new(&policy),
+            shared: self.shared.map(|s| crate::shared::Shared::new(s, &policy)),
             settings: self.settings,
             seed,
             counter: AtomicU64::new(0),

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use crate::limits::Permit;
 use futures::{Stream, StreamExt};
 use providers::{
     ChatResponse, EventStream, FinishReason, Message, ProviderError, Role, StreamEvent, ToolCall, Usage,
@@ -34,7 +35,6 @@ use providers::{
 };
 use router_core::{Attempt, TargetId, Usd, WorkloadId};
 use router_state::{FailureRules, Spend};
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::attempt::outcome_of;
 use crate::decisions::DecisionId;
@@ -182,7 +182,7 @@ pub(crate) struct Live {
     pub(crate) held: Held,
     pub(crate) idle: Duration,
     pub(crate) leader: Option<Leader<Arc<Completed>, RouteError>>,
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) permit: Option<Permit>,
     pub(crate) rescue: Option<Box<Rescue>>,
 }
 
@@ -236,7 +236,11 @@ impl State {
         let Some(adapter) = inner.registry.adapter(attempt.target) else {
             return Some(Err(()));
         };
-        let Ok(permit) = inner.admit(&attempt, inner.clock.now()) else {
+        let admitted = match &inner.shared {
+            None => inner.admit(&attempt, inner.clock.now()),
+            Some(shared) => shared.admit(&inner, &attempt).await,
+        };
+        let Ok(permit) = admitted else {
             return Some(Err(()));
         };
         let estimate = Spend {
@@ -374,20 +378,13 @@ struct Guard {
     held: Option<Held>,
     leader: Option<Leader<Arc<Completed>, RouteError>>,
     seen: Seen,
-    _permit: Option<OwnedSemaphorePermit>,
+    _permit: Option<Permit>,
 }
 
 impl Guard {
     /// Hands the stream to a continuing attempt: its target, reservation
     /// and permit; its prompt carries the text already sent.
-    fn switch(
-        &mut self,
-        target: TargetId,
-        label: String,
-        held: Held,
-        permit: Option<OwnedSemaphorePermit>,
-        prefill_tokens: u64,
-    ) {
+    fn switch(&mut self, target: TargetId, label: String, held: Held, permit: Option<Permit>, prefill_tokens: u64) {
         self.target = target;
         self.label = label;
         self.held = Some(held);

@@ -81,7 +81,7 @@ pub async fn store_from_url(url: &str) -> Result<Arc<dyn BudgetStore>, StoreErro
 }
 
 /// Splits `?prefix=NAME` off a Redis URL.
-fn split_prefix(url: &str) -> (&str, Option<String>) {
+pub(crate) fn split_prefix(url: &str) -> (&str, Option<String>) {
     match url.split_once('?') {
         Some((base, query)) => {
             let prefix = query

@@ -291,8 +291,16 @@ fn a_peers_report_is_adopted_without_shortening_or_raising_the_backoff() {
     b.adopt(T0, PeerReport::ModelCoolingDown, t.after(Duration::from_secs(30)));
     assert_eq!(b.admit(T0, t), Admission::CoolingDown { until: Millis(40_000) });
     b.adopt(T0, PeerReport::ModelCoolingDown, Millis(20_000));
-    assert_eq!(b.model_cooling_until(T0, t), Some(Millis(40_000)), "a shorter report is ignored");
-    assert_eq!(b.admit(T1, t), Admission::Allowed, "per model: the sibling still serves");
+    assert_eq!(
+        b.model_cooling_until(T0, t),
+        Some(Millis(40_000)),
+        "a shorter report is ignored"
+    );
+    assert_eq!(
+        b.admit(T1, t),
+        Admission::Allowed,
+        "per model: the sibling still serves"
+    );
     b.adopt(T1, PeerReport::ProviderCoolingDown, Millis(15_000));
     assert_eq!(b.cooling_until(Some(ProviderId(0)), t), Some(Millis(15_000)));
     assert_eq!(b.admit(T1, t), Admission::CoolingDown { until: Millis(15_000) });
