@@ -302,3 +302,6 @@ fn fold(
         },
     }
 }
+
+#[cfg(test)]
+mod tests;
