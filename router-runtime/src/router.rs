@@ -663,6 +663,9 @@ impl RouterBuilder {
             latency: LatencyBook::new(policy.targets.len()),
             retries: self.retry_budget,
         };
+        let shared = self
+            .shared
+            .map(|s| crate::shared::Shared::new(s, &policy, &self.metrics));
         let inner = Inner {
             hash_short: policy.hash().short(),
             regexes: compile_regexes(&policy),
@@ -676,7 +679,7 @@ impl RouterBuilder {
             metrics: self.metrics,
             books: Mutex::new(books),
             concurrency: Concurrency::new(&policy),
-            shared: self.shared.map(|s| crate::shared::Shared::new(s, &policy)),
+            shared,
             settings: self.settings,
             seed,
             counter: AtomicU64::new(0),

@@ -76,7 +76,8 @@ pub(crate) struct Lease {
 }
 
 impl Shared {
-    pub(crate) fn new(state: Arc<SharedState>, policy: &Policy) -> Self {
+    pub(crate) fn new(state: Arc<SharedState>, policy: &Policy, metrics: &crate::metrics::Metrics) -> Self {
+        metrics.shared_state_up(state.is_up());
         let keys = policy
             .targets
             .iter()

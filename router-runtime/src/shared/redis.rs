@@ -156,6 +156,11 @@ impl SharedState {
         self.instances
     }
 
+    /// Whether the last operation got an answer.
+    pub(crate) fn is_up(&self) -> bool {
+        self.up.load(Ordering::Acquire)
+    }
+
     /// Where the state lives, without credentials.
     pub fn describe(&self) -> &str {
         &self.place

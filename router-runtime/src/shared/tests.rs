@@ -52,6 +52,8 @@ async fn two_routers_share_one_rpm_bucket_whatever_their_clocks_read() {
     // runs on Redis's clock, so neither matters.
     let a = router(&policy, &state, Millis(0)).await;
     let b = router(&policy, &state, Millis(4_102_444_800_000)).await;
+    let up = a.metrics().render();
+    assert!(up.lines().any(|l| l == "routec_shared_state_up 1"), "{up}");
     let started = Instant::now();
     let mut limited = 0;
     for i in 0..8 {
