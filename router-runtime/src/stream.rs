@@ -448,7 +448,10 @@ impl Guard {
         };
         {
             let now = self.inner.clock.now();
-            self.inner.books().health.record(self.target, outcome, now);
+            let change = self.inner.books().health.record(self.target, outcome, now);
+            if let Some(shared) = &self.inner.shared {
+                shared.publish(&self.inner, self.target, change, now);
+            }
         }
         // The attempt's failure, under its own outcome, in
         // `routec_attempts_total`: a stream that broke is not a success.
