@@ -19,7 +19,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::limits::Permit;
 use futures::StreamExt;
 use providers::{ChatRequest, ChatResponse, EventStream, Provider, ProviderError, StreamEvent};
 use router_core::{
@@ -39,6 +38,7 @@ use crate::error::{
 };
 use crate::facts::{MergedMetadata, facts_of};
 use crate::idempotency::Leader;
+use crate::limits::Permit;
 use crate::quality::{check_local, check_name, evaluator_passed, evaluator_request};
 use crate::reserve::{Held, spend_of};
 use crate::router::{Call, Completed, Inner, Routed};

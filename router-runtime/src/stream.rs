@@ -27,7 +27,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::limits::Permit;
 use futures::{Stream, StreamExt};
 use providers::{
     ChatResponse, EventStream, FinishReason, Message, ProviderError, Role, StreamEvent, ToolCall, Usage,
@@ -40,6 +39,7 @@ use crate::attempt::outcome_of;
 use crate::decisions::DecisionId;
 use crate::error::{AttemptError, RouteError, StreamInterruptedError, TimedOutError};
 use crate::idempotency::Leader;
+use crate::limits::Permit;
 use crate::reserve::{Held, spend_of};
 use crate::router::{Call, Completed, Inner};
 use router_state::AttemptOutcome;
