@@ -165,3 +165,25 @@ async fn with_redis_gone_each_router_keeps_to_its_share() {
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tpm_takes_the_estimate_and_refuses_one_above_the_limit_outright() {
+    let redis = RedisServer::start();
+    let state = SharedState::connect(&redis.url(), 1).await.unwrap();
+    let keys = state.keys("p", "m");
+    let ask = |tokens| Ask {
+        rpm: None,
+        tpm: Some(1_000),
+        tokens,
+        concurrency: None,
+        lease: None,
+    };
+    assert_eq!(state.admit(&keys, ask(600)).await.unwrap(), Verdict::Admitted);
+    // 400 left; 600 more are 200 short, free in 200 / 1,000 of a minute.
+    assert!(matches!(
+        state.admit(&keys, ask(600)).await.unwrap(),
+        Verdict::Tpm(Some(d)) if d > Duration::from_secs(11) && d <= Duration::from_secs(12)
+    ));
+    assert_eq!(state.admit(&keys, ask(400)).await.unwrap(), Verdict::Admitted);
+    assert_eq!(state.admit(&keys, ask(1_001)).await.unwrap(), Verdict::Tpm(None));
+}
