@@ -27,7 +27,6 @@ use router_core::{
     Attempt, DataClass, Decision, Policy, QualityCheck, StreamRecovery, TargetId, Usd, WorkloadId, decide,
 };
 use router_state::{Action, CallMachine, Ending, Failure, TimeoutKind, placed};
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -41,6 +40,7 @@ use crate::error::{
 };
 use crate::facts::{MergedMetadata, facts_of};
 use crate::idempotency::Leader;
+use crate::limits::Permit;
 use crate::quality::{check_local, check_name, evaluator_passed, evaluator_request};
 use crate::reserve::{Held, spend_of};
 use crate::router::{Call, Completed, Inner, Routed};
@@ -71,7 +71,7 @@ pub(crate) enum Answer {
         rest: EventStream,
         held: Held,
         idle: Duration,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<Permit>,
         /// `stream_recovery continue`: who may continue the answer (boxed:
         /// only such workloads carry one).
         rescue: Option<Box<Rescue>>,
@@ -120,7 +120,7 @@ enum Dispatched {
         first: StreamEvent,
         rest: EventStream,
         idle: Duration,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<Permit>,
         elapsed: Duration,
     },
     Whole {
@@ -486,6 +486,9 @@ impl Inner {
                 .record_attempt(target, now, outcome, elapsed, Some(timeout));
             books.health.record(target, outcome, now)
         };
+        if let Some(shared) = &self.shared {
+            shared.publish(self, target, change, now);
+        }
         let label = self.registry.label(target);
         if counted {
             self.metrics.attempt(workload, label, outcome);
@@ -700,7 +703,11 @@ impl Run<'_> {
                 action = machine.not_sent(self.elapsed());
                 continue;
             };
-            let permit = match inner.admit(attempt, inner.clock.now()) {
+            let admitted = match &inner.shared {
+                None => inner.admit(attempt, inner.clock.now()),
+                Some(shared) => shared.admit(inner, attempt).await,
+            };
+            let permit = match admitted {
                 Ok(permit) => permit,
                 Err(reason) => {
                     if let Some((_, h)) = held.take() {
@@ -914,7 +921,7 @@ impl Run<'_> {
         retry: u8,
         bounds: Bounds,
         by_deadline: bool,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<Permit>,
     ) -> Dispatched {
         let inner = self.inner;
         let policy = &*inner.policy;

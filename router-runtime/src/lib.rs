@@ -43,6 +43,7 @@ mod quality;
 mod registry;
 mod reserve;
 mod router;
+mod shared;
 mod stream;
 #[cfg(test)]
 #[path = "../../router-state/src/testkit.rs"]
@@ -68,6 +69,7 @@ pub use metrics::{Direction, LATENCY_BUCKETS_MS, Metrics};
 pub use router::{
     BuildError, Call, DuplicateScopeError, EmbedCall, Routed, Router, RouterBuilder, UnknownProviderError,
 };
+pub use shared::{SharedState, SharedStateError};
 pub use stream::RoutedStream;
 // The synchronous books and budget-line types live in `router-state`, shared
 // with the simulator; they are re-exported for the stores' and the gateway's

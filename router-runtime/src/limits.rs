@@ -10,6 +10,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::clock::Millis;
 use crate::error::NotSent;
 use crate::router::Inner;
+use crate::shared::Slot;
 use router_state::Admission;
 use router_state::LocalLimit;
 
@@ -47,13 +48,39 @@ impl Concurrency {
     }
 }
 
+/// A provider's `concurrency` permit for one call, held until its answer
+/// is in (for a stream, until the stream ends): this instance's, and with
+/// shared state its lease in Redis (or its share while Redis is down).
+#[derive(Debug)]
+pub(crate) struct Permit {
+    _local: OwnedSemaphorePermit,
+    _shared: Option<Slot>,
+}
+
+impl Permit {
+    fn local(permit: OwnedSemaphorePermit) -> Self {
+        Permit {
+            _local: permit,
+            _shared: None,
+        }
+    }
+
+    pub(crate) fn with_shared(local: OwnedSemaphorePermit, shared: Option<Slot>) -> Self {
+        Permit {
+            _local: local,
+            _shared: shared,
+        }
+    }
+}
+
 impl Inner {
     /// Whether the attempt may be dispatched now: its provider's `limits`
     /// (a concurrency permit, room in `rpm` and `tpm`), then the health
     /// book (a 429 or an ejection since the plan was made). What the limits
     /// granted is given back when the health book then says no, and the
     /// limits go first so a refusal never takes the half-open probe slot.
-    pub(crate) fn admit(&self, attempt: &Attempt, now: Millis) -> Result<Option<OwnedSemaphorePermit>, NotSent> {
+    /// With shared state, [`crate::shared::Shared::admit`] runs instead.
+    pub(crate) fn admit(&self, attempt: &Attempt, now: Millis) -> Result<Option<Permit>, NotSent> {
         let permit = self
             .concurrency
             .try_acquire(attempt.provider)
@@ -65,12 +92,37 @@ impl Inner {
             .admit(attempt.provider, tokens, now)
             .map_err(|limit| NotSent::LocalLimit { limit })?;
         let refused = match books.health.admit(attempt.target, now) {
-            Admission::Allowed | Admission::Probe => return Ok(permit),
+            Admission::Allowed | Admission::Probe => return Ok(permit.map(Permit::local)),
             Admission::Ejected { until } => NotSent::Ejected { until },
             Admission::CoolingDown { until } => NotSent::CoolingDown { until },
         };
         books.limits.refund(attempt.provider, tokens, now);
         Err(refused)
+    }
+
+    /// The first half of [`Inner::admit`]: the concurrency permit and the
+    /// local buckets, nothing taken on refusal.
+    pub(crate) fn take_limits(&self, attempt: &Attempt, now: Millis) -> Result<Option<OwnedSemaphorePermit>, NotSent> {
+        let permit = self
+            .concurrency
+            .try_acquire(attempt.provider)
+            .map_err(|limit| NotSent::LocalLimit { limit })?;
+        self.books()
+            .limits
+            .admit(attempt.provider, attempt.estimate.tokens, now)
+            .map_err(|limit| NotSent::LocalLimit { limit })?;
+        Ok(permit)
+    }
+
+    /// The second half: the health book's admission, which may take the
+    /// half-open probe slot. The caller gives back what the first half took
+    /// when this refuses.
+    pub(crate) fn admit_health(&self, attempt: &Attempt, now: Millis) -> Result<(), NotSent> {
+        match self.books().health.admit(attempt.target, now) {
+            Admission::Allowed | Admission::Probe => Ok(()),
+            Admission::Ejected { until } => Err(NotSent::Ejected { until }),
+            Admission::CoolingDown { until } => Err(NotSent::CoolingDown { until }),
+        }
     }
 }
 

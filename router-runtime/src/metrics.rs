@@ -213,6 +213,8 @@ struct Registry {
     budget_alerts: Family,
     budget_store_up: Family,
     budget_store_errors: Family,
+    shared_state_up: Family,
+    shared_state_errors: Family,
     latency: Series<Histo>,
 }
 
@@ -294,6 +296,18 @@ impl Default for Registry {
             budget_store_errors: Family::new(
                 "routec_budget_store_errors_total",
                 "Budget store operations that failed, per kind (unavailable, timeout, corrupt, ...).",
+                "counter",
+                &["kind"],
+            ),
+            shared_state_up: Family::new(
+                "routec_shared_state_up",
+                "1 while the Redis of shared provider limits and cool-downs answers; 0 while limits fall back to this instance's share.",
+                "gauge",
+                &[],
+            ),
+            shared_state_errors: Family::new(
+                "routec_shared_state_errors_total",
+                "Shared provider state operations that failed, per kind (unavailable, timeout, corrupt).",
                 "counter",
                 &["kind"],
             ),
@@ -396,6 +410,16 @@ impl Metrics {
         self.reg().budget_store_errors.add(&[kind.as_str()], 1, Scale::Unit);
     }
 
+    /// Whether the shared provider state answers.
+    pub fn shared_state_up(&self, up: bool) {
+        self.reg().shared_state_up.set(&[], u64::from(up), Scale::Unit);
+    }
+
+    /// A shared provider state operation failed so.
+    pub fn shared_state_error(&self, kind: StoreErrorKind) {
+        self.reg().shared_state_errors.add(&[kind.as_str()], 1, Scale::Unit);
+    }
+
     /// An attempt at `target` for `workload` took `elapsed`.
     pub fn latency(&self, workload: &str, target: &str, elapsed: Duration) {
         let ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
@@ -427,6 +451,8 @@ impl Metrics {
             &reg.budget_alerts,
             &reg.budget_store_up,
             &reg.budget_store_errors,
+            &reg.shared_state_up,
+            &reg.shared_state_errors,
         ] {
             f.render(&mut out);
         }

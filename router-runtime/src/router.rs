@@ -228,6 +228,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) books: Mutex<Books>,
     pub(crate) concurrency: Concurrency,
+    /// Limits and health shared with other instances, when configured.
+    pub(crate) shared: Option<crate::shared::Shared>,
     pub(crate) idempotency: IdempotencyCache<Arc<Completed>, RouteError>,
     pub(crate) decisions: DecisionStore,
     pub(crate) regexes: Regexes,
@@ -396,6 +398,7 @@ impl Router {
             decision_ttl: Duration::from_secs(900),
             scopes: Vec::new(),
             seed: None,
+            shared: None,
         }
     }
 
@@ -547,6 +550,7 @@ pub struct RouterBuilder {
     decision_ttl: Duration,
     scopes: Vec<(String, Budget)>,
     seed: Option<u64>,
+    shared: Option<Arc<crate::shared::SharedState>>,
 }
 
 impl std::fmt::Debug for RouterBuilder {
@@ -703,6 +707,15 @@ impl RouterBuilder {
         self
     }
 
+    /// Shares provider `limits`, Retry-After cool-downs and breaker
+    /// ejections with every router on the same Redis (default: this router
+    /// only). See `docs/runtime.md`.
+    #[must_use]
+    pub fn shared_state(mut self, state: Arc<crate::shared::SharedState>) -> Self {
+        self.shared = Some(state);
+        self
+    }
+
     /// The router. Providers whose key is missing or whose adapter cannot be
     /// configured are left out with a warning (see [`Router::notes`]).
     pub fn build(self) -> Result<Router, BuildError> {
@@ -739,6 +752,9 @@ impl RouterBuilder {
             latency: LatencyBook::new(policy.targets.len()),
             retries: self.retry_budget,
         };
+        let shared = self
+            .shared
+            .map(|s| crate::shared::Shared::new(s, &policy, &self.metrics));
         let inner = Inner {
             hash_short: policy.hash().short(),
             regexes: compile_regexes(&policy),
@@ -756,6 +772,7 @@ impl RouterBuilder {
             metrics: self.metrics,
             books: Mutex::new(books),
             concurrency: Concurrency::new(&policy),
+            shared,
             settings: self.settings,
             seed,
             counter: AtomicU64::new(0),

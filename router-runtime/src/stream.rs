@@ -34,12 +34,12 @@ use providers::{
 };
 use router_core::{Attempt, TargetId, Usd, WorkloadId};
 use router_state::{FailureRules, Spend};
-use tokio::sync::OwnedSemaphorePermit;
 
 use crate::attempt::outcome_of;
 use crate::decisions::DecisionId;
 use crate::error::{AttemptError, RouteError, StreamInterruptedError, TimedOutError};
 use crate::idempotency::Leader;
+use crate::limits::Permit;
 use crate::reserve::{Held, spend_of};
 use crate::router::{Call, Completed, Inner};
 use router_state::AttemptOutcome;
@@ -182,7 +182,7 @@ pub(crate) struct Live {
     pub(crate) held: Held,
     pub(crate) idle: Duration,
     pub(crate) leader: Option<Leader<Arc<Completed>, RouteError>>,
-    pub(crate) permit: Option<OwnedSemaphorePermit>,
+    pub(crate) permit: Option<Permit>,
     pub(crate) rescue: Option<Box<Rescue>>,
 }
 
@@ -236,7 +236,11 @@ impl State {
         let Some(adapter) = inner.registry.adapter(attempt.target) else {
             return Some(Err(()));
         };
-        let Ok(permit) = inner.admit(&attempt, inner.clock.now()) else {
+        let admitted = match &inner.shared {
+            None => inner.admit(&attempt, inner.clock.now()),
+            Some(shared) => shared.admit(&inner, &attempt).await,
+        };
+        let Ok(permit) = admitted else {
             return Some(Err(()));
         };
         let estimate = Spend {
@@ -374,20 +378,13 @@ struct Guard {
     held: Option<Held>,
     leader: Option<Leader<Arc<Completed>, RouteError>>,
     seen: Seen,
-    _permit: Option<OwnedSemaphorePermit>,
+    _permit: Option<Permit>,
 }
 
 impl Guard {
     /// Hands the stream to a continuing attempt: its target, reservation
     /// and permit; its prompt carries the text already sent.
-    fn switch(
-        &mut self,
-        target: TargetId,
-        label: String,
-        held: Held,
-        permit: Option<OwnedSemaphorePermit>,
-        prefill_tokens: u64,
-    ) {
+    fn switch(&mut self, target: TargetId, label: String, held: Held, permit: Option<Permit>, prefill_tokens: u64) {
         self.target = target;
         self.label = label;
         self.held = Some(held);
@@ -451,7 +448,10 @@ impl Guard {
         };
         {
             let now = self.inner.clock.now();
-            self.inner.books().health.record(self.target, outcome, now);
+            let change = self.inner.books().health.record(self.target, outcome, now);
+            if let Some(shared) = &self.inner.shared {
+                shared.publish(&self.inner, self.target, change, now);
+            }
         }
         // The attempt's failure, under its own outcome, in
         // `routec_attempts_total`: a stream that broke is not a success.

@@ -40,7 +40,9 @@ pub use budget::lines::{
 };
 pub use budget::period::{LimitKind, Period};
 pub use clock::{Millis, duration_to_ms};
-pub use health::{Admission, AttemptOutcome, BreakerState, HealthBook, HealthChange, HealthConfig, parse_retry_after};
+pub use health::{
+    Admission, AttemptOutcome, BreakerState, HealthBook, HealthChange, HealthConfig, PeerReport, parse_retry_after,
+};
 pub use latency::{LatencyBook, LatencyWindow, Percentiles};
 pub use limits::{LimitBook, LocalLimit};
 pub use machine::{

@@ -8,10 +8,11 @@
 use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::{Gateway, Limits, LoadError, PolicySource, StartError, hash_key};
-use router_runtime::{HealthConfig, store_from_url};
+use router_runtime::{HealthConfig, SharedState, store_from_url};
 
 use crate::exit;
 
@@ -45,6 +46,9 @@ pub struct Args {
     /// The budget store: `memory:`, `sqlite:/path/file.db` or `redis://host:port/db`
     #[arg(long, default_value = "memory:")]
     budget_store: String,
+    /// How many `routec serve` instances share a `redis://` budget store: each provider limit falls back to limit / N per instance while Redis cannot be reached
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    instances: u32,
     /// The in-memory response cache's bound, in bytes (workloads with `cache D`; with a `redis://` budget store the cache is kept there instead)
     #[arg(long, default_value_t = gateway::DEFAULT_CACHE_BYTES)]
     response_cache_bytes: u64,
@@ -166,10 +170,28 @@ async fn serve(args: Args) -> u8 {
     };
     let retry_after_wait = Duration::from_millis(args.retry_after_wait_ms);
     let retry_timeouts = args.retry_timeouts;
+    // With a Redis budget store, provider limits, cool-downs and ejections
+    // are shared through the same Redis (one Redis, named once).
+    let shared = if args.budget_store.starts_with("redis://") || args.budget_store.starts_with("rediss://") {
+        match SharedState::connect(&args.budget_store, args.instances).await {
+            Ok(s) => Some(Arc::new(s)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return exit::USAGE;
+            }
+        }
+    } else {
+        None
+    };
     builder = builder.customize_router(move |b| {
-        b.health(health)
+        let b = b
+            .health(health)
             .retry_after_wait(retry_after_wait)
-            .retry_timeouts(retry_timeouts)
+            .retry_timeouts(retry_timeouts);
+        match &shared {
+            Some(s) => b.shared_state(Arc::clone(s)),
+            None => b,
+        }
     });
     let gateway = match builder.build().await {
         Ok(g) => g,

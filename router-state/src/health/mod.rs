@@ -203,6 +203,19 @@ pub enum Admission {
     },
 }
 
+/// A cool-down or ejection that another router instance saw, learnt
+/// through a shared store and written into this book with
+/// [`HealthBook::adopt`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerReport {
+    /// The target's provider cools down after a 429.
+    ProviderCoolingDown,
+    /// The target's model cools down after a 429.
+    ModelCoolingDown,
+    /// The target's breaker ejected it.
+    Ejected,
+}
+
 /// What a recorded outcome changed, for logs and metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HealthChange {
@@ -400,6 +413,36 @@ impl HealthBook {
             (BreakerState::Ejected { .. }, true | false) => {}
         }
         change
+    }
+
+    /// Writes what a peer saw into this book, so local admissions, the
+    /// decision snapshot and `explain` see it too: a cool-down is extended
+    /// to `until`; an ejection closes a closed breaker until `until`
+    /// without raising the ejection backoff (the peer counted it). A
+    /// half-open breaker is left to its own probe.
+    pub fn adopt(&mut self, target: TargetId, report: PeerReport, until: Millis) {
+        match report {
+            PeerReport::ProviderCoolingDown => {
+                if let Some(slot) = self
+                    .provider(target)
+                    .and_then(|p| self.cooling_until.get_mut(p.0 as usize))
+                {
+                    *slot = (*slot).max(until);
+                }
+            }
+            PeerReport::ModelCoolingDown => {
+                if let Some(slot) = self.target_cooling_until.get_mut(target.0 as usize) {
+                    *slot = (*slot).max(until);
+                }
+            }
+            PeerReport::Ejected => {
+                if let Some(t) = self.targets.get_mut(target.0 as usize)
+                    && let BreakerState::Closed { .. } = t.state
+                {
+                    t.state = BreakerState::Ejected { until };
+                }
+            }
+        }
     }
 
     /// The breaker of `target` as of `now`.

@@ -283,3 +283,37 @@ fn a_breaker_switched_off_never_ejects() {
         b.record(TargetId(0), AttemptOutcome::ServerError, now);
     }
 }
+
+#[test]
+fn a_peers_report_is_adopted_without_shortening_or_raising_the_backoff() {
+    let mut b = book();
+    let t = Millis(10_000);
+    b.adopt(T0, PeerReport::ModelCoolingDown, t.after(Duration::from_secs(30)));
+    assert_eq!(b.admit(T0, t), Admission::CoolingDown { until: Millis(40_000) });
+    b.adopt(T0, PeerReport::ModelCoolingDown, Millis(20_000));
+    assert_eq!(
+        b.model_cooling_until(T0, t),
+        Some(Millis(40_000)),
+        "a shorter report is ignored"
+    );
+    assert_eq!(
+        b.admit(T1, t),
+        Admission::Allowed,
+        "per model: the sibling still serves"
+    );
+    b.adopt(T1, PeerReport::ProviderCoolingDown, Millis(15_000));
+    assert_eq!(b.cooling_until(Some(ProviderId(0)), t), Some(Millis(15_000)));
+    assert_eq!(b.admit(T1, t), Admission::CoolingDown { until: Millis(15_000) });
+
+    b.adopt(T2, PeerReport::Ejected, Millis(12_000));
+    assert_eq!(b.admit(T2, t), Admission::Ejected { until: Millis(12_000) });
+    assert_eq!(b.admit(T2, Millis(12_000)), Admission::Probe);
+    // The probe fails: the first ejection of this book's own, not the second.
+    assert_eq!(
+        b.record(T2, AttemptOutcome::ServerError, Millis(12_000)),
+        HealthChange::Ejected { until: Millis(17_000) }
+    );
+    // A half-open or ejected breaker keeps its own state.
+    b.adopt(T2, PeerReport::Ejected, Millis(99_000));
+    assert_eq!(b.ejected_until(T2, Millis(12_000)), Some(Millis(17_000)));
+}
