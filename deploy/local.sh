@@ -73,9 +73,9 @@ start_redis() {
 }
 
 start_gateway() {
-  local i=$1 url=$2
+  local i=$1 url=$2 n=$3
   "$routec" serve --policy "$here/policy.route" --keys "$here/keys.toml" \
-    --budget-store "$url" --listen 127.0.0.1:0 --drain-timeout 10 \
+    --budget-store "$url" --instances "$n" --listen 127.0.0.1:0 --drain-timeout 10 \
     </dev/null >"$run/routec-$i.out" 2>"$run/routec-$i.log" &
   echo $! >"$run/routec-$i.pid"
   wait_line "$run/routec-$i.out" "^listening on http://" 300 "$run/routec-$i.pid" ||
@@ -95,7 +95,7 @@ up() {
   local url
   url=$(cat "$run/redis.url")
   for i in $(seq "$n"); do
-    start_gateway "$i" "$url"
+    start_gateway "$i" "$url" "$n"
   done
   echo "redis: $url"
   for i in $(seq "$n"); do

@@ -53,6 +53,8 @@ provider oai {{
     max_output 8k
     supports tools, stream
   }}
+  model emb {{ id "text-embedding-3-small"; price $0.02/M in, $0/M out; supports embeddings }}
+  model emb2 {{ id "text-embedding-3-large"; price $0.13/M in, $0/M out; supports embeddings }}
 }}
 
 provider anthro {{
@@ -77,6 +79,14 @@ workload chat {{
   route fallback [
     oai/mini
     anthro/sonnet
+  ] on server_error
+}}
+
+workload vectors {{
+  data public
+  route fallback [
+    oai/emb
+    oai/emb2
   ] on server_error
 }}
 "#,
@@ -226,6 +236,36 @@ async fn a_fallback_is_one_request_span_with_an_attempt_span_each() {
     assert_eq!(root.int_attr("http.response.status_code"), Some(404));
     assert_eq!(root.status_code, 0, "a client's mistake is not the server's error");
     assert_eq!(s.receiver.rejected(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embeddings_call_is_traced_as_the_embeddings_operation() {
+    let s = setup("otlp-embeddings").await;
+    s.openai.push(Behaviour::error(500));
+    let trace = "5e8a5c1d2b3f4a6978c0d1e2f3a4b5c6";
+    let traceparent = format!("00-{trace}-{CLIENT_SPAN}-01");
+    let body = json!({"model": "vectors", "input": ["hello world", "abc"]}).to_string();
+    let a = post(
+        &s.gw.base,
+        "/v1/embeddings",
+        body,
+        &[("traceparent", traceparent.as_str())],
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.header("x-routec-attempts"), Some("2"));
+    let (root, kids) = tree(&s.receiver, trace, 2).await;
+    assert_eq!(root.name, "embeddings vectors");
+    assert_eq!(root.str_attr("gen_ai.operation.name"), Some("embeddings"));
+    assert_eq!(root.str_attr("gen_ai.system"), Some("openai"));
+    assert_eq!(root.str_attr("gen_ai.response.model"), Some("emb2"));
+    // The fake counts one token per word: "hello world", "abc".
+    assert_eq!(root.int_attr("gen_ai.usage.input_tokens"), Some(3));
+    assert_eq!(root.int_attr("gen_ai.usage.output_tokens"), Some(0));
+    let names: Vec<&str> = kids.iter().map(|k| k.name.as_str()).collect();
+    assert_eq!(names, ["embeddings emb", "embeddings emb2"]);
+    let outcomes: Vec<Option<&str>> = kids.iter().map(|k| k.str_attr("routec.attempt.outcome")).collect();
+    assert_eq!(outcomes, [Some("server_error"), Some("answered")]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

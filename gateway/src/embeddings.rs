@@ -23,6 +23,7 @@ use crate::body::{parse_json, read_json_body};
 use crate::chat::{POLICY_HASH, data_class, failed, json_response, note_owner, routed_headers, workload_for};
 use crate::error::{ApiError, Code};
 use crate::server::AppState;
+use crate::trace::RequestTrace;
 
 /// The most texts one request may carry: OpenAI's own limit.
 pub(crate) const MAX_INPUTS: usize = 2048;
@@ -34,16 +35,27 @@ pub(crate) async fn embeddings(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let mut response = match handle(&app, &caller, &generation, &parts.headers, body).await {
+    let mut trace = app.traces.as_ref().map(|t| {
+        let mut t = t.start(&parts.headers, &generation);
+        t.embeddings();
+        t
+    });
+    let mut response = match handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await {
         Ok(response) => response,
         Err(e) => {
             crate::chat::log_error(&caller, &e);
+            if let Some(t) = &mut trace {
+                t.failed(&e);
+            }
             e.into_response()
         }
     };
     response
         .headers_mut()
         .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
+    if let Some(mut t) = trace {
+        t.status(response.status());
+    }
     response
 }
 
@@ -53,6 +65,7 @@ async fn handle(
     generation: &crate::live::Generation,
     headers: &HeaderMap,
     body: Body,
+    trace: &mut Option<Box<RequestTrace>>,
 ) -> Result<Response, ApiError> {
     let bytes = read_json_body(headers, body, app.limits, app.body_timeout).await?;
     let wire: EmbeddingsRequest = parse_json(&bytes, app.limits.json_depth)?;
@@ -73,6 +86,9 @@ async fn handle(
         )
         .param("input"));
     }
+    if let Some(t) = trace {
+        t.requested(headers, &wire.model);
+    }
     let (workload, _) = workload_for(caller, generation, headers, wire.model)?;
     let call = EmbedCall {
         workload,
@@ -88,6 +104,9 @@ async fn handle(
         .await
         .map_err(|e| failed(app, caller, &e))?;
     note_owner(app, caller, routed.decision_id);
+    if let Some(t) = trace {
+        t.embedded(routed.decision_id, &routed.target, routed.value.usage);
+    }
     tracing::info!(
         tenant = caller.label(), upstream = %routed.target, attempts = routed.attempts,
         decision_id = %routed.decision_id, inputs = routed.value.vectors.len(), "embedded"

@@ -118,6 +118,7 @@ impl Traces {
             usage: None,
             status: StatusCode::OK,
             error: None,
+            operation: "chat",
         })
     }
 
@@ -165,9 +166,25 @@ pub(crate) struct RequestTrace {
     usage: Option<Usage>,
     status: StatusCode,
     error: Option<&'static str>,
+    /// `gen_ai.operation.name`: `chat`, or `embeddings`.
+    operation: &'static str,
 }
 
 impl RequestTrace {
+    /// An embeddings request (`gen_ai.operation.name` `embeddings`).
+    pub(crate) fn embeddings(&mut self) {
+        self.operation = "embeddings";
+    }
+
+    /// What the router answered an embeddings request: its decision,
+    /// target and input usage.
+    pub(crate) fn embedded(&mut self, decision: DecisionId, target: &str, usage: Usage) {
+        self.routed_at = Some(SystemTime::now());
+        self.decision = Some(decision);
+        self.target = Some(target.to_owned());
+        self.usage = Some(usage);
+    }
+
     /// The workload asked for: the header's, else the body's `model`.
     pub(crate) fn requested(&mut self, headers: &HeaderMap, model: &str) {
         let workload = headers.get(&WORKLOAD).and_then(|v| v.to_str().ok()).unwrap_or(model);
@@ -242,7 +259,7 @@ impl RequestTrace {
         let target = self.target.as_deref().and_then(|t| target_id(policy, t));
 
         let mut attrs = vec![
-            KeyValue::new("gen_ai.operation.name", "chat"),
+            KeyValue::new("gen_ai.operation.name", self.operation),
             KeyValue::new("gen_ai.request.model", workload.clone()),
             KeyValue::new("routec.workload", workload.clone()),
             KeyValue::new("routec.policy_hash", policy.hash().to_string()),
@@ -284,7 +301,7 @@ impl RequestTrace {
         }
         let tracer = &self.traces.tracer;
         let mut span = tracer
-            .span_builder(format!("chat {workload}"))
+            .span_builder(format!("{} {workload}", self.operation))
             .with_kind(SpanKind::Server)
             .with_start_time(self.started)
             .with_attributes(attrs)
@@ -329,7 +346,7 @@ impl RequestTrace {
                 (anchor + a.ended_after()).min(end)
             };
             let mut attrs = vec![
-                KeyValue::new("gen_ai.operation.name", "chat"),
+                KeyValue::new("gen_ai.operation.name", self.operation),
                 KeyValue::new("gen_ai.request.model", model.clone()),
                 KeyValue::new("routec.workload", workload.to_owned()),
                 KeyValue::new("routec.target", a.target().to_owned()),
@@ -358,7 +375,7 @@ impl RequestTrace {
                 }
             }
             let mut span = tracer
-                .span_builder(format!("chat {model}"))
+                .span_builder(format!("{} {model}", self.operation))
                 .with_kind(SpanKind::Client)
                 .with_start_time(start)
                 .with_attributes(attrs)
