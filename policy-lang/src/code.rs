@@ -101,11 +101,13 @@ pub enum Code {
     W0311,
     /// A dollar budget line smaller than one worst-case call.
     W0312,
+    /// A workload that reaches both chat and embedding models.
+    W0313,
 }
 
 impl Code {
     /// Every code, in order.
-    pub const ALL: [Code; 46] = [
+    pub const ALL: [Code; 47] = [
         Code::R0001,
         Code::R0002,
         Code::R0003,
@@ -152,6 +154,7 @@ impl Code {
         Code::W0310,
         Code::W0311,
         Code::W0312,
+        Code::W0313,
     ];
 
     /// The code as written in diagnostics and docs: `R0202`.
@@ -203,6 +206,7 @@ impl Code {
             Code::W0310 => "W0310",
             Code::W0311 => "W0311",
             Code::W0312 => "W0312",
+            Code::W0313 => "W0313",
         }
     }
 
@@ -255,6 +259,7 @@ impl Code {
             Code::W0310 => "continue without a prefill target",
             Code::W0311 => "worst case over max_cost",
             Code::W0312 => "budget below one worst-case call",
+            Code::W0313 => "chat and embedding models mixed",
         }
     }
 
@@ -274,6 +279,7 @@ impl Code {
                 | Code::W0310
                 | Code::W0311
                 | Code::W0312
+                | Code::W0313
         )
     }
 }

@@ -746,6 +746,19 @@ diagnostic_struct!(
 );
 
 diagnostic_struct!(
+    /// A workload whose route reaches both chat models and embedding
+    /// models (`W0313`): each call can use only one kind.
+    MixedModelKindsWarning { workload: String }
+);
+
+impl MixedModelKindsWarning {
+    /// The workload.
+    pub fn workload(&self) -> &str {
+        &self.workload
+    }
+}
+
+diagnostic_struct!(
     /// A dollar budget line smaller than one worst-case call (`W0312`).
     WorstCaseOverBudgetWarning { workload: String, line: String }
 );
@@ -844,5 +857,7 @@ diagnostic_enum!(
         WorstCaseOverMaxCost(WorstCaseOverMaxCostWarning),
         /// A dollar budget line smaller than one worst-case call.
         WorstCaseOverBudget(WorstCaseOverBudgetWarning),
+        /// A workload reaching both chat and embedding models.
+        MixedModelKinds(MixedModelKindsWarning),
     }
 );

@@ -130,6 +130,7 @@ pub(super) fn check(lowered: &Lowered, report: &mut CheckReport) -> Vec<(Workloa
         let targets: Vec<TargetId> = reached.iter().map(|r| r.target).collect();
         super::budgets::check(lowered, wid, &targets, report);
         super::recovery::check(lowered, wid, &targets, report);
+        super::recovery::mixed_kinds(lowered, wid, &targets, report);
         if !unresolved {
             super::bounds::check(lowered, wid, report);
         }

@@ -11,7 +11,7 @@ use super::q;
 use crate::ast_to_ir::Lowered;
 use crate::code::Code;
 use crate::diagnostic::Diag;
-use crate::errors::ContinueWithoutPrefillWarning;
+use crate::errors::{ContinueWithoutPrefillWarning, MixedModelKindsWarning};
 use crate::report::CheckReport;
 
 pub(super) fn check(lowered: &Lowered, wid: WorkloadId, targets: &[TargetId], report: &mut CheckReport) {
@@ -50,6 +50,49 @@ pub(super) fn check(lowered: &Lowered, wid: WorkloadId, targets: &[TargetId], re
          assistant message (Anthropic's do), or use `stream_recovery buffer`",
     );
     report.warning(ContinueWithoutPrefillWarning {
+        workload: w.name.clone(),
+        diag,
+    });
+}
+
+/// A workload whose route reaches both chat models and embedding models
+/// (`W0313`). A chat call never reaches an embedding model and an embedding
+/// call never reaches a chat model, so whichever kind a call is, part of the
+/// route is dead weight for it: its fallback is shorter than it reads.
+pub(super) fn mixed_kinds(lowered: &Lowered, wid: WorkloadId, targets: &[TargetId], report: &mut CheckReport) {
+    let policy = &lowered.policy;
+    let embeds = |t: &TargetId| policy.target(*t).capabilities.has(Capability::Embeddings);
+    let Some(embedding) = targets.iter().find(|t| embeds(t)) else {
+        return;
+    };
+    let Some(chat) = targets.iter().find(|t| !embeds(t)) else {
+        return;
+    };
+    let w = policy.workload(wid);
+    let Some(span) = lowered
+        .info
+        .workloads
+        .get(wid.0 as usize)
+        .map(|i| i.route.unwrap_or(i.name))
+    else {
+        return;
+    };
+    let diag = Diag::at(
+        Code::W0313,
+        format!("workload {} reaches both chat and embedding models", q(&w.name)),
+        &lowered.info.src,
+        span,
+        format!(
+            "{} chats, {} embeds",
+            q(&policy.target_label(*chat)),
+            q(&policy.target_label(*embedding))
+        ),
+    )
+    .help(
+        "a chat call skips the models that `supports embeddings` and an embedding call skips the others, so \
+         each call sees only part of this route; give embeddings a workload of their own",
+    );
+    report.warning(MixedModelKindsWarning {
         workload: w.name.clone(),
         diag,
     });
