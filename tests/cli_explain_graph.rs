@@ -79,6 +79,23 @@ fn explain_and_check_bounds_give_the_same_worst_case() {
     let calls = audit["calls"].as_u64().unwrap();
     assert!(line.contains(&format!("{calls} calls")), "{line} vs {audit}");
     assert!(line.ends_with("2m (the workload's latency)"), "{line}");
+    // `explain --format json` carries the same figures.
+    let o = routec(&[
+        "explain",
+        seed.to_str().unwrap(),
+        "-w",
+        "audit_report",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    for field in ["calls", "cost_usd", "time_ms", "by_deadline"] {
+        assert_eq!(
+            json["worst_case"][field], audit[field],
+            "{field}: {}",
+            json["worst_case"]
+        );
+    }
 }
 
 #[test]

@@ -246,20 +246,27 @@ fn to_json(outcomes: &[Outcome], errors: usize, warnings: usize) -> Value {
             .iter()
             .flat_map(|o| {
                 o.bounds.iter().map(|(name, b)| {
-                    json!({
-                        "policy": o.path.display().to_string(),
-                        "workload": name,
-                        "calls": b.calls,
-                        "cost_usd": b.cost.map(|c| c.as_dollars_f64()),
-                        "time_ms": b.time.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-                        "by_deadline": b.by_deadline,
-                    })
+                    let mut one = worst_case_json(b);
+                    one["policy"] = Value::from(o.path.display().to_string());
+                    one["workload"] = Value::from(name.as_str());
+                    one
                 })
             })
             .collect();
         out["bounds"] = Value::from(bounds);
     }
     out
+}
+
+/// A worst case as JSON, the shape `check --bounds` and `explain` share:
+/// `calls`, `cost_usd` (null when unknown), `time_ms`, `by_deadline`.
+pub(crate) fn worst_case_json(b: &router_core::WorstCase) -> Value {
+    json!({
+        "calls": b.calls,
+        "cost_usd": b.cost.map(|c| c.as_dollars_f64()),
+        "time_ms": b.time.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+        "by_deadline": b.by_deadline,
+    })
 }
 
 /// `--bounds`, for people: one line per workload, on stdout.

@@ -65,6 +65,9 @@ struct JsonOutput<'a> {
     input_tokens_estimated: bool,
     #[serde(flatten)]
     report: Report,
+    /// Any call of the workload, whatever its facts: what `routec check
+    /// --bounds` gives for it.
+    worst_case: Value,
 }
 
 /// Where the facts came from, for the note printed above the plan.
@@ -151,6 +154,10 @@ fn explain(policy: &Policy, args: &Args) -> Result<(String, bool), String> {
                 facts: &facts,
                 input_tokens_estimated: matches!(source, FactsSource::OpenAi),
                 report: Report::new(policy, &decision),
+                worst_case: super::check::worst_case_json(&router_core::worst_case(
+                    policy,
+                    decision.explain().workload,
+                )),
             };
             let mut s = serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?;
             s.push('\n');
