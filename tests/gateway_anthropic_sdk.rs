@@ -141,7 +141,9 @@ async fn the_anthropic_sdk_works_through_the_gateway() {
             "streamed_tool_use",
             "unknown_model",
             "invalid_key",
-            "outage_fallback"
+            "outage_fallback",
+            "count_tokens",
+            "models_list"
         ]
     );
     assert_eq!(

@@ -18,22 +18,49 @@ use crate::server::AppState;
 
 /// `GET /v1/models`: the workloads (and their aliases) the caller may
 /// call, as OpenAI models, so clients that list models before calling work.
-pub(crate) async fn models(Extension(caller): Extension<Caller>, Extension(Pinned(g)): Extension<Pinned>) -> Response {
+pub(crate) async fn models(
+    Extension(caller): Extension<Caller>,
+    Extension(Pinned(g)): Extension<Pinned>,
+    headers: axum::http::HeaderMap,
+) -> Response {
     let policy = g.policy();
+    // The `anthropic` SDKs send `anthropic-version`: they get Anthropic's
+    // list shape, every other client OpenAI's.
+    let anthropic = headers.contains_key("anthropic-version");
     let mut data = Vec::new();
     for w in &policy.workloads {
         if caller.tenant().is_some_and(|t| !t.may_call(policy, &w.name)) {
             continue;
         }
         for id in std::iter::once(&w.name).chain(&w.aliases) {
-            data.push(json!({
-                "id": id,
-                "object": "model",
-                "created": 0,
-                "owned_by": "routec",
-                "routec": {"workload": w.name},
-            }));
+            data.push(if anthropic {
+                json!({
+                    "type": "model",
+                    "id": id,
+                    "display_name": id,
+                    // A workload has no release date; the epoch, as
+                    // OpenAI's list says `created: 0`.
+                    "created_at": "1970-01-01T00:00:00Z",
+                    "routec": {"workload": w.name},
+                })
+            } else {
+                json!({
+                    "id": id,
+                    "object": "model",
+                    "created": 0,
+                    "owned_by": "routec",
+                    "routec": {"workload": w.name},
+                })
+            });
         }
+    }
+    if anthropic {
+        let first = data.first().map(|m| m["id"].clone()).unwrap_or_default();
+        let last = data.last().map(|m| m["id"].clone()).unwrap_or_default();
+        return json_response(
+            StatusCode::OK,
+            &json!({"data": data, "has_more": false, "first_id": first, "last_id": last}),
+        );
     }
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
 }

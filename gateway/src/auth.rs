@@ -59,6 +59,8 @@ pub(crate) struct Pinned(pub(crate) Arc<Generation>);
 pub(crate) struct AuthLayer {
     live: Arc<Live>,
     shape: Shape,
+    /// Whether `x-api-key` is a key too (Anthropic's header).
+    x_api_key: bool,
 }
 
 /// `x-api-key`: Anthropic's key header.
@@ -70,6 +72,17 @@ impl AuthLayer {
         AuthLayer {
             live,
             shape: Shape::OpenAi,
+            x_api_key: false,
+        }
+    }
+
+    /// For the endpoints both SDKs call (`GET /v1/models`): either key
+    /// header; a refusal has OpenAI's shape.
+    pub(crate) fn either(live: Arc<Live>) -> Self {
+        AuthLayer {
+            live,
+            shape: Shape::OpenAi,
+            x_api_key: true,
         }
     }
 
@@ -79,6 +92,7 @@ impl AuthLayer {
         AuthLayer {
             live,
             shape: Shape::Anthropic,
+            x_api_key: true,
         }
     }
 }
@@ -91,6 +105,7 @@ impl<S> Layer<S> for AuthLayer {
             inner,
             live: Arc::clone(&self.live),
             shape: self.shape,
+            x_api_key: self.x_api_key,
         }
     }
 }
@@ -103,6 +118,7 @@ pub(crate) struct Auth<S> {
     inner: S,
     live: Arc<Live>,
     shape: Shape,
+    x_api_key: bool,
 }
 
 impl<S> Service<Request<Body>> for Auth<S>
@@ -119,7 +135,7 @@ where
 
     fn call(&mut self, mut req: Request<Body>) -> Self::Future {
         let generation = self.live.current();
-        let caller = match authenticate(&generation, req.headers(), self.shape) {
+        let caller = match authenticate(&generation, req.headers(), self.x_api_key) {
             Ok(caller) => caller,
             Err(e) => {
                 tracing::info!(code = e.code(), "request refused: {}", e.message());
@@ -134,7 +150,7 @@ where
     }
 }
 
-fn authenticate(generation: &Generation, headers: &HeaderMap, shape: Shape) -> Result<Caller, ApiError> {
+fn authenticate(generation: &Generation, headers: &HeaderMap, x_api_key: bool) -> Result<Caller, ApiError> {
     let Some(keys) = &generation.keys else {
         return Ok(Caller::Open);
     };
@@ -146,9 +162,9 @@ fn authenticate(generation: &Generation, headers: &HeaderMap, shape: Shape) -> R
             scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
         })
         .filter(|k| !k.is_empty());
-    let presented = match shape {
-        Shape::OpenAi => presented,
-        Shape::Anthropic => presented.or_else(|| {
+    let presented = match x_api_key {
+        false => presented,
+        true => presented.or_else(|| {
             headers
                 .get(&X_API_KEY)
                 .and_then(|v| v.to_str().ok())
@@ -157,9 +173,9 @@ fn authenticate(generation: &Generation, headers: &HeaderMap, shape: Shape) -> R
         }),
     };
     let Some(key) = presented else {
-        let how = match shape {
-            Shape::OpenAi => "no API key: send `Authorization: Bearer <key>`",
-            Shape::Anthropic => "no API key: send `x-api-key: <key>` or `Authorization: Bearer <key>`",
+        let how = match x_api_key {
+            false => "no API key: send `Authorization: Bearer <key>`",
+            true => "no API key: send `x-api-key: <key>` or `Authorization: Bearer <key>`",
         };
         return Err(ApiError::new(Code::InvalidApiKey, how));
     };

@@ -87,6 +87,57 @@ async fn handle(
     }
 }
 
+/// `POST /v1/messages/count_tokens`: the input tokens of a Messages
+/// request, as routec counts them when it routes and reserves budget (its
+/// own estimator over the normalised request: text, framing, images,
+/// tools), not a provider tokenizer's count. The workload must exist and be
+/// the caller's, as for `/v1/messages`; nothing goes upstream.
+pub(crate) async fn count_tokens(
+    State(app): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Extension(Pinned(generation)): Extension<Pinned>,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let mut response = match count(&app, &caller, &generation, &parts.headers, body).await {
+        Ok(response) => response,
+        Err(e) => {
+            crate::chat::log_error(&caller, &e);
+            e.into_shaped_response(Shape::Anthropic)
+        }
+    };
+    response
+        .headers_mut()
+        .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
+    response
+}
+
+async fn count(
+    app: &AppState,
+    caller: &Caller,
+    generation: &crate::live::Generation,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_json_body(headers, body, app.limits, app.body_timeout).await?;
+    let wire: MessagesRequest = parse_json(&bytes, app.limits.json_depth)?;
+    let (model, request) =
+        request_from_wire(wire).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()).param("messages"))?;
+    let (workload, id) = crate::chat::workload_for(caller, generation, headers, model)?;
+    if id.is_none() {
+        return Err(
+            ApiError::new(Code::NotFound, format!("no workload `{workload}` in the policy"))
+                .with_code("unknown_workload")
+                .param("model"),
+        );
+    }
+    let facts = router_runtime::Call::new(workload, request).request_facts();
+    json_response(
+        &serde_json::json!({ "input_tokens": facts.input_tokens }),
+        HeaderMap::new(),
+    )
+}
+
 /// Anthropic's events: `event: NAME` and `data: {json}` per event.
 struct AnthropicSse {
     encoder: EventEncoder,

@@ -356,13 +356,17 @@ impl Gateway {
         let v1 = axum::Router::new()
             .route("/v1/chat/completions", post(chat::completions))
             .route("/v1/embeddings", post(embeddings::embeddings))
-            .route("/v1/models", get(admin::models))
             .route("/v1/routec/decisions/{id}", get(admin::decision))
             .route("/v1/routec/budgets", get(admin::budgets))
             .route_layer(AuthLayer::new(Arc::clone(&state.live)));
         let anthropic = axum::Router::new()
             .route("/v1/messages", post(messages::messages))
+            .route("/v1/messages/count_tokens", post(messages::count_tokens))
             .route_layer(AuthLayer::anthropic(Arc::clone(&state.live)));
+        // Both SDKs list models here: either key header, either shape.
+        let models = axum::Router::new()
+            .route("/v1/models", get(admin::models))
+            .route_layer(AuthLayer::either(Arc::clone(&state.live)));
         let mut ops = axum::Router::new()
             .route("/healthz", get(admin::healthz))
             .route("/readyz", get(admin::readyz));
@@ -387,6 +391,7 @@ impl Gateway {
             )
             .layer(StripHopByHopLayer);
         v1.merge(anthropic)
+            .merge(models)
             .merge(ops)
             .fallback(admin::not_found)
             .method_not_allowed_fallback(admin::method_not_allowed)

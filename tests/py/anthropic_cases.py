@@ -135,6 +135,33 @@ def outage_fallback(client):
     return {"target": raw.headers["x-routec-target"], "attempts": raw.headers["x-routec-attempts"]}
 
 
+def count_tokens(client):
+    # Claude Code and other SDK tools ask before sending; nothing goes upstream.
+    short = client.messages.count_tokens(model="chat", messages=[{"role": "user", "content": "Say hi"}])
+    longer = client.messages.count_tokens(
+        model="chat",
+        system="You are terse.",
+        messages=[{"role": "user", "content": "Say hi " * 200}],
+    )
+    assert short.input_tokens > 0, short
+    assert longer.input_tokens > short.input_tokens + 150, (short, longer)
+    try:
+        client.messages.count_tokens(model="no-such-model", messages=[{"role": "user", "content": "x"}])
+    except anthropic.NotFoundError as e:
+        assert e.body["error"]["code"] == "unknown_workload", e.body
+    else:
+        raise AssertionError("no error for an unknown model")
+    return {"short": short.input_tokens, "longer": longer.input_tokens}
+
+
+def models_list(client):
+    page = client.models.list()
+    ids = [m.id for m in page.data]
+    assert "chat" in ids and "gpt-4o-mini" in ids, ids  # a workload and its alias
+    assert all(m.type == "model" for m in page.data), page.data
+    return {"models": ids}
+
+
 def main():
     base_url, key = sys.argv[1], sys.argv[2]
     client = Anthropic(base_url=base_url, api_key=key, max_retries=0, timeout=30)
@@ -147,6 +174,8 @@ def main():
         ("unknown_model", lambda: unknown_model(client)),
         ("invalid_key", lambda: invalid_key(base_url)),
         ("outage_fallback", lambda: outage_fallback(client)),
+        ("count_tokens", lambda: count_tokens(client)),
+        ("models_list", lambda: models_list(client)),
     ]
     failed = 0
     for name, run in cases:
