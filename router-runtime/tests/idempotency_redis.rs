@@ -274,3 +274,25 @@ async fn a_late_renewal_never_extends_a_finished_key_nor_brings_back_a_released_
     let exists: i64 = redis::cmd("EXISTS").arg("k2").query(&mut conn).unwrap();
     assert_eq!(exists, 0, "a released key came back");
 }
+
+#[tokio::test]
+async fn a_stream_goes_on_when_redis_dies_under_its_claim() {
+    // The claim (1 s) needs renewing while this stream runs (1.8 s); the
+    // renewal fails, and the stream still completes.
+    let mut s = setup("latency 1s;").await;
+    let a = s.instance().await;
+    s.fake.push(Behaviour::Trickle {
+        chunk_bytes: 256,
+        interval_ms: 300,
+    });
+    let first = a.stream(keyed("k", "hi")).await.unwrap();
+    s.redis.stop();
+    let events: Vec<StreamEvent> = tokio::time::timeout(Duration::from_secs(10), first.value.collect::<Vec<_>>())
+        .await
+        .expect("the stream did not end within 10 s of redis stopping")
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(matches!(events.last(), Some(StreamEvent::Done { .. })), "{events:?}");
+    assert_eq!(s.fake.calls(), 1);
+}
