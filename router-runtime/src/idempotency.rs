@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use router_core::WorkloadId;
 use thiserror::Error;
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use crate::clock::{Clock, Millis};
 
@@ -322,12 +322,13 @@ where
                 return Ok(Claim::Lead(leader));
             }
             Ok(Remote::Lead) => {
-                leader.shared = Some(Box::new(SharedClaim {
-                    store: shared.store.clone(),
-                    encode: shared.encoder(),
-                    key: rkey,
+                leader.shared = Some(Box::new(SharedClaim::start(
+                    shared.store.clone(),
+                    shared.encoder(),
+                    rkey,
                     token,
-                }));
+                    ttl,
+                )));
                 return Ok(Claim::Lead(leader));
             }
             Ok(Remote::Done(text)) => {
@@ -352,15 +353,42 @@ where
     }
 }
 
-/// A claim held in Redis by a local leader.
+/// A claim held in Redis by a local leader, renewed in the background
+/// until it settles (as the shared concurrency leases are).
 struct SharedClaim<T> {
     store: RedisIdempotency,
     encode: fn(&T) -> Option<String>,
     key: String,
     token: String,
+    /// Dropping it stops the renewal task.
+    renewal: oneshot::Sender<()>,
 }
 
 impl<T> SharedClaim<T> {
+    /// Holds the claim `token` has on `key`, renewing it to `ttl` every
+    /// third of `ttl` while the call is in flight: a stream can outlive its
+    /// worst-case time once its first event came (only the idle timeout
+    /// bounds it then), and a claim expiring mid-call would let another
+    /// instance call upstream again. Called inside the runtime (the claim
+    /// was just made there).
+    fn start(
+        store: RedisIdempotency,
+        encode: fn(&T) -> Option<String>,
+        key: String,
+        token: String,
+        ttl: Duration,
+    ) -> SharedClaim<T> {
+        let (renewal, stopped) = oneshot::channel();
+        tokio::spawn(renew(store.clone(), key.clone(), token.clone(), ttl, stopped));
+        SharedClaim {
+            store,
+            encode,
+            key,
+            token,
+            renewal,
+        }
+    }
+
     /// Stores `answer` (or, with `None`, releases the claim) in the
     /// background: `finish` and `Drop` are synchronous. Until it lands,
     /// another instance sees the claim and polls.
@@ -369,14 +397,56 @@ impl<T> SharedClaim<T> {
             // No runtime (a leader dropped at shutdown): the claim expires.
             return;
         };
-        let SharedClaim { store, key, token, .. } = self;
+        let SharedClaim {
+            store,
+            key,
+            token,
+            renewal,
+            ..
+        } = self;
+        drop(renewal);
         handle.spawn(settle(store, key, token, answer));
     }
 
     /// [`settle`](Self::settle), done when it returns.
     async fn settle_now(self, answer: Option<(u128, String, Duration)>) {
-        let SharedClaim { store, key, token, .. } = self;
+        let SharedClaim {
+            store,
+            key,
+            token,
+            renewal,
+            ..
+        } = self;
+        drop(renewal);
         settle(store, key, token, answer).await;
+    }
+}
+
+/// Renews a leader's claim until `stopped` (the claim settles), the claim
+/// is no longer this leader's, or Redis fails once (a warning; the call
+/// goes on and the claim may expire).
+async fn renew(store: RedisIdempotency, key: String, token: String, ttl: Duration, mut stopped: oneshot::Receiver<()>) {
+    let every = redis::renew_every(ttl);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match store.renew(&key, &token, ttl).await {
+            Ok(true) => {}
+            Ok(false) => {
+                // Settled meanwhile, or lost: the claim expired (Redis was
+                // slow or paused) and another instance may lead it.
+                if matches!(stopped.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+                    tracing::warn!("idempotency: a claim in redis expired while its call was in flight");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "idempotency: could not renew a claim in redis; it expires with its lifetime");
+                return;
+            }
+        }
     }
 }
 

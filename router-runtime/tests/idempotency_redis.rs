@@ -1,8 +1,9 @@
 //! Idempotency keys shared through a real `redis-server`: two routers on
 //! one Redis (as two gateway processes would be) replay each other's
 //! answers, refuse a reused key, make one upstream call when they race,
-//! never store a failure, recover from a claim whose owner died, and fall
-//! back to their local cache when Redis is gone.
+//! never store a failure, recover from a claim whose owner died, keep a
+//! claim renewed while a stream outlives it (and never renew a settled
+//! key), and fall back to their local cache when Redis is gone.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -189,4 +190,110 @@ async fn without_redis_a_router_falls_back_to_its_own_cache() {
     assert_eq!((first.served, again.served), (Served::Fresh, Served::Replayed));
     assert_eq!(s.fake.calls(), 1);
     assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_stream_outliving_its_claim_keeps_it_so_another_router_waits_and_replays() {
+    // `latency 2s`: the claim lasts 2 s. After its first event a stream is
+    // bounded by its idle timeout only, so this one (its first text after
+    // about 1 s, a second inside the first-token bound even on a loaded
+    // machine; the rest in about 3 s) outlives the claim; renewal keeps the
+    // claim while it is in flight.
+    let s = setup("latency 2s;").await;
+    let (a, b) = (s.instance().await, s.instance().await);
+    s.fake.push(Behaviour::Trickle {
+        chunk_bytes: 256,
+        interval_ms: 500,
+    });
+    let started = Instant::now();
+    let first = a.stream(keyed("k", "hi")).await.unwrap();
+    assert_eq!(first.served, Served::Fresh);
+    let leader = tokio::spawn(async move {
+        let events: Vec<StreamEvent> = first.value.map(Result::unwrap).collect().await;
+        (events, started.elapsed())
+    });
+    let other = tokio::spawn(async move { b.complete(keyed("k", "hi")).await });
+    let bound = Duration::from_secs(10);
+    let (events, took) = tokio::time::timeout(bound, leader)
+        .await
+        .expect("the leader's stream did not end within 10 s")
+        .unwrap();
+    let again = tokio::time::timeout(bound, other)
+        .await
+        .expect("the second router did not answer within 10 s of the stream")
+        .unwrap()
+        .unwrap();
+    assert!(
+        took > Duration::from_millis(2_300),
+        "the stream took {took:?}, not longer than its 2 s claim: this test shows nothing"
+    );
+    assert!(matches!(events.last(), Some(StreamEvent::Done { .. })), "{events:?}");
+    assert_eq!(again.served, Served::Replayed);
+    assert_eq!(
+        s.fake.calls(),
+        1,
+        "the claim lapsed mid-stream and the second router called upstream"
+    );
+}
+
+#[tokio::test]
+async fn a_late_renewal_never_extends_a_finished_key_nor_brings_back_a_released_one() {
+    let s = setup("").await;
+    let (mut conn, mut other) = (s.conn(), s.conn());
+    let script = redis::Script::new(include_str!("../src/idempotency/redis.lua"));
+    let mut op = |key: &str, args: &[&str]| -> Vec<String> {
+        let mut inv = script.prepare_invoke();
+        inv.key(key);
+        for a in args {
+            inv.arg(*a);
+        }
+        inv.invoke(&mut conn).unwrap()
+    };
+    let body = "0".repeat(32);
+    // The leader's own claim is renewed.
+    assert_eq!(op("k1", &["claim", &body, "me", "1000"]), ["lead"]);
+    assert_eq!(op("k1", &["renew", "me", "60000"]), ["renewed"]);
+    let ttl: i64 = redis::cmd("PTTL").arg("k1").query(&mut other).unwrap();
+    assert!((1_001..=60_000).contains(&ttl), "a renewed claim's ttl is {ttl} ms");
+    // Another token's renewal is refused.
+    assert_eq!(op("k1", &["renew", "someone", "90000"]), ["gone"]);
+    // Finished: the answer's window stands.
+    assert_eq!(op("k1", &["finish", &body, "me", "answer", "5000"]), ["stored"]);
+    assert_eq!(op("k1", &["renew", "me", "60000"]), ["gone"]);
+    // Released: the key stays gone.
+    assert_eq!(op("k2", &["claim", &body, "me", "1000"]), ["lead"]);
+    assert_eq!(op("k2", &["release", "me"]), ["released"]);
+    assert_eq!(op("k2", &["renew", "me", "60000"]), ["gone"]);
+    let mut conn = other;
+    let ttl: i64 = redis::cmd("PTTL").arg("k1").query(&mut conn).unwrap();
+    assert!(
+        (1..=5_000).contains(&ttl),
+        "a finished key's ttl is {ttl} ms, not its 5 s window"
+    );
+    let state: Option<String> = redis::cmd("HGET").arg("k1").arg("s").query(&mut conn).unwrap();
+    assert_eq!(state.as_deref(), Some("d"));
+    let exists: i64 = redis::cmd("EXISTS").arg("k2").query(&mut conn).unwrap();
+    assert_eq!(exists, 0, "a released key came back");
+}
+
+#[tokio::test]
+async fn a_stream_goes_on_when_redis_dies_under_its_claim() {
+    // The claim (1 s) needs renewing while this stream runs (1.8 s); the
+    // renewal fails, and the stream still completes.
+    let mut s = setup("latency 1s;").await;
+    let a = s.instance().await;
+    s.fake.push(Behaviour::Trickle {
+        chunk_bytes: 256,
+        interval_ms: 300,
+    });
+    let first = a.stream(keyed("k", "hi")).await.unwrap();
+    s.redis.stop();
+    let events: Vec<StreamEvent> = tokio::time::timeout(Duration::from_secs(10), first.value.collect::<Vec<_>>())
+        .await
+        .expect("the stream did not end within 10 s of redis stopping")
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    assert!(matches!(events.last(), Some(StreamEvent::Done { .. })), "{events:?}");
+    assert_eq!(s.fake.calls(), 1);
 }

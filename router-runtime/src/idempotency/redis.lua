@@ -4,7 +4,7 @@
 --   KEYS[1] = <prefix>:idem:{<workload>}:<c|h>:<key>   hash:
 --     s  'p' (claimed, in flight) or 'd' (done, answer stored)
 --     b  the request body's hash (a different body is a reused key)
---     t  the claim's token (only its holder may finish or release it)
+--     t  the claim's token (only its holder may finish, release or renew it)
 --     v  the stored answer (when s = 'd')
 --
 -- Every expiry is a TTL (PEXPIRE): Redis's own clock, never the router's.
@@ -47,5 +47,15 @@ elseif op == 'release' then
     return {'released'}
   end
   return {'kept'}
+elseif op == 'renew' then
+  -- ARGV: op, token, claim_ttl_ms. Extends the claim while its leader's
+  -- call is in flight; a finished, released or expired key, or another
+  -- leader's claim, is left as it is (never brought back).
+  local cur = redis.call('HMGET', key, 's', 't')
+  if cur[1] == 'p' and cur[2] == ARGV[2] then
+    redis.call('PEXPIRE', key, ARGV[3])
+    return {'renewed'}
+  end
+  return {'gone'}
 end
 return redis.error_reply('unknown idempotency operation')

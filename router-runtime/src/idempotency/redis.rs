@@ -19,6 +19,13 @@
 //!   replay is sent as server-sent events, as locally).
 //! - `release`: a failed or cancelled call frees its claim; errors are
 //!   never stored, so a retry runs again.
+//! - `renew`: while the leader's call is in flight (a whole call, or a
+//!   stream until it completes, however long after its first event), a
+//!   task renews its claim every third of the claim's lifetime, only if
+//!   the claim is still this leader's; it stops when the call settles, and
+//!   at the first failure (with a warning: the call goes on, and the claim
+//!   may expire). The claim's lifetime is unchanged, so the claim of an
+//!   instance that died still frees itself within it.
 //!
 //! Keys are `<prefix>:idem:{<workload>}:c:<caller key>` (the gateway puts
 //! the tenant in the caller key) or `…:h:<content hash>`, and every expiry
@@ -54,6 +61,8 @@ const MIN_CLAIM: Duration = Duration::from_secs(1);
 /// instance's claim.
 const FIRST_POLL: Duration = Duration::from_millis(20);
 const MAX_POLL: Duration = Duration::from_millis(250);
+/// The shortest pause between two renewals of a leader's claim.
+const MIN_RENEW: Duration = Duration::from_millis(100);
 
 /// Idempotency keys in Redis, shared by every router on it. Cheap to
 /// clone; clones share the connection.
@@ -214,6 +223,14 @@ impl RedisIdempotency {
         let out = self.run(key, &["release", token]).await?;
         Ok(out.first().is_some_and(|s| s == "released"))
     }
+
+    /// Extends the claim `token` holds on `key` to `ttl` from now; false if
+    /// it holds none (finished, released, or expired and maybe taken).
+    pub(crate) async fn renew(&self, key: &str, token: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl = ms(ttl).to_string();
+        let out = self.run(key, &["renew", token, &ttl]).await?;
+        Ok(out.first().is_some_and(|s| s == "renewed"))
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -270,6 +287,12 @@ pub(crate) fn poll_pause(pause: Duration, claim_left: Duration) -> (Duration, Du
 }
 
 pub(crate) const FIRST_POLL_PAUSE: Duration = FIRST_POLL;
+
+/// How often a leader renews a claim of `ttl`: three times per TTL, so one
+/// late or lost renewal does not let the claim lapse.
+pub(crate) fn renew_every(ttl: Duration) -> Duration {
+    (ttl / 3).max(MIN_RENEW)
+}
 
 /// The shared layer for a router's answers on `policy`: each workload's
 /// claim lasts its worst-case call time (from the IR), at least a second.
