@@ -211,4 +211,19 @@ async fn with_a_redis_store_two_gateways_share_the_cache() {
     assert_eq!(s.primary.calls(), 1);
     let other = ask(&two, KEY_B, chat("cached", "shared", false), &[]).await;
     assert_eq!(other.header("x-routec-cache"), Some("miss"));
+
+    // Another deployment on the same Redis, under its own `?prefix=`,
+    // never gets the first one's answers; two of its gateways share theirs.
+    let staging = format!("{url}?prefix=staging");
+    let three = s.serve("cache-redis-3", &["--budget-store", &staging]).await;
+    let four = s.serve("cache-redis-4", &["--budget-store", &staging]).await;
+    let apart = ask(&three, KEY_A, chat("cached", "shared", false), &[]).await;
+    assert_eq!(apart.header("x-routec-cache"), Some("miss"), "{}", apart.body);
+    let shared = ask(&four, KEY_A, chat("cached", "shared", false), &[]).await;
+    assert_eq!(shared.header("x-routec-cache"), Some("hit"), "{}", shared.body);
+    assert_eq!(
+        s.primary.calls(),
+        3,
+        "the first deployment's, KEY_B's, the staging one's"
+    );
 }

@@ -140,6 +140,10 @@ enum Store {
 /// The response cache and its counters.
 pub(crate) struct ResponseCache {
     store: Store,
+    /// What Redis keys start with: `<prefix>:cache:`, the prefix of the
+    /// store URL (`?prefix=NAME`, default `routec`), so two deployments
+    /// on one Redis never answer each other's requests.
+    redis_prefix: String,
     hits: AtomicU64,
     misses: AtomicU64,
     written: AtomicU64,
@@ -157,8 +161,8 @@ impl std::fmt::Debug for ResponseCache {
     }
 }
 
-/// Redis keys of cached answers start with this.
-const REDIS_PREFIX: &str = "routec:cache:";
+/// The key prefix when the store URL names none, as for every store.
+const DEFAULT_PREFIX: &str = "routec";
 
 impl ResponseCache {
     /// An in-memory cache holding at most `max_bytes` of answers.
@@ -176,14 +180,18 @@ impl ResponseCache {
     /// # Errors
     /// The client's error when the URL is invalid or Redis cannot be reached.
     pub(crate) async fn redis(url: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+        let (base, prefix) = router_runtime::split_prefix(url);
+        let client = redis::Client::open(base)?;
         let manager = redis::aio::ConnectionManager::new(client).await?;
-        Ok(Self::with(Store::Redis(manager)))
+        let mut cache = Self::with(Store::Redis(manager));
+        cache.redis_prefix = format!("{}:cache:", prefix.as_deref().unwrap_or(DEFAULT_PREFIX));
+        Ok(cache)
     }
 
     fn with(store: Store) -> Self {
         ResponseCache {
             store,
+            redis_prefix: format!("{DEFAULT_PREFIX}:cache:"),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             written: AtomicU64::new(0),
@@ -197,7 +205,7 @@ impl ResponseCache {
             Store::Redis(manager) => {
                 let mut conn = manager.clone();
                 let got: Result<Option<Vec<u8>>, _> = redis::cmd("GET")
-                    .arg(format!("{REDIS_PREFIX}{}", key.hex()))
+                    .arg(format!("{}{}", self.redis_prefix, key.hex()))
                     .query_async(&mut conn)
                     .await;
                 match got {
@@ -264,7 +272,7 @@ impl ResponseCache {
                 let mut conn = manager.clone();
                 let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
                 let set: Result<(), _> = redis::cmd("SET")
-                    .arg(format!("{REDIS_PREFIX}{}", key.hex()))
+                    .arg(format!("{}{}", self.redis_prefix, key.hex()))
                     .arg(bytes)
                     .arg("PX")
                     .arg(ms)

@@ -56,7 +56,7 @@ pub use budget::error::{
 pub use budget::memory::MemoryStore;
 pub use budget::redis::RedisStore;
 pub use budget::sqlite::SqliteStore;
-pub use budget::store::{BudgetStore, store_from_url};
+pub use budget::store::{BudgetStore, split_prefix, store_from_url};
 pub use budget::{BudgetLedger, BudgetLedgerBuilder, CommitReport, Reservation};
 pub use clock::{Clock, ManualClock, Millis, SystemClock, TokioClock};
 pub use decisions::{DecisionId, DecisionRecord, DecisionReport, ParseDecisionIdError};

@@ -80,8 +80,10 @@ pub async fn store_from_url(url: &str) -> Result<Arc<dyn BudgetStore>, StoreErro
     ))
 }
 
-/// Splits `?prefix=NAME` off a Redis URL.
-pub(crate) fn split_prefix(url: &str) -> (&str, Option<String>) {
+/// Splits `?prefix=NAME` off a Redis URL: the URL without its query, and
+/// the prefix every Redis-backed store puts before its keys (`None`: the
+/// default, `routec`). The gateway's response cache reads it too.
+pub fn split_prefix(url: &str) -> (&str, Option<String>) {
     match url.split_once('?') {
         Some((base, query)) => {
             let prefix = query
