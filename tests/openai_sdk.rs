@@ -180,6 +180,10 @@ text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions
     model="demo_code", stream=True, messages=[{{"role": "user", "content": "Write a hello world"}}]) if c.choices)
 assert text
 print("streamed", len(text))
+vectors = client.embeddings.create(model="demo_embed", input=["routing saves money", "no keys needed"])
+assert len(vectors.data) == 2 and len(vectors.data[0].embedding) > 0, vectors
+assert vectors.data[0].embedding != vectors.data[1].embedding
+print("embedded", len(vectors.data[0].embedding))
 "#,
         base = gw.base
     );
@@ -194,4 +198,8 @@ print("streamed", len(text))
         gw.log_text()
     );
     assert!(stdout.contains("target sim_"), "{stdout}");
+    assert!(
+        stdout.contains("embedded 8"),
+        "the simulated vectors have 8 dimensions: {stdout}"
+    );
 }

@@ -467,6 +467,10 @@ fn print_snippets(base: &str) {
          -d '{{\"model\": \"demo_qa\", \"messages\": [{{\"role\": \"user\", \"content\": \"Hello\"}}]}}' -i\n"
     );
     println!(
+        "curl -s {base}/v1/embeddings -H 'Content-Type: application/json' \\\n  \
+         -d '{{\"model\": \"demo_embed\", \"input\": [\"routing saves money\"]}}'\n"
+    );
+    println!(
         "python3 - <<'EOF'\nfrom openai import OpenAI\nclient = OpenAI(base_url=\"{base}/v1\", api_key=\"open\")\n\
          r = client.chat.completions.with_raw_response.create(\n    model=\"gpt-4o-mini\",  # an alias of demo_qa\n    \
          messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}])\n\
