@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use fake_upstream::{Behaviour, FakeUpstream, Flavor};
-use gateway_support::{Serve, policy};
+use gateway_support::{Serve, keys_file, policy};
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -77,15 +77,7 @@ async fn the_anthropic_sdk_works_through_the_gateway() {
     let policy_path = dir.path().join("policy.route");
     std::fs::write(&policy_path, policy(&primary.base_url(), &secondary.base_url())).unwrap();
     let key = "rk-anthropic-sdk-test-key";
-    let keys = dir.path().join("keys.toml");
-    std::fs::write(
-        &keys,
-        format!(
-            "[tenants.sdk]\nkeys = [\"{}\"]\nworkloads = [\"*\"]\n",
-            gateway::hash_key(key)
-        ),
-    )
-    .unwrap();
+    let keys = keys_file(dir.path(), &[("sdk", key)]);
     let gw = Serve::start(
         "anthropic-sdk",
         &[

@@ -7,7 +7,7 @@
 mod gateway_support;
 
 use fake_upstream::{Behaviour, FakeUpstream, Flavor};
-use gateway_support::{Answer, Serve, get, policy, post};
+use gateway_support::{Answer, Serve, get, keys_file, policy, post};
 use serde_json::{Value, json};
 
 const KEY: &str = "rk-embeddings-test-key";
@@ -62,15 +62,7 @@ workload vectors {{
     );
     let policy_path = dir.path().join("policy.route");
     std::fs::write(&policy_path, text).unwrap();
-    let keys = dir.path().join("keys.toml");
-    std::fs::write(
-        &keys,
-        format!(
-            "[tenants.t]\nkeys = [\"{}\"]\nworkloads = [\"*\"]\n",
-            gateway::hash_key(KEY)
-        ),
-    )
-    .unwrap();
+    let keys = keys_file(dir.path(), &[("t", KEY)]);
     let gw = Serve::start(
         name,
         &[

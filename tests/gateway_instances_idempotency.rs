@@ -11,7 +11,7 @@ mod gateway_support;
 
 use fake_upstream::redis::RedisServer;
 use fake_upstream::{Behaviour, FakeUpstream, Flavor};
-use gateway_support::{Answer, Serve, policy, post};
+use gateway_support::{Answer, Serve, keys_file, policy, post};
 use serde_json::json;
 
 const KEY_A: &str = "rk-idem-tenant-a";
@@ -34,15 +34,7 @@ impl Setup {
             policy(&primary.base_url(), &secondary.base_url()),
         )
         .unwrap();
-        std::fs::write(
-            dir.path().join("keys.toml"),
-            format!(
-                "[tenants.a]\nkeys = [\"{}\"]\nworkloads = [\"*\"]\n[tenants.b]\nkeys = [\"{}\"]\nworkloads = [\"*\"]\n",
-                gateway::hash_key(KEY_A),
-                gateway::hash_key(KEY_B)
-            ),
-        )
-        .unwrap();
+        keys_file(dir.path(), &[("a", KEY_A), ("b", KEY_B)]);
         Setup {
             dir,
             primary,

@@ -9,7 +9,7 @@
 mod gateway_support;
 
 use fake_upstream::{Behaviour, FakeUpstream, Flavor};
-use gateway_support::{Answer, Serve, policy, post};
+use gateway_support::{Answer, Serve, keys_file, policy, post};
 use serde_json::{Value, json};
 
 const KEY: &str = "rk-messages-test-key";
@@ -58,15 +58,7 @@ workload claude {{
     );
     let policy_path = dir.path().join("policy.route");
     std::fs::write(&policy_path, text).unwrap();
-    let keys = dir.path().join("keys.toml");
-    std::fs::write(
-        &keys,
-        format!(
-            "[tenants.t]\nkeys = [\"{}\"]\nworkloads = [\"*\"]\n",
-            gateway::hash_key(KEY)
-        ),
-    )
-    .unwrap();
+    let keys = keys_file(dir.path(), &[("t", KEY)]);
     let gw = Serve::start(
         name,
         &[

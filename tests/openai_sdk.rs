@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use fake_upstream::{Behaviour, FakeUpstream, Flavor};
-use gateway_support::{Serve, policy};
+use gateway_support::{Serve, keys_file, policy};
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -102,15 +102,7 @@ workload vectors {{
     );
     std::fs::write(&policy_path, text).unwrap();
     let key = "rk-sdk-test-key";
-    let keys = dir.path().join("keys.toml");
-    std::fs::write(
-        &keys,
-        format!(
-            "[tenants.sdk]\nkeys = [\"{}\"]\nworkloads = [\"*\"]\n",
-            gateway::hash_key(key)
-        ),
-    )
-    .unwrap();
+    let keys = keys_file(dir.path(), &[("sdk", key)]);
     let gw = Serve::start(
         "sdk",
         &[

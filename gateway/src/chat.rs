@@ -16,7 +16,7 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use futures::StreamExt;
 use providers::openai_wire::{ChunkEncoder, WireError, request_from_wire, response_to_wire};
@@ -28,7 +28,7 @@ use tracing::Instrument as _;
 
 use crate::auth::{Caller, Pinned};
 use crate::body::read_chat_request;
-use crate::error::{ApiError, Code};
+use crate::error::{ApiError, Code, Shape};
 use crate::server::AppState;
 use crate::trace::RequestTrace;
 
@@ -59,14 +59,29 @@ pub(crate) async fn completions(
     // The headers by reference: axum's `HeaderMap` extractor clones them.
     let (parts, body) = request.into_parts();
     let mut trace = app.traces.as_ref().map(|t| t.start(&parts.headers, &generation));
-    let mut response = match handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await {
+    let result = handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await;
+    finish(result, &caller, &generation, Shape::OpenAi, trace)
+}
+
+/// How every API handler ends: an error is logged, noted in the trace and
+/// answered in the endpoint's `shape`; every answer says which policy
+/// decided; the trace (when traces are on and a stream did not take it)
+/// records the status.
+pub(crate) fn finish(
+    result: Result<Response, ApiError>,
+    caller: &Caller,
+    generation: &crate::live::Generation,
+    shape: Shape,
+    mut trace: Option<Box<RequestTrace>>,
+) -> Response {
+    let mut response = match result {
         Ok(response) => response,
         Err(e) => {
-            log_error(&caller, &e);
+            log_error(caller, &e);
             if let Some(t) = &mut trace {
                 t.failed(&e);
             }
-            e.into_response()
+            e.into_shaped_response(shape)
         }
     };
     response
@@ -76,6 +91,14 @@ pub(crate) async fn completions(
         t.status(response.status());
     }
     response
+}
+
+/// A workload the policy does not have (or the caller may not call), as
+/// OpenAI answers an unknown model.
+pub(crate) fn unknown_workload(workload: &str) -> ApiError {
+    ApiError::new(Code::NotFound, format!("no workload `{workload}` in the policy"))
+        .with_code("unknown_workload")
+        .param("model")
 }
 
 async fn handle(
@@ -332,11 +355,7 @@ pub(crate) fn workload_for(
         // Answered as if the workload did not exist, as OpenAI answers a
         // model the key has no access to; the log says why.
         tracing::info!(tenant = tenant.name(), workload = %w.name, "workload not allowed for this tenant");
-        return Err(
-            ApiError::new(Code::NotFound, format!("no workload `{workload}` in the policy"))
-                .with_code("unknown_workload")
-                .param("model"),
-        );
+        return Err(unknown_workload(&workload));
     }
     Ok((workload, workload_id))
 }

@@ -14,14 +14,14 @@ use axum::Extension;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use providers::openai_wire::{EmbeddingsRequest, EmbeddingsRequestError, EmbeddingsResponse};
 use router_runtime::EmbedCall;
 
 use crate::auth::{Caller, Pinned};
 use crate::body::{parse_json, read_json_body};
-use crate::chat::{POLICY_HASH, data_class, failed, json_response, note_owner, routed_headers, workload_for};
-use crate::error::{ApiError, Code};
+use crate::chat::{data_class, failed, finish, json_response, note_owner, routed_headers, workload_for};
+use crate::error::{ApiError, Code, Shape};
 use crate::server::AppState;
 use crate::trace::RequestTrace;
 
@@ -40,23 +40,8 @@ pub(crate) async fn embeddings(
         t.embeddings();
         t
     });
-    let mut response = match handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await {
-        Ok(response) => response,
-        Err(e) => {
-            crate::chat::log_error(&caller, &e);
-            if let Some(t) = &mut trace {
-                t.failed(&e);
-            }
-            e.into_response()
-        }
-    };
-    response
-        .headers_mut()
-        .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
-    if let Some(mut t) = trace {
-        t.status(response.status());
-    }
-    response
+    let result = handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await;
+    finish(result, &caller, &generation, Shape::OpenAi, trace)
 }
 
 async fn handle(
@@ -92,7 +77,8 @@ async fn handle(
     let (workload, _) = workload_for(caller, generation, headers, wire.model)?;
     let call = EmbedCall {
         workload,
-        user: request.user.clone(),
+        // `Router::embed` takes the request's own `user` when none is given.
+        user: None,
         metadata: Vec::new(),
         data_class: data_class(headers)?,
         budget_scope: caller.tenant().map(|t| t.name().to_owned()),

@@ -20,7 +20,7 @@ use providers::anthropic_wire::{EventEncoder, MessagesRequest, request_from_wire
 
 use crate::auth::{Caller, Pinned};
 use crate::body::{parse_json, read_json_body};
-use crate::chat::{Answer, POLICY_HASH, SseWriter, json_response, route, stream_response, target_model};
+use crate::chat::{Answer, SseWriter, finish, json_response, route, stream_response, target_model};
 use crate::error::{ApiError, Code, Shape};
 use crate::server::AppState;
 
@@ -32,23 +32,8 @@ pub(crate) async fn messages(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let mut trace = app.traces.as_ref().map(|t| t.start(&parts.headers, &generation));
-    let mut response = match handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await {
-        Ok(response) => response,
-        Err(e) => {
-            crate::chat::log_error(&caller, &e);
-            if let Some(t) = &mut trace {
-                t.failed(&e);
-            }
-            e.into_shaped_response(Shape::Anthropic)
-        }
-    };
-    response
-        .headers_mut()
-        .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
-    if let Some(mut t) = trace {
-        t.status(response.status());
-    }
-    response
+    let result = handle(&app, &caller, &generation, &parts.headers, body, &mut trace).await;
+    finish(result, &caller, &generation, Shape::Anthropic, trace)
 }
 
 async fn handle(
@@ -99,17 +84,8 @@ pub(crate) async fn count_tokens(
     request: Request,
 ) -> Response {
     let (parts, body) = request.into_parts();
-    let mut response = match count(&app, &caller, &generation, &parts.headers, body).await {
-        Ok(response) => response,
-        Err(e) => {
-            crate::chat::log_error(&caller, &e);
-            e.into_shaped_response(Shape::Anthropic)
-        }
-    };
-    response
-        .headers_mut()
-        .insert(POLICY_HASH.clone(), generation.policy_hash_header().clone());
-    response
+    let result = count(&app, &caller, &generation, &parts.headers, body).await;
+    finish(result, &caller, &generation, Shape::Anthropic, None)
 }
 
 async fn count(
@@ -125,11 +101,7 @@ async fn count(
         request_from_wire(wire).map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()).param("messages"))?;
     let (workload, id) = crate::chat::workload_for(caller, generation, headers, model)?;
     if id.is_none() {
-        return Err(
-            ApiError::new(Code::NotFound, format!("no workload `{workload}` in the policy"))
-                .with_code("unknown_workload")
-                .param("model"),
-        );
+        return Err(crate::chat::unknown_workload(&workload));
     }
     let facts = router_runtime::Call::new(workload, request).request_facts();
     json_response(

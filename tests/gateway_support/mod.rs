@@ -362,3 +362,20 @@ pub async fn assert_metric(base: &str, line: &str) {
         "`{line}` is not in /metrics:\n{metrics}"
     );
 }
+
+/// Writes `dir/keys.toml`: one tenant per `(name, key)`, each allowed every
+/// workload, keys stored hashed as the gateway wants them. Returns its path.
+pub fn keys_file(dir: &std::path::Path, tenants: &[(&str, &str)]) -> std::path::PathBuf {
+    let text: String = tenants
+        .iter()
+        .map(|(name, key)| {
+            format!(
+                "[tenants.{name}]\nkeys = [\"{}\"]\nworkloads = [\"*\"]\n",
+                gateway::hash_key(key)
+            )
+        })
+        .collect();
+    let path = dir.join("keys.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
